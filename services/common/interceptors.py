@@ -1,0 +1,117 @@
+"""The gRPC server interceptor every service installs.
+
+For each call it checks the request against the limits declared in the
+protos, maps domain errors to status codes (services.common.errors), hides
+unexpected failures behind a reference id, and records Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+import grpc
+from google.protobuf.message import Message
+from prometheus_client import Counter, Histogram
+
+from services.common.errors import ProfileSyncError
+from services.common.validation import validate
+
+Context = grpc.aio.ServicerContext[Any, Any]
+UnaryBehavior = Callable[[Any, Context], Awaitable[Any]]
+StreamBehavior = Callable[[Any, Context], AsyncIterator[Any]]
+
+__all__ = ["ServiceInterceptor"]
+
+log = logging.getLogger(__name__)
+
+RPC_TOTAL = Counter("profilesync_grpc_requests_total", "gRPC calls handled", ["method", "code"])
+RPC_SECONDS = Histogram(
+    "profilesync_grpc_request_seconds",
+    "Time to answer a unary gRPC call (to the end of the stream for streams)",
+    ["method"],
+)
+
+
+async def _fail(context: Context, method: str, error: BaseException) -> None:
+    if isinstance(error, ProfileSyncError):
+        RPC_TOTAL.labels(method, error.code.name).inc()
+        await context.abort(error.code, str(error))
+    reference = uuid.uuid4().hex[:12]
+    log.error("unexpected error in %s (reference %s)", method, reference, exc_info=error)
+    RPC_TOTAL.labels(method, "INTERNAL").inc()
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (reference {reference})")
+
+
+def _wrap_unary(
+    method: str, behavior: Callable[[Any, Context], Awaitable[Any]]
+) -> Callable[[Any, Context], Awaitable[Any]]:
+    async def handle(request: Any, context: Context) -> Any:
+        started = time.perf_counter()
+        try:
+            if isinstance(request, Message):
+                validate(request)
+            response = await behavior(request, context)
+        except (grpc.aio.AbortError, KeyboardInterrupt):
+            raise
+        except Exception as error:  # mapped to a status, never leaked
+            await _fail(context, method, error)
+            raise  # unreachable: abort raises
+        finally:
+            RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+        RPC_TOTAL.labels(method, "OK").inc()
+        return response
+
+    return handle
+
+
+def _wrap_stream(
+    method: str, behavior: Callable[[Any, Context], AsyncIterator[Any]]
+) -> Callable[[Any, Context], AsyncIterator[Any]]:
+    async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        try:
+            if isinstance(request, Message):
+                validate(request)
+            async for item in behavior(request, context):
+                yield item
+        except (grpc.aio.AbortError, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            await _fail(context, method, error)
+        finally:
+            RPC_SECONDS.labels(method).observe(time.perf_counter() - started)
+        RPC_TOTAL.labels(method, "OK").inc()
+
+    return handle
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any]:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        # Health and reflection are answered by grpc's own servicers as they are.
+        if handler is None or not method.startswith("/profilesync."):
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(method, cast(UnaryBehavior, handler.unary_unary)),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(method, cast(StreamBehavior, handler.unary_stream)),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler

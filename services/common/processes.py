@@ -1,0 +1,128 @@
+"""Starting and stopping the stack's processes on one machine.
+
+Used by `make dev`, `make demo` and the tests. Every process is started in
+its own session with a ready file to report where it listens, and stopped by
+its process id (SIGTERM, then SIGKILL after a timeout), never by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+__all__ = ["ManagedProcess", "ProcessFailed", "free_port"]
+
+
+class ProcessFailed(RuntimeError):
+    """A process exited or did not become ready in time."""
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now, for programs that cannot bind port 0 themselves."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ManagedProcess:
+    """One child process with its log file and (optionally) its ready file."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_dir: pathlib.Path,
+        env: Mapping[str, str] | None = None,
+        ready_file: pathlib.Path | None = None,
+        cwd: pathlib.Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = dict(os.environ if env is None else env)
+        self.ready_file = ready_file
+        self.cwd = cwd
+        self.log_path = log_dir / f"{name}.log"
+        self._log: IO[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ready: dict[str, Any] = {}
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, f"{self.name} was not started"
+        return self.process.pid
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.ready_file is not None:
+            self.ready_file.unlink(missing_ok=True)
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Waits for the ready file (or, without one, only checks the process lives)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise ProcessFailed(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.tail()}"
+                )
+            if self.ready_file is None:
+                return {}
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                self.ready = json.loads(self.ready_file.read_text())
+                return self.ready
+            time.sleep(0.05)
+        raise ProcessFailed(f"{self.name} not ready after {timeout:.0f}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            os.kill(self.pid, signum)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, wait, then SIGKILL; returns the exit code (None if never started)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.process.returncode
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """argv that runs `python -m module` with this interpreter."""
+    return [sys.executable, "-m", module, *args]
