@@ -40,6 +40,10 @@ async def _fail(context: Context, method: str, error: BaseException) -> None:
     if isinstance(error, ProfileSyncError):
         RPC_TOTAL.labels(method, error.code.name).inc()
         await context.abort(error.code, str(error))
+    if isinstance(error, NotImplementedError):
+        # The generated servicer base classes raise this for RPCs not built yet.
+        RPC_TOTAL.labels(method, "UNIMPLEMENTED").inc()
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented yet")
     reference = uuid.uuid4().hex[:12]
     log.error("unexpected error in %s (reference %s)", method, reference, exc_info=error)
     RPC_TOTAL.labels(method, "INTERNAL").inc()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-__all__ = ["connect"]
+__all__ = ["as_bytes", "as_text", "connect"]
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -19,3 +19,16 @@ def connect(url: str) -> aioredis.Redis:
         health_check_interval=15,
         retry_on_timeout=True,
     )
+
+
+def as_text(value: object) -> str:
+    """A Redis reply (bytes, as this client returns them) as text."""
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)
+
+
+def as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return str(value).encode()

@@ -1,0 +1,239 @@
+"""The whole profile-sync stack as local processes.
+
+    with Stack(StackOptions(state_dir=path)) as stack:   # ports 0: free ports
+        stack.gateway_url, stack.emulator_url, stack.extender_addr, ...
+
+Started in dependency order (Redis, Graph emulator, notifier, extender,
+differ, gateway), each reporting where it listens through a ready file, and
+stopped in reverse order by process id.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from services.common.processes import ManagedProcess, python_module
+from services.devstack.redis_server import start_redis
+from services.graph_emulator.defaults import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TENANT_ID,
+)
+
+__all__ = ["FIXED_PORTS", "Stack", "StackOptions"]
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
+
+# The ports of CONTRACT.md, used by `make dev`; everything else asks for port 0.
+FIXED_PORTS = {
+    "gateway": 8080,
+    "extender": 50051,
+    "differ": 50052,
+    "notifier": 50053,
+    "emulator": 8443,
+}
+
+
+@dataclass
+class StackOptions:
+    state_dir: pathlib.Path
+    users: int = 50
+    seed: int = 1
+    ports: dict[str, int] = field(default_factory=dict)
+    # Extra environment for every service (e.g. GRAPH_MAX_CONCURRENCY).
+    env: dict[str, str] = field(default_factory=dict)
+    with_gateway: bool = True
+    log_level: str = "INFO"
+
+
+class Stack:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.state_dir = options.state_dir.resolve()
+        self.processes: dict[str, ManagedProcess] = {}
+        self.redis_url = ""
+        self.emulator: dict[str, Any] = {}
+
+    # -- where things are ---------------------------------------------------
+    @property
+    def emulator_url(self) -> str:
+        return str(self.emulator["url"])
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.emulator["caFile"])
+
+    def address(self, name: str) -> str:
+        return str(self.processes[name].ready["address"])
+
+    @property
+    def extender_addr(self) -> str:
+        return self.address("extender")
+
+    @property
+    def differ_addr(self) -> str:
+        return self.address("differ")
+
+    @property
+    def notifier_addr(self) -> str:
+        return self.address("notifier")
+
+    @property
+    def gateway_url(self) -> str:
+        return str(self.processes["gateway"].ready["url"])
+
+    # -- lifecycle ----------------------------------------------------------
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _port(self, name: str) -> str:
+        return str(self.options.ports.get(name, 0))
+
+    def _service_env(self, name: str, extra: dict[str, str]) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "GRPC_HOST": "127.0.0.1",
+            "GRPC_PORT": self._port(name),
+            "METRICS_PORT": "0",
+            "READY_FILE": str(self.state_dir / f"{name}.ready.json"),
+            "LOG_LEVEL": self.options.log_level,
+            "SHUTDOWN_GRACE_SECONDS": "3",
+            **self.options.env,
+            **extra,
+        }
+        return env
+
+    def _launch(self, name: str, argv: list[str], env: dict[str, str]) -> ManagedProcess:
+        process = ManagedProcess(
+            name,
+            argv,
+            log_dir=self.state_dir / "logs",
+            env=env,
+            ready_file=pathlib.Path(env["READY_FILE"]) if "READY_FILE" in env else None,
+            cwd=ROOT,
+        )
+        self.processes[name] = process
+        process.start()
+        return process
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        redis_process, self.redis_url = start_redis(
+            self.state_dir / "redis", port=self.options.ports.get("redis") or None
+        )
+        self.processes["redis"] = redis_process
+
+        emulator_ready = self.state_dir / "emulator.ready.json"
+        self._launch(
+            "emulator",
+            python_module(
+                "services.graph_emulator",
+                "--users",
+                str(self.options.users),
+                "--seed",
+                str(self.options.seed),
+                "--port",
+                self._port("emulator"),
+                "--state-dir",
+                str(self.state_dir / "graph_emulator"),
+                "--ready-file",
+                str(emulator_ready),
+            ),
+            {**os.environ, "PYTHONPATH": str(ROOT), "READY_FILE": str(emulator_ready)},
+        )
+        self.emulator = self.processes["emulator"].wait_ready(timeout=120)
+
+        notifier = self._launch(
+            "notifier",
+            python_module("services.lob_notifier"),
+            self._service_env("notifier", {"REDIS_URL": self.redis_url}),
+        )
+        extender = self._launch(
+            "extender",
+            python_module("services.profile_extender"),
+            self._service_env(
+                "extender",
+                {
+                    "AZURE_TENANT_ID": DEFAULT_TENANT_ID,
+                    "AZURE_CLIENT_ID": DEFAULT_CLIENT_ID,
+                    "AZURE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+                    "AZURE_AUTHORITY_HOST": self.emulator_url,
+                    "GRAPH_URL": f"{self.emulator_url}/v1.0",
+                    "GRAPH_CA_BUNDLE": self.ca_file,
+                    "REDIS_URL": self.redis_url,
+                },
+            ),
+        )
+        notifier.wait_ready()
+        extender.wait_ready()
+        self._launch(
+            "differ",
+            python_module("services.snapshot_differ", "serve"),
+            self._service_env(
+                "differ",
+                {
+                    "EXTENDER_ADDR": self.extender_addr,
+                    "NOTIFIER_ADDR": self.notifier_addr,
+                    "REDIS_URL": self.redis_url,
+                    "SNAPSHOT_STORE": str(self.state_dir / "snapshots"),
+                },
+            ),
+        ).wait_ready()
+        if self.options.with_gateway:
+            self._launch(
+                "gateway",
+                python_module("services.gateway"),
+                {
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "GATEWAY_PORT": self._port("gateway"),
+                    "GATEWAY_DESCRIPTOR_SET": str(ROOT / "build" / "profilesync.pb"),
+                    "EXTENDER_ADDR": self.extender_addr,
+                    "DIFFER_ADDR": self.differ_addr,
+                    "NOTIFIER_ADDR": self.notifier_addr,
+                    "READY_FILE": str(self.state_dir / "gateway.ready.json"),
+                    "STATE_DIR": str(self.state_dir / "gateway"),
+                },
+            ).wait_ready(timeout=60)
+
+    def differ_env(self) -> dict[str, str]:
+        """Environment for a one-off `python -m services.snapshot_differ run`."""
+        return self._service_env(
+            "differ-run",
+            {
+                "EXTENDER_ADDR": self.extender_addr,
+                "NOTIFIER_ADDR": self.notifier_addr,
+                "REDIS_URL": self.redis_url,
+                "SNAPSHOT_STORE": str(self.state_dir / "snapshots"),
+            },
+        )
+
+    def stop(self) -> dict[str, int | None]:
+        """Stops every process, newest first; returns their exit codes."""
+        codes = {}
+        for name in reversed(list(self.processes)):
+            codes[name] = self.processes[name].stop()
+        return codes
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {name} ---\n{process.tail(40)}" for name, process in self.processes.items()
+        )

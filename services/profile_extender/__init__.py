@@ -1,0 +1,1 @@
+"""The profile extender: the only Microsoft Graph client of profile-sync."""

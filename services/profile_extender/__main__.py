@@ -1,0 +1,42 @@
+"""`python -m services.profile_extender`: serve the ProfileExtender gRPC API."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from profilesync.v1 import extender_pb2_grpc
+from services.common.config import ConfigError
+from services.common.logs import configure_logging
+from services.common.server import ServiceBinding, run_service
+from services.profile_extender.config import ExtenderSettings
+from services.profile_extender.graph_client import GraphClient
+from services.profile_extender.servicer import ProfileExtenderServicer
+from services.profile_extender.tokens import AppTokenProvider
+
+SERVICE_NAME = "profilesync.v1.ProfileExtender"
+
+
+async def serve(settings: ExtenderSettings) -> None:
+    graph = GraphClient(settings.graph, AppTokenProvider(settings.graph))
+    servicer = ProfileExtenderServicer(graph)
+    binding = ServiceBinding(
+        SERVICE_NAME,
+        lambda server: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(servicer, server),
+    )
+    await run_service("profile_extender", settings.server, [binding], on_stop=graph.aclose)
+
+
+def main() -> int:
+    try:
+        settings = ExtenderSettings.from_env()
+    except ConfigError as error:
+        print(f"profile_extender: configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging("profile_extender", settings.server.log_level)
+    asyncio.run(serve(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Microsoft Graph reads over httpx (async, HTTP/2).
+
+    graph = GraphClient(settings, AppTokenProvider(settings))
+    async for user_id in graph.iter_user_ids(): ...
+    results = await graph.get_users(ids)    # $batch, 20 per request
+
+Every request carries a `client-request-id`; 429 and 5xx answers are retried
+after their `Retry-After` (or a jittered exponential backoff), for a whole
+request or, inside a `$batch`, for only the items that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from services.common.errors import (
+    GraphUnavailable,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from services.profile_extender.config import GraphSettings
+from services.profile_extender.tokens import AppTokenProvider
+
+__all__ = ["BATCH_LIMIT", "PROFILE_SELECT", "FetchResult", "GraphClient"]
+
+log = logging.getLogger(__name__)
+
+# Graph answers at most 20 requests per $batch.
+BATCH_LIMIT = 20
+# Graph returns the SharePoint-backed properties only when selected, and only
+# for a single user (never in a list).
+PROFILE_SELECT = (
+    "id,userPrincipalName,displayName,mail,jobTitle,department,"
+    "aboutMe,skills,pastProjects,schools,interests"
+)
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of reading one user: the Graph object, absent, or failed."""
+
+    user_id: str
+    user: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def not_found(self) -> bool:
+        return self.user is None and self.error is None
+
+
+def _retry_delay(headers: httpx.Headers | dict[str, str], attempt: int) -> float:
+    """Graph's Retry-After (seconds, possibly fractional) or a jittered backoff."""
+    raw = headers.get("Retry-After") or headers.get("retry-after")
+    if raw:
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if seconds >= 0:
+            return min(seconds, MAX_RETRY_AFTER_SECONDS)
+    backoff: float = min(0.25 * 2**attempt, 30.0)
+    return backoff * random.uniform(0.5, 1.0)
+
+
+def _graph_error_message(body: Any) -> str:
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            return f"{error.get('code', 'error')}: {error.get('message', '')}".strip()
+    return "no error details"
+
+
+class GraphClient:
+    def __init__(
+        self,
+        settings: GraphSettings,
+        tokens: AppTokenProvider,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._tokens = tokens
+        self._http = httpx.AsyncClient(
+            http2=True,
+            verify=settings.ca_bundle or True,
+            trust_env=False,
+            timeout=httpx.Timeout(settings.request_timeout_seconds, connect=10.0),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            transport=transport,
+        )
+        self._batch_slots = asyncio.Semaphore(settings.max_concurrency)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, method: str, url: str, body: Any = None) -> httpx.Response:
+        """One Graph request, retried on 429, 5xx and network errors."""
+        last_problem = ""
+        for attempt in range(self._settings.max_attempts):
+            headers = {
+                "Authorization": f"Bearer {await self._tokens.token()}",
+                "client-request-id": str(uuid.uuid4()),
+            }
+            try:
+                response = await self._http.request(method, url, json=body, headers=headers)
+            except httpx.TransportError as error:
+                last_problem = f"{type(error).__name__} talking to Graph"
+                await asyncio.sleep(_retry_delay({}, attempt))
+                continue
+            if response.status_code not in RETRYABLE_STATUS:
+                return response
+            last_problem = f"HTTP {response.status_code} from Graph"
+            await asyncio.sleep(_retry_delay(response.headers, attempt))
+        raise GraphUnavailable(f"{last_problem} after {self._settings.max_attempts} attempts")
+
+    @staticmethod
+    def _raise_for(response: httpx.Response, subject: str) -> None:
+        if response.is_success:
+            return
+        try:
+            message = _graph_error_message(response.json())
+        except ValueError:
+            message = "no error details"
+        if response.status_code == 404:
+            raise NotFound(f"{subject} not found")
+        if response.status_code in (401, 403):
+            raise PermissionDenied(f"Graph refused access to {subject}: {message}")
+        if response.status_code == 400:
+            raise InvalidArgument(f"Graph refused the request for {subject}: {message}")
+        raise GraphUnavailable(f"HTTP {response.status_code} from Graph for {subject}: {message}")
+
+    async def iter_user_ids(self, page_size: int = 999) -> AsyncIterator[str]:
+        """Every user id of the tenant, page by page (`$top` up to 999)."""
+        url: str | None = f"{self._settings.graph_url}/users?$select=id&$top={page_size}"
+        while url:
+            response = await self._send("GET", url)
+            self._raise_for(response, "the user list")
+            page = response.json()
+            for user in page.get("value", []):
+                yield str(user["id"])
+            url = page.get("@odata.nextLink")
+
+    async def get_user(self, id_or_upn: str) -> dict[str, Any]:
+        """One user with the profile properties; NotFound if there is none."""
+        url = f"{self._settings.graph_url}/users/{quote(id_or_upn, safe='@')}"
+        response = await self._send("GET", f"{url}?$select={PROFILE_SELECT}")
+        self._raise_for(response, f"user {id_or_upn!r}")
+        user: dict[str, Any] = response.json()
+        return user
+
+    async def get_users(self, ids: Sequence[str]) -> list[FetchResult]:
+        """Reads users with their profile properties, 20 to a `$batch`.
+
+        Items answered 429 or 5xx are retried alone after their own
+        Retry-After; one that still fails is returned with its error.
+        """
+        groups = [ids[i : i + BATCH_LIMIT] for i in range(0, len(ids), BATCH_LIMIT)]
+        results = await asyncio.gather(*(self._get_batch(group) for group in groups))
+        return [result for group in results for result in group]
+
+    async def _get_batch(self, ids: Sequence[str]) -> list[FetchResult]:
+        pending = {str(index): user_id for index, user_id in enumerate(ids)}
+        done: dict[str, FetchResult] = {}
+        for attempt in range(self._settings.max_attempts):
+            requests = [
+                {
+                    "id": key,
+                    "method": "GET",
+                    "url": f"/users/{quote(user_id, safe='@')}?$select={PROFILE_SELECT}",
+                }
+                for key, user_id in pending.items()
+            ]
+            async with self._batch_slots:
+                response = await self._send(
+                    "POST", f"{self._settings.graph_url}/$batch", {"requests": requests}
+                )
+            self._raise_for(response, "a $batch of users")
+            wait = 0.0
+            for item in response.json().get("responses", []):
+                key = str(item.get("id"))
+                if key not in pending:
+                    continue
+                status = int(item.get("status", 0))
+                user_id = pending[key]
+                if status == 200:
+                    done[key] = FetchResult(user_id, user=item.get("body"))
+                elif status == 404:
+                    # Deleted between enumeration and read: absent, not failed.
+                    done[key] = FetchResult(user_id)
+                elif status in RETRYABLE_STATUS:
+                    wait = max(wait, _retry_delay(item.get("headers") or {}, attempt))
+                    continue
+                else:
+                    error = _graph_error_message(item.get("body"))
+                    done[key] = FetchResult(user_id, error=f"HTTP {status} from Graph: {error}")
+                del pending[key]
+            if not pending:
+                break
+            await asyncio.sleep(wait)
+        for key, user_id in pending.items():
+            done[key] = FetchResult(
+                user_id,
+                error=f"still throttled or failing after {self._settings.max_attempts} attempts",
+            )
+        return [done[str(index)] for index in range(len(ids))]

@@ -1,0 +1,86 @@
+"""One run at a time per shard: a Redis lock with a TTL, renewed while held.
+
+If the holder dies, the lock expires after its TTL and the next run may
+start; a holder that lost its lock (expired while paused) finds out when it
+renews and stops instead of committing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import redis.asyncio as aioredis
+
+__all__ = ["LockLost", "ShardLock"]
+
+log = logging.getLogger(__name__)
+
+# Extend or release only a lock that is still ours.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class LockLost(RuntimeError):
+    """The lock expired or was taken while this run held it."""
+
+
+class ShardLock:
+    """lock = ShardLock(redis, "s0of1", owner=run_id, ttl_seconds=60)
+    holder = await lock.acquire()     # None if acquired, else the holder's id
+    ... lock.check() ...              # raises LockLost if renewal failed
+    await lock.release()
+    """
+
+    def __init__(self, redis: aioredis.Redis, shard: str, owner: str, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.key = f"profilesync:lock:{shard}"
+        self.owner = owner
+        self.ttl_ms = ttl_seconds * 1000
+        self._renewer: asyncio.Task[None] | None = None
+        self._lost = False
+
+    async def acquire(self) -> str | None:
+        """Takes the lock; returns None on success or the current holder's id."""
+        if await self.redis.set(self.key, self.owner, nx=True, px=self.ttl_ms):
+            self._renewer = asyncio.create_task(self._renew_forever())
+            return None
+        holder = await self.redis.get(self.key)
+        return holder.decode() if isinstance(holder, bytes) else str(holder or "")
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            try:
+                renewed = await self.redis.eval(_RENEW, 1, self.key, self.owner, self.ttl_ms)
+            except aioredis.RedisError as error:
+                # Keep trying until the TTL runs out; Redis may be restarting.
+                log.warning("could not renew the sync lock: %s", error)
+                continue
+            if not renewed:
+                self._lost = True
+                log.error("sync lock %s lost", self.key)
+                return
+
+    def check(self) -> None:
+        if self._lost:
+            raise LockLost(f"lost the sync lock {self.key}; another run may have started")
+
+    async def release(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+        with contextlib.suppress(aioredis.RedisError):
+            await self.redis.eval(_RELEASE, 1, self.key, self.owner)

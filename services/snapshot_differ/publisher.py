@@ -1,0 +1,66 @@
+"""Sends change events to the notifier in batches, retrying while it restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+import grpc
+
+from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
+
+__all__ = ["EventPublisher"]
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+
+
+class EventPublisher:
+    """publisher = EventPublisher(stub, batch_size=500)
+    await publisher.add(events)    # publishes whenever a batch fills
+    await publisher.flush()        # the rest; after this the notifier holds every event
+    """
+
+    def __init__(
+        self, stub: notifier_pb2_grpc.LobNotifierStub, batch_size: int, attempts: int = 8
+    ) -> None:
+        self._stub = stub
+        self._batch_size = batch_size
+        self._attempts = attempts
+        self._pending: list[notifier_pb2.ChangeEvent] = []
+        self.accepted = 0
+        self.duplicates = 0
+        self.seconds = 0.0
+
+    async def add(self, events: Iterable[notifier_pb2.ChangeEvent]) -> None:
+        self._pending.extend(events)
+        while len(self._pending) >= self._batch_size:
+            batch, self._pending = (
+                self._pending[: self._batch_size],
+                self._pending[self._batch_size :],
+            )
+            await self._publish(batch)
+
+    async def flush(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            await self._publish(batch)
+
+    async def _publish(self, events: list[notifier_pb2.ChangeEvent]) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        request = notifier_pb2.PublishRequest(events=events)
+        for attempt in range(self._attempts):
+            try:
+                response = await self._stub.Publish(request, timeout=60)
+                break
+            except grpc.aio.AioRpcError as error:
+                if error.code() not in RETRYABLE or attempt == self._attempts - 1:
+                    raise
+                log.warning("notifier unavailable, retrying: %s", error.details())
+                await asyncio.sleep(min(0.2 * 2**attempt, 10.0))
+        self.accepted += response.accepted
+        self.duplicates += response.duplicates
+        self.seconds += loop.time() - started

@@ -1,0 +1,46 @@
+"""The SnapshotDiffer gRPC service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+from profilesync.v1 import differ_pb2, differ_pb2_grpc
+from services.snapshot_differ.config import DifferSettings
+from services.snapshot_differ.run import SyncRunner
+
+__all__ = ["SnapshotDifferServicer"]
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class SnapshotDifferServicer(differ_pb2_grpc.SnapshotDifferServicer):
+    def __init__(self, settings: DifferSettings, runner: SyncRunner) -> None:
+        self._settings = settings
+        self._runner = runner
+
+    async def StartSync(
+        self, request: differ_pb2.StartSyncRequest, context: Context
+    ) -> differ_pb2.SyncRun:
+        if request.shard_count <= 1 and request.shard_index == 0:
+            # No shard asked for: this deployment's own shard.
+            index, count = self._settings.shard_index, self._settings.shard_count
+        else:
+            index, count = request.shard_index, request.shard_count
+        if count < 1 or index >= count:
+            from services.common.errors import InvalidArgument
+
+            raise InvalidArgument(f"shardIndex must be below shardCount ({count}), got {index}")
+        return await self._runner.start(index, count)
+
+    async def GetSync(
+        self, request: differ_pb2.GetSyncRequest, context: Context
+    ) -> differ_pb2.SyncRun:
+        return await self._runner.records.get(request.run_id)
+
+    async def ListSyncs(
+        self, request: differ_pb2.ListSyncsRequest, context: Context
+    ) -> differ_pb2.ListSyncsResponse:
+        runs = await self._runner.records.newest(request.page_size or 20)
+        return differ_pb2.ListSyncsResponse(runs=runs)
