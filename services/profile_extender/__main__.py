@@ -8,23 +8,32 @@ import sys
 from profilesync.v1 import extender_pb2_grpc
 from services.common.config import ConfigError
 from services.common.logs import configure_logging
+from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
 from services.profile_extender.config import ExtenderSettings
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.servicer import ProfileExtenderServicer
 from services.profile_extender.tokens import AppTokenProvider
+from services.profile_extender.updates import ProfileUpdater
 
 SERVICE_NAME = "profilesync.v1.ProfileExtender"
 
 
 async def serve(settings: ExtenderSettings) -> None:
-    graph = GraphClient(settings.graph, AppTokenProvider(settings.graph))
-    servicer = ProfileExtenderServicer(graph)
+    tokens = AppTokenProvider(settings.graph)
+    graph = GraphClient(settings.graph, tokens)
+    redis = connect(settings.redis_url)
+    servicer = ProfileExtenderServicer(graph, ProfileUpdater(graph, tokens, redis))
+
+    async def close() -> None:
+        await graph.aclose()
+        await redis.aclose()
+
     binding = ServiceBinding(
         SERVICE_NAME,
         lambda server: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(servicer, server),
     )
-    await run_service("profile_extender", settings.server, [binding], on_stop=graph.aclose)
+    await run_service("profile_extender", settings.server, [binding], on_stop=close)
 
 
 def main() -> int:

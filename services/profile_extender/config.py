@@ -55,6 +55,7 @@ class GraphSettings:
 class ExtenderSettings:
     server: ServerSettings
     graph: GraphSettings
+    redis_url: str
 
     @classmethod
     def from_env(cls, env: EnvReader | None = None) -> ExtenderSettings:
@@ -62,4 +63,5 @@ class ExtenderSettings:
         return cls(
             server=ServerSettings.from_env(env, default_port=50051),
             graph=GraphSettings.from_env(env),
+            redis_url=env.text("REDIS_URL"),
         )

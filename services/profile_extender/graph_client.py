@@ -105,12 +105,18 @@ class GraphClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _send(self, method: str, url: str, body: Any = None) -> httpx.Response:
-        """One Graph request, retried on 429, 5xx and network errors."""
+    async def _send(
+        self, method: str, url: str, body: Any = None, *, user_token: str | None = None
+    ) -> httpx.Response:
+        """One Graph request, retried on 429, 5xx and network errors.
+
+        Sent with the app's token, or with `user_token` (delegated) when given.
+        """
         last_problem = ""
         for attempt in range(self._settings.max_attempts):
+            token = user_token or await self._tokens.token()
             headers = {
-                "Authorization": f"Bearer {await self._tokens.token()}",
+                "Authorization": f"Bearer {token}",
                 "client-request-id": str(uuid.uuid4()),
             }
             try:
@@ -159,6 +165,12 @@ class GraphClient:
         self._raise_for(response, f"user {id_or_upn!r}")
         user: dict[str, Any] = response.json()
         return user
+
+    async def patch_user(self, user_id: str, changes: dict[str, Any], user_token: str) -> None:
+        """Writes `changes` to the user as the signed-in user (delegated token)."""
+        url = f"{self._settings.graph_url}/users/{quote(user_id, safe='@')}"
+        response = await self._send("PATCH", url, changes, user_token=user_token)
+        self._raise_for(response, f"user {user_id!r}")
 
     async def get_users(self, ids: Sequence[str]) -> list[FetchResult]:
         """Reads users with their profile properties, 20 to a `$batch`.

@@ -11,10 +11,11 @@ from typing import Any
 import grpc
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc, profile_pb2
-from services.common.errors import NotFound, ProfileSyncError
+from services.common.errors import NotFound, ProfileSyncError, Unauthenticated
 from services.common.profiles import shard_of
 from services.profile_extender.convert import profile_from_graph
 from services.profile_extender.graph_client import BATCH_LIMIT, FetchResult, GraphClient
+from services.profile_extender.updates import ProfileUpdater
 
 __all__ = ["ProfileExtenderServicer"]
 
@@ -31,9 +32,27 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def bearer_token(context: Context) -> str:
+    """The caller's bearer token from the call metadata."""
+    for key, value in context.invocation_metadata() or ():
+        if (
+            key == "authorization"
+            and isinstance(value, str)
+            and value.lower().startswith("bearer ")
+        ):
+            return value[7:].strip()
+    raise Unauthenticated("this call needs an Authorization: Bearer <token> header")
+
+
 class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
-    def __init__(self, graph: GraphClient) -> None:
+    def __init__(self, graph: GraphClient, updater: ProfileUpdater) -> None:
         self._graph = graph
+        self._updater = updater
+
+    async def UpdateProfile(
+        self, request: extender_pb2.UpdateProfileRequest, context: Context
+    ) -> profile_pb2.Profile:
+        return await self._updater.update(request, bearer_token(context))
 
     async def GetProfile(
         self, request: extender_pb2.GetProfileRequest, context: Context

@@ -11,7 +11,7 @@ import asyncio
 import msal
 import requests
 
-from services.common.errors import Unavailable
+from services.common.errors import Unauthenticated, Unavailable
 from services.profile_extender.config import GraphSettings
 
 __all__ = ["AppTokenProvider"]
@@ -46,6 +46,24 @@ class AppTokenProvider:
             )
         result: dict[str, str] = self._app.acquire_token_for_client([GRAPH_SCOPE])
         return result
+
+    def _acquire_for_user(self, user_assertion: str) -> dict[str, str]:
+        self._acquire()  # builds the app on first use
+        assert self._app is not None
+        result: dict[str, str] = self._app.acquire_token_on_behalf_of(user_assertion, [GRAPH_SCOPE])
+        return result
+
+    async def on_behalf_of(self, user_assertion: str) -> str:
+        """A delegated Graph token for the user who sent `user_assertion` (their
+        token for this app), through MSAL's on-behalf-of flow."""
+        try:
+            result = await asyncio.to_thread(self._acquire_for_user, user_assertion)
+        except (requests.RequestException, ValueError) as error:
+            raise Unavailable(f"could not reach the authority: {error}") from error
+        if "access_token" not in result:
+            reason = result.get("error_description") or result.get("error") or "unknown error"
+            raise Unauthenticated(f"the user's token was refused: {reason.splitlines()[0]}")
+        return str(result["access_token"])
 
     async def token(self) -> str:
         # MSAL is synchronous; the lock keeps concurrent callers from each

@@ -20,7 +20,9 @@ from services.common.profiles import LIST_FIELDS, PROFILE_FIELDS, canonical
 __all__ = ["build_event", "event_id", "field_changes", "profile_message"]
 
 
-def event_id(user_id: str, kind: notifier_pb2.ChangeKind, before_digest: str, after_digest: str) -> str:
+def event_id(
+    user_id: str, kind: notifier_pb2.ChangeKind, before_digest: str, after_digest: str
+) -> str:
     """Derived from the content only, so a rerun of the same change yields the same id."""
     material = f"{user_id}\x00{kind}\x00{before_digest}\x00{after_digest}".encode()
     return hashlib.sha256(material).hexdigest()[:32]

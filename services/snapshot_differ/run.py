@@ -42,6 +42,7 @@ from profilesync.v1 import (
 from services.common.errors import AlreadyRunning
 from services.common.profiles import digest
 from services.common.redis_client import as_text
+from services.common.redis_keys import LOB_WRITES_KEY
 from services.snapshot_differ.baseline import Baseline, BaselineDraft
 from services.snapshot_differ.changes import build_event
 from services.snapshot_differ.config import DifferSettings
@@ -51,13 +52,10 @@ from services.snapshot_differ.publisher import EventPublisher
 from services.snapshot_differ.run_records import RunRecords
 from services.snapshot_differ.snapshot import SnapshotReader, SnapshotWriter, shard_prefix
 
-__all__ = ["LOB_WRITES_KEY", "SyncRunner", "new_run_id", "shard_label"]
+__all__ = ["SyncRunner", "new_run_id", "shard_label"]
 
 log = logging.getLogger(__name__)
 
-# Hash user id -> digest of the content the LOB app itself wrote through the
-# extender; a change arriving at exactly that digest is marked origin LOB.
-LOB_WRITES_KEY = "profilesync:lobwrites"
 # How often a running run's record is saved, for live progress.
 PROGRESS_EVERY_SECONDS = 1.0
 

@@ -1,0 +1,54 @@
+"""`python -m services.devstack dev|demo`: the embedded default.
+
+`dev` runs the whole stack on the ports of CONTRACT.md until Ctrl-C;
+`demo` runs the narrated round trip and stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import signal
+import sys
+import threading
+
+from services.devstack.demo import run_demo
+from services.devstack.stack import FIXED_PORTS, Stack, StackOptions
+
+
+def run_dev(users: int, state_dir: pathlib.Path) -> int:
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    with Stack(StackOptions(state_dir=state_dir, users=users, ports=dict(FIXED_PORTS))) as stack:
+        print(f"REST gateway     {stack.gateway_url}")
+        print(f"extender gRPC    {stack.extender_addr}")
+        print(f"differ gRPC      {stack.differ_addr}")
+        print(f"notifier gRPC    {stack.notifier_addr}")
+        print(f"Graph emulator   {stack.emulator_url}  (CA {stack.ca_file})")
+        print(f"Redis            {stack.redis_url}")
+        print(f"logs             {state_dir / 'logs'}")
+        print("\nA token for the REST API:")
+        print(
+            f"  curl -s --cacert {stack.ca_file} -X POST {stack.emulator_url}/_emulator/token"
+            " -H 'content-type: application/json' -d '{\"roles\":[\"Profiles.Read\"]}'"
+        )
+        print("Ctrl-C stops everything.", flush=True)
+        stopping.wait()
+        print("stopping ...", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.devstack", description=__doc__)
+    parser.add_argument("command", choices=["dev", "demo"])
+    parser.add_argument("--users", type=int, default=50, help="users in the generated tenant")
+    parser.add_argument("--state-dir", type=pathlib.Path, default=pathlib.Path(".state/dev"))
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return run_demo(args.users)
+    return run_dev(args.users, args.state_dir.resolve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

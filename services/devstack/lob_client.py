@@ -1,0 +1,71 @@
+"""A small REST client for the gateway, as a LOB app would use it (demo and tests)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+__all__ = ["LobClient", "emulator_token"]
+
+
+def emulator_token(emulator_url: str, ca_file: str, **claims: Any) -> str:
+    """A token from the emulator's test route: `user=upn` (delegated) or `roles=[...]` (app)."""
+    with httpx.Client(base_url=emulator_url, verify=ca_file, trust_env=False) as client:
+        response = client.post("/_emulator/token", json=claims)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+
+class LobClient:
+    def __init__(self, gateway_url: str, token: str) -> None:
+        self.http = httpx.Client(
+            base_url=gateway_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=90,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def sync_and_wait(self, timeout: float = 600) -> dict[str, Any]:
+        """POST /v1/syncs, then polls GET /v1/syncs/{id} until the run ends."""
+        response = self.http.post("/v1/syncs", json={})
+        response.raise_for_status()
+        run: dict[str, Any] = response.json()
+        deadline = time.monotonic() + timeout
+        while run["state"] == "RUNNING":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sync {run['runId']} still running after {timeout}s")
+            time.sleep(0.2)
+            response = self.http.get(f"/v1/syncs/{run['runId']}")
+            response.raise_for_status()
+            run = response.json()
+        return run
+
+    def changes(
+        self, after_cursor: str = "", page_size: int = 1000
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Every event after the cursor (all pages) and the cursor to continue from."""
+        events: list[dict[str, Any]] = []
+        cursor = after_cursor
+        while True:
+            params: dict[str, Any] = {"pageSize": page_size}
+            if cursor:
+                params["afterCursor"] = cursor
+            response = self.http.get("/v1/changes", params=params)
+            response.raise_for_status()
+            page = response.json()
+            events.extend(page.get("events", []))
+            if not page.get("events"):
+                return events, page.get("nextCursor", cursor)
+            cursor = page["nextCursor"]
+
+    def update_profile(self, user_id: str, user_token: str, **fields: Any) -> httpx.Response:
+        return self.http.patch(
+            f"/v1/profiles/{user_id}",
+            json=fields,
+            headers={"Authorization": f"Bearer {user_token}"},
+        )

@@ -1,0 +1,261 @@
+"""Renders the Envoy configuration of the REST gateway.
+
+One listener with Envoy's gRPC-JSON transcoder: a REST call is matched
+against the `google.api.http` rules in the descriptor set, turned into a gRPC
+call, and routed by its gRPC path to the cluster of the service that owns it.
+Only methods with an HTTP rule are routed; internal RPCs (Publish,
+ListProfiles) are not reachable through the gateway, not even over native
+gRPC.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from services.gateway.descriptors import RestMethod, rest_methods
+from services.gateway.settings import Backend, GatewaySettings
+
+__all__ = ["render_config"]
+
+_TYPES = "type.googleapis.com/envoy.extensions"
+TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+
+# Unary calls: long enough for a 60 s long-poll of ListChanges plus a margin,
+# and for a batch read that waits out Graph throttling.
+UNARY_TIMEOUT = "90s"
+
+# Request fields: the original REST path (before transcoding) and the gRPC
+# method it became. No request headers beyond these: Authorization never
+# reaches the log.
+ACCESS_LOG_FORMAT: dict[str, str] = {
+    "time": "%START_TIME%",
+    "service": "gateway",
+    "requestId": "%REQ(X-REQUEST-ID)%",
+    "method": "%REQ(X-ENVOY-ORIGINAL-METHOD?:METHOD)%",
+    "path": "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%",
+    "grpcMethod": "%REQ(:PATH)%",
+    "protocol": "%PROTOCOL%",
+    "status": "%RESPONSE_CODE%",
+    "flags": "%RESPONSE_FLAGS%",
+    "details": "%RESPONSE_CODE_DETAILS%",
+    "bytesReceived": "%BYTES_RECEIVED%",
+    "bytesSent": "%BYTES_SENT%",
+    "durationMs": "%DURATION%",
+    "upstream": "%UPSTREAM_CLUSTER%",
+    "client": "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%",
+    "userAgent": "%REQ(USER-AGENT)%",
+}
+
+
+def _socket_address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def cluster_name(service: str) -> str:
+    return service.rsplit(".", 1)[-1]
+
+
+def _cluster(backend: Backend) -> dict[str, Any]:
+    try:
+        ipaddress.ip_address(backend.host)
+        discovery = "STATIC"
+    except ValueError:
+        # A DNS name (a Kubernetes Service): re-resolved so new pod IPs are picked up.
+        discovery = "STRICT_DNS"
+    name = cluster_name(backend.service)
+    return {
+        "name": name,
+        "type": discovery,
+        "connect_timeout": "5s",
+        "dns_lookup_family": "V4_PREFERRED",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": _socket_address(backend.host, backend.port)}}
+                    ]
+                }
+            ],
+        },
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": f"{_TYPES}.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {
+                    "http2_protocol_options": {
+                        # Pings keep long-lived change streams from being cut by
+                        # idle NAT/conntrack entries and detect dead backends.
+                        "connection_keepalive": {"interval": "30s", "timeout": "10s"},
+                    }
+                },
+            }
+        },
+    }
+
+
+def _route(method: RestMethod, settings: GatewaySettings) -> dict[str, Any]:
+    action: dict[str, Any] = {"cluster": cluster_name(method.service)}
+    if method.server_streaming:
+        # A change stream lives as long as the client reads it: no overall
+        # deadline, and a long idle allowance between events.
+        action["timeout"] = "0s"
+        action["idle_timeout"] = f"{settings.stream_idle_timeout_seconds}s"
+    else:
+        action["timeout"] = UNARY_TIMEOUT
+    return {"match": {"path": method.grpc_path}, "route": action}
+
+
+def _not_found(message: str) -> dict[str, Any]:
+    return {"status": 404, "body": {"inline_string": message}}
+
+
+def _route_config(settings: GatewaySettings) -> dict[str, Any]:
+    methods = rest_methods(settings.descriptor_set, (b.service for b in settings.backends))
+    routes: list[dict[str, Any]] = [
+        {
+            # Liveness of the gateway itself; answered without the transcoder,
+            # which would otherwise refuse a path no RPC claims.
+            "match": {"path": "/healthz"},
+            "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}},
+            "response_headers_to_add": [{"header": {"key": "content-type", "value": "text/plain"}}],
+            "typed_per_filter_config": {
+                TRANSCODER: {
+                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                    "disabled": True,
+                }
+            },
+        },
+        *(_route(method, settings) for method in methods),
+        {"match": {"prefix": "/"}, "direct_response": _not_found("no such route")},
+    ]
+    return {
+        "name": "rest",
+        "virtual_hosts": [{"name": "profilesync", "domains": ["*"], "routes": routes}],
+    }
+
+
+def _transcoder(settings: GatewaySettings) -> dict[str, Any]:
+    return {
+        "name": TRANSCODER,
+        "typed_config": {
+            "@type": f"{_TYPES}.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+            "proto_descriptor": str(settings.descriptor_set),
+            "services": [b.service for b in settings.backends],
+            # Errors come back as a JSON google.rpc.Status ({"code", "message"}).
+            "convert_grpc_status": True,
+            "print_options": {
+                "always_print_primitive_fields": True,
+                "stream_newline_delimited": True,
+            },
+            "request_validation_options": {
+                "reject_unknown_method": True,
+                "reject_unknown_query_parameters": True,
+                "reject_binding_body_field_collisions": True,
+            },
+            "max_request_body_size": settings.max_request_bytes,
+        },
+    }
+
+
+# gRPC status codes for the HTTP statuses Envoy answers itself, so its own
+# errors read like the transcoded ones: {"code": <gRPC code>, "message": ...}.
+LOCAL_REPLY_CODES: dict[int, int] = {
+    400: 3,  # INVALID_ARGUMENT: malformed JSON, unknown query parameter
+    404: 5,  # NOT_FOUND: no RPC for this method and path
+    413: 3,  # INVALID_ARGUMENT: body larger than the limit
+    429: 8,  # RESOURCE_EXHAUSTED
+    431: 3,  # INVALID_ARGUMENT: headers too large
+    503: 14,  # UNAVAILABLE: backend down or unreachable
+    504: 4,  # DEADLINE_EXCEEDED
+}
+UNKNOWN_CODE = 2
+
+
+def _error_body(code: int) -> dict[str, Any]:
+    return {
+        "json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"},
+        "content_type": "application/json",
+    }
+
+
+def _status_filter(op: str, status: int) -> dict[str, Any]:
+    return {
+        "status_code_filter": {
+            "comparison": {"op": op, "value": {"default_value": status, "runtime_key": "unused"}}
+        }
+    }
+
+
+def _local_reply_config() -> dict[str, Any]:
+    # Only errors are rewritten: /healthz and other direct 2xx answers keep their body.
+    mappers = [
+        {"filter": _status_filter("EQ", status), "body_format_override": _error_body(code)}
+        for status, code in LOCAL_REPLY_CODES.items()
+    ]
+    mappers.append(
+        {"filter": _status_filter("GE", 400), "body_format_override": _error_body(UNKNOWN_CODE)}
+    )
+    return {"mappers": mappers}
+
+
+def _http_connection_manager(settings: GatewaySettings) -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": f"{_TYPES}.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": "rest",
+            "codec_type": "AUTO",
+            # Slow clients may not hold connections open by trickling headers.
+            "request_headers_timeout": "10s",
+            "use_remote_address": True,
+            # The id in the access log is handed back, so a caller can quote it.
+            # Ids sent by external clients are replaced, not trusted.
+            "generate_request_id": True,
+            "always_set_request_id_in_response": True,
+            "access_log": [
+                {
+                    "name": "envoy.access_loggers.stdout",
+                    "typed_config": {
+                        "@type": f"{_TYPES}.access_loggers.stream.v3.StdoutAccessLog",
+                        "log_format": {"json_format": ACCESS_LOG_FORMAT},
+                    },
+                }
+            ],
+            "local_reply_config": _local_reply_config(),
+            "route_config": _route_config(settings),
+            "http_filters": [
+                {
+                    # Refuses an oversized body with 413 before anything buffers or
+                    # transcodes it (the transcoder itself streams bodies through).
+                    "name": "envoy.filters.http.buffer",
+                    "typed_config": {
+                        "@type": f"{_TYPES}.filters.http.buffer.v3.Buffer",
+                        "max_request_bytes": settings.max_request_bytes,
+                    },
+                },
+                _transcoder(settings),
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": f"{_TYPES}.filters.http.router.v3.Router"},
+                },
+            ],
+        },
+    }
+
+
+def render_config(settings: GatewaySettings) -> dict[str, Any]:
+    """The Envoy bootstrap for `settings`, ready to be written as JSON."""
+    return {
+        "admin": {"address": _socket_address(settings.admin_host, settings.admin_port)},
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "rest",
+                    "address": _socket_address(settings.host, settings.port),
+                    "filter_chains": [{"filters": [_http_connection_manager(settings)]}],
+                }
+            ],
+            "clusters": [_cluster(backend) for backend in settings.backends],
+        },
+    }
