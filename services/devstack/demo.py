@@ -11,9 +11,7 @@ import pathlib
 import tempfile
 from typing import Any
 
-import httpx
-
-from services.devstack.lob_client import LobClient, emulator_token
+from services.devstack.lob_client import LobClient, emulator_http, emulator_token
 from services.devstack.stack import Stack, StackOptions
 
 __all__ = ["run_demo"]
@@ -59,7 +57,7 @@ def _run_summary(run: dict[str, Any]) -> str:
 
 
 def _delve_edit(stack: Stack, user_id: str, fields: dict[str, Any]) -> None:
-    with httpx.Client(base_url=stack.emulator_url, verify=stack.ca_file, trust_env=False) as em:
+    with emulator_http(stack.emulator_url, stack.ca_file) as em:
         em.post(f"/_emulator/users/{user_id}/edit", json=fields).raise_for_status()
 
 
@@ -105,9 +103,8 @@ def _narrate(stack: Stack, lob: LobClient) -> int:
         expectedVersion=d["version"],
     )
     response.raise_for_status()
-    _say(
-        f"   {d['userPrincipalName']}: school added, new version {response.json()['version'][:12]}..."
-    )
+    version = response.json()["version"]
+    _say(f"   {d['userPrincipalName']}: school added, new version {version[:12]}...")
 
     _say("\n4. Second sync: only the differences reach the LOB app.")
     _say("   " + _run_summary(lob.sync_and_wait()))

@@ -7,12 +7,19 @@ from typing import Any
 
 import httpx
 
-__all__ = ["LobClient", "emulator_token"]
+from services.common.tls import client_ssl_context
+
+__all__ = ["LobClient", "emulator_http", "emulator_token"]
+
+
+def emulator_http(emulator_url: str, ca_file: str) -> httpx.Client:
+    """An HTTPS client for the emulator, trusting its generated CA."""
+    return httpx.Client(base_url=emulator_url, verify=client_ssl_context(ca_file), trust_env=False)
 
 
 def emulator_token(emulator_url: str, ca_file: str, **claims: Any) -> str:
     """A token from the emulator's test route: `user=upn` (delegated) or `roles=[...]` (app)."""
-    with httpx.Client(base_url=emulator_url, verify=ca_file, trust_env=False) as client:
+    with emulator_http(emulator_url, ca_file) as client:
         response = client.post("/_emulator/token", json=claims)
         response.raise_for_status()
         return str(response.json()["access_token"])

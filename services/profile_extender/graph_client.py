@@ -28,6 +28,7 @@ from services.common.errors import (
     NotFound,
     PermissionDenied,
 )
+from services.common.tls import client_ssl_context
 from services.profile_extender.config import GraphSettings
 from services.profile_extender.tokens import AppTokenProvider
 
@@ -94,7 +95,7 @@ class GraphClient:
         self._tokens = tokens
         self._http = httpx.AsyncClient(
             http2=True,
-            verify=settings.ca_bundle or True,
+            verify=client_ssl_context(settings.ca_bundle),
             trust_env=False,
             timeout=httpx.Timeout(settings.request_timeout_seconds, connect=10.0),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),

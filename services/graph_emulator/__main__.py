@@ -1,0 +1,174 @@
+"""Command line: ``python -m services.graph_emulator [options]``.
+
+Starts the emulator over HTTPS and, with ``--ready-file``, writes a JSON file once it
+listens: ``{"url", "caFile", "tenantId", "clientId", "authority", "pid"}``. SIGTERM or SIGINT
+stop it with exit code 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from .app import create_app
+from .defaults import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_SEED,
+    DEFAULT_STATE_DIR,
+    DEFAULT_TENANT_ID,
+    DEFAULT_USERS,
+    GRAPH_RESOURCE,
+)
+from .keys import load_or_create_signing_key
+from .logs import configure_logging
+from .server import check_tls, listen_socket, run_server
+from .state import EmulatorState
+from .tls import ensure_tls_files
+
+MAX_USERS = 2_000_000
+
+
+def _guid(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a GUID: {text!r}") from exc
+
+
+def _user_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if not 0 <= value <= MAX_USERS:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_USERS}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be between 0 and 65535")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.graph_emulator",
+        description="Microsoft Graph v1.0 and Entra ID token endpoint emulator (HTTPS).",
+    )
+    parser.add_argument(
+        "--users",
+        type=_user_count,
+        default=DEFAULT_USERS,
+        help=f"users in the generated tenant (default {DEFAULT_USERS})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the generated tenant (default {DEFAULT_SEED})",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
+    parser.add_argument(
+        "--port",
+        type=_port,
+        default=DEFAULT_PORT,
+        help=f"default {DEFAULT_PORT}; 0 picks a free port",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path(DEFAULT_STATE_DIR),
+        help="where the CA, server certificate and signing key are kept "
+        f"(default {DEFAULT_STATE_DIR})",
+    )
+    parser.add_argument("--tenant-id", type=_guid, default=DEFAULT_TENANT_ID)
+    parser.add_argument("--client-id", type=_guid, default=DEFAULT_CLIENT_ID)
+    parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
+    parser.add_argument(
+        "--ready-file",
+        type=Path,
+        default=None,
+        help="write connection details here (JSON) once listening",
+    )
+    args = parser.parse_args(argv)
+    if not args.client_secret:
+        parser.error("--client-secret must not be empty")
+    return args
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    # Until the server loop installs its own handlers (tenant generation can take a few
+    # seconds for large tenants), a stop request still ends the process with status 0.
+    raise SystemExit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    signal.signal(signal.SIGINT, _exit_cleanly)
+    log = configure_logging()
+    state_dir: Path = args.state_dir.resolve()
+    files = ensure_tls_files(state_dir)
+    check_tls(files)
+    started = time.perf_counter()
+    state = EmulatorState.build(
+        users=args.users,
+        seed=args.seed,
+        tenant_id=args.tenant_id,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        signing_key=load_or_create_signing_key(state_dir),
+    )
+    log.info(
+        "tenant generated",
+        extra={
+            "users": len(state.store),
+            "seed": args.seed,
+            "tenantId": state.tenant_id,
+            "clientId": state.client_id,
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
+    try:
+        sock = listen_socket(args.host, args.port)
+    except OSError as exc:
+        log.error("cannot listen", extra={"host": args.host, "port": args.port, "error": str(exc)})
+        return 2
+    port = sock.getsockname()[1]
+    # A wildcard bind is still reached through loopback by local clients.
+    url_host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host  # noqa: S104
+    if ":" in url_host:
+        url_host = f"[{url_host}]"
+    url = f"https://{url_host}:{port}"
+    payload = {
+        "url": url,
+        "caFile": str(files.ca_file),
+        "tenantId": state.tenant_id,
+        "clientId": state.client_id,
+        "authority": f"{url}/{state.tenant_id}",
+        "graphUrl": f"{url}/v1.0",
+        "graphScope": f"{GRAPH_RESOURCE}/.default",
+        "pid": os.getpid(),
+    }
+    ready = args.ready_file.resolve() if args.ready_file is not None else None
+    asyncio.run(run_server(create_app(state), sock, files, ready, payload))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Runtime knobs of the emulator, changeable through ``PUT /_emulator/config``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Final
+
+
+class ConfigError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def default_quota_per_10s(user_count: int) -> int:
+    """Graph's identity-and-access budget per app per tenant, by tenant size."""
+    if user_count < 50:
+        return 3_500
+    if user_count <= 500:
+        return 5_000
+    return 8_000
+
+
+DEFAULT_WRITE_QUOTA_PER_150S: Final = 3_000
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    quota_per_10s: int
+    write_quota_per_150s: int = DEFAULT_WRITE_QUOTA_PER_150S
+    latency_ms: int = 0
+    failure_rate: float = 0.0
+    seed: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "quotaPer10s": self.quota_per_10s,
+            "writeQuotaPer150s": self.write_quota_per_150s,
+            "latencyMs": self.latency_ms,
+            "failureRate": self.failure_rate,
+            "seed": self.seed,
+        }
+
+
+# JSON name -> (attribute, minimum, maximum); all bounds inclusive.
+_INT_FIELDS: Final[dict[str, tuple[str, int, int]]] = {
+    "quotaPer10s": ("quota_per_10s", 0, 10_000_000),
+    "writeQuotaPer150s": ("write_quota_per_150s", 0, 10_000_000),
+    "latencyMs": ("latency_ms", 0, 60_000),
+    "seed": ("seed", -(2**63), 2**63 - 1),
+}
+
+
+def updated_config(current: EmulatorConfig, body: object) -> EmulatorConfig:
+    """Apply a partial update; raise ``ConfigError`` naming the first bad field."""
+    if not isinstance(body, dict):
+        raise ConfigError("body", "The request body must be a JSON object.")
+    changes: dict[str, Any] = {}
+    for name, value in body.items():
+        if name in _INT_FIELDS:
+            attr, low, high = _INT_FIELDS[name]
+            # bool is an int subclass in Python but not a JSON integer.
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(name, f"'{name}' must be an integer.")
+            if not low <= value <= high:
+                raise ConfigError(name, f"'{name}' must be between {low} and {high}.")
+            changes[attr] = value
+        elif name == "failureRate":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(name, "'failureRate' must be a number.")
+            if not 0.0 <= float(value) <= 1.0:
+                raise ConfigError(name, "'failureRate' must be between 0 and 1.")
+            changes["failure_rate"] = float(value)
+        else:
+            raise ConfigError(name, f"Unknown configuration field '{name}'.")
+    return dataclasses.replace(current, **changes)

@@ -1,0 +1,83 @@
+"""Validation of user property changes, shared by Graph's PATCH and the admin API."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any, Final
+
+from .errors import GraphError, bad_request
+from .schema import USER_PROPERTIES
+
+#: Generous limits: Graph's own are larger for some fields, and nothing here needs more.
+MAX_STRING_LENGTH: Final = 16_000
+MAX_LIST_ITEMS: Final = 1_000
+_NOT_NULLABLE: Final = frozenset({"displayName", "userPrincipalName", "accountEnabled", "id"})
+
+
+def _invalid(name: str) -> GraphError:
+    return bad_request(f"Invalid value specified for property '{name}' of resource 'User'.")
+
+
+def _check_value(name: str, value: Any) -> Any:
+    kind = USER_PROPERTIES[name]
+    if value is None:
+        if name in _NOT_NULLABLE:
+            raise _invalid(name)
+        return [] if kind == "strings" else None
+    if kind == "string":
+        if not isinstance(value, str) or len(value) > MAX_STRING_LENGTH:
+            raise _invalid(name)
+        if name in _NOT_NULLABLE and not value.strip():
+            raise _invalid(name)
+        return value
+    if kind == "strings":
+        if not isinstance(value, list) or len(value) > MAX_LIST_ITEMS:
+            raise _invalid(name)
+        if not all(isinstance(v, str) and len(v) <= MAX_STRING_LENGTH for v in value):
+            raise _invalid(name)
+        if name == "businessPhones" and len(value) > 1:
+            # Graph: "only one number can be set for this property".
+            raise _invalid(name)
+        return list(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _invalid(name)
+        return value
+    if kind == "datetime":
+        if not isinstance(value, str):
+            raise _invalid(name)
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise _invalid(name) from exc
+        return value
+    raise _invalid(name)
+
+
+def validate_changes(body: object, writable: Collection[str], domain: str) -> dict[str, Any]:
+    """Check a change set against ``writable``; return it with values normalised."""
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.", code="BadRequest")
+    changes: dict[str, Any] = {}
+    for name, value in body.items():
+        if not isinstance(name, str):
+            raise _invalid(str(name))
+        if name.startswith("@odata."):
+            continue  # annotations such as @odata.type carry no data
+        if name not in USER_PROPERTIES:
+            raise bad_request(
+                f"Property '{name}' does not exist as a declared property or extension property."
+            )
+        if name not in writable:
+            raise bad_request(f"Property '{name}' is read-only and cannot be set.")
+        changes[name] = _check_value(name, value)
+    upn = changes.get("userPrincipalName")
+    if isinstance(upn, str):
+        local, _, upn_domain = upn.partition("@")
+        if not local or upn_domain.lower() != domain.lower() or " " in upn:
+            raise bad_request(
+                "Property userPrincipalName has an invalid value; its domain must be a "
+                f"verified domain of the tenant ({domain})."
+            )
+    return changes

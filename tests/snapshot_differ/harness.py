@@ -1,0 +1,152 @@
+"""A differ wired to a scripted extender (a real gRPC server on loopback that
+streams the profiles a test gives it) and the real notifier over Redis."""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import redis.asyncio as aioredis
+
+from profilesync.v1 import extender_pb2, extender_pb2_grpc, notifier_pb2, notifier_pb2_grpc
+from services.common.config import ServerSettings
+from services.common.profiles import shard_of
+from services.common.server import ServiceBinding, create_server
+from services.lob_notifier.change_log import ChangeLog
+from services.lob_notifier.servicer import LobNotifierServicer, binding
+from services.snapshot_differ.config import DifferSettings
+from services.snapshot_differ.object_store import LocalDirectoryStore
+from services.snapshot_differ.run import SyncRunner
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+
+def make_profile(index: int, **overrides: Any) -> dict[str, Any]:
+    profile = {
+        "id": f"00000000-0000-0000-0000-{index:012d}",
+        "userPrincipalName": f"user{index}@contoso.onmicrosoft.com",
+        "displayName": f"User {index}",
+        "mail": f"user{index}@contoso.onmicrosoft.com",
+        "jobTitle": "Engineer",
+        "department": "R&D",
+        "aboutMe": f"About user {index}",
+        "skills": ["Python", f"Skill {index % 7}"],
+        "pastProjects": ["Apollo"] if index % 2 else [],
+        "schools": [],
+        "interests": ["Chess"],
+    }
+    profile.update(overrides)
+    return profile
+
+
+@dataclass
+class ScriptedExtender(extender_pb2_grpc.ProfileExtenderServicer):
+    """Streams `profiles`; ids in `failing` are reported as failed; with
+    `cut_after` set, the stream breaks after that many items (no summary)."""
+
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failing: set[str] = field(default_factory=set)
+    cut_after: int | None = None
+
+    async def ListProfiles(
+        self, request: extender_pb2.ListProfilesRequest, context: Context
+    ) -> AsyncIterator[extender_pb2.ListProfilesItem]:
+        import datetime as dt
+
+        from services.profile_extender.convert import profile_from_graph
+
+        sent = 0
+        users = failures = 0
+        for user_id, profile in sorted(self.profiles.items()):
+            if shard_of(user_id, request.shard_count) != request.shard_index:
+                continue
+            users += 1
+            if self.cut_after is not None and sent >= self.cut_after:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "extender went away")
+            sent += 1
+            if user_id in self.failing:
+                failures += 1
+                yield extender_pb2.ListProfilesItem(
+                    failure=extender_pb2.ProfileFailure(user_id=user_id, reason="HTTP 503")
+                )
+            else:
+                yield extender_pb2.ListProfilesItem(
+                    profile=profile_from_graph(profile, dt.datetime.now(dt.UTC))
+                )
+        yield extender_pb2.ListProfilesItem(
+            summary=extender_pb2.ListProfilesSummary(
+                users=users, profiles=users - failures, failures=failures
+            )
+        )
+
+
+class DifferHarness:
+    def __init__(self, redis: aioredis.Redis, redis_url: str, store_dir: pathlib.Path) -> None:
+        self.redis = redis
+        self.redis_url = redis_url
+        self.store_dir = store_dir
+        self.extender = ScriptedExtender()
+        self.change_log = ChangeLog(
+            redis, "test:differ:changes", max_events=100_000, dedupe_ttl_seconds=600
+        )
+        self.cursor = ""
+
+    async def __aenter__(self) -> DifferHarness:
+        server_settings = ServerSettings("127.0.0.1", 0, None, None, 1.0, "INFO")
+        self.server, port, _ = await create_server(
+            server_settings,
+            [
+                ServiceBinding(
+                    "profilesync.v1.ProfileExtender",
+                    lambda s: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(
+                        self.extender, s
+                    ),
+                ),
+                binding(LobNotifierServicer(self.change_log)),
+            ],
+        )
+        await self.server.start()
+        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        self.settings = DifferSettings(
+            server=server_settings,
+            extender_addr=f"127.0.0.1:{port}",
+            notifier_addr=f"127.0.0.1:{port}",
+            redis_url=self.redis_url,
+            snapshot_store=str(self.store_dir),
+            shard_index=0,
+            shard_count=1,
+            part_size=7,
+            publish_batch=5,
+            compare_batch=4,
+            lock_ttl_seconds=10,
+            keep_snapshots=3,
+        )
+        self.runner = self.make_runner()
+        return self
+
+    def make_runner(self) -> SyncRunner:
+        return SyncRunner(
+            self.settings,
+            self.redis,
+            LocalDirectoryStore(self.store_dir),
+            extender_pb2_grpc.ProfileExtenderStub(self.channel),
+            notifier_pb2_grpc.LobNotifierStub(self.channel),
+        )
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.channel.close(None)
+        await self.server.stop(None)
+
+    def set_profiles(self, profiles: list[dict[str, Any]]) -> None:
+        self.extender.profiles = {p["id"]: copy.deepcopy(p) for p in profiles}
+
+    async def new_events(self) -> list[notifier_pb2.ChangeEvent]:
+        """Events published since the last call (what a LOB app would read)."""
+        events = await self.change_log.read(self.cursor or None, 10_000, 0)
+        if events:
+            self.cursor = events[-1].cursor
+        return events
