@@ -86,7 +86,8 @@ class ServerSettings:
 
     @classmethod
     def from_env(cls, env: EnvReader, *, default_port: int) -> ServerSettings:
-        metrics_port = env.integer("METRICS_PORT", -1, minimum=-1, maximum=65535)
+        # 9464 is the usual Prometheus exporter port; -1 turns the endpoint off.
+        metrics_port = env.integer("METRICS_PORT", 9464, minimum=-1, maximum=65535)
         return cls(
             # Loopback unless told otherwise: the chart sets 0.0.0.0 inside pods.
             host=env.text("GRPC_HOST", "127.0.0.1"),

@@ -61,8 +61,10 @@ PROGRESS_EVERY_SECONDS = 1.0
 
 
 def new_run_id() -> str:
-    """Sortable by start time, unique across shards and processes."""
-    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    """Sortable by start time (to the millisecond; runs of one shard never
+    overlap), unique across shards and processes."""
+    now = dt.datetime.now(dt.UTC)
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(4)}"
 
 
 def shard_label(shard_index: int, shard_count: int) -> str:

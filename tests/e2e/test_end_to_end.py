@@ -8,6 +8,7 @@ import signal
 from collections.abc import Iterator
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -159,3 +160,14 @@ def test_services_stop_cleanly_on_sigterm(tmp_path: pathlib.Path) -> None:
         for name, process in processes.items():
             assert process.process is not None
             assert process.process.wait(20) == 0, f"{name} exited uncleanly:\n{process.tail()}"
+
+
+def test_each_service_serves_prometheus_metrics(stack: Stack, lob: LobClient) -> None:
+    lob.http.get("/v1/syncs")  # at least one call through the differ
+    for name in ("extender", "differ", "notifier"):
+        port = stack.processes[name].ready["metricsPort"]
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert "profilesync_grpc_requests_total" in text, name
+    differ_port = stack.processes["differ"].ready["metricsPort"]
+    text = httpx.get(f"http://127.0.0.1:{differ_port}/metrics", timeout=10).text
+    assert 'method="/profilesync.v1.SnapshotDiffer/ListSyncs"' in text
