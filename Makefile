@@ -31,8 +31,8 @@ demo: $(PROTO_STAMP) ## start the stack, sync, edit, sync again, show the change
 	$(PY) -m services.devstack demo
 
 lint:
-	$(VENV)/bin/ruff check services tests scripts
-	$(VENV)/bin/ruff format --check services tests scripts
+	$(VENV)/bin/ruff check services tests scripts bench
+	$(VENV)/bin/ruff format --check services tests scripts bench
 
 typecheck: $(PROTO_STAMP)
 	$(VENV)/bin/mypy

@@ -1,0 +1,87 @@
+"""Runs every benchmark suite, prints a table and writes bench/results.json.
+
+    python -m bench [--quick] [--only NAME ...]
+
+Each suite is a module in this package with `run(quick: bool) -> list[Result]`.
+`--quick` (CI) runs small workloads to prove the suite works, not to time it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import json
+import os
+import pathlib
+import platform
+import sys
+import time
+
+from bench.results import Result
+
+# Suite modules, in the order they run.
+SUITES: list[str] = []
+
+RESULTS_FILE = pathlib.Path(__file__).resolve().parent / "results.json"
+
+
+def _format(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
+
+
+def print_table(results: list[Result]) -> None:
+    header = ("name", "workload", "value", "unit", "baseline", "ratio", "goal", "met")
+    rows = [
+        (
+            r.name,
+            r.workload,
+            _format(r.value),
+            r.unit,
+            _format(r.baseline),
+            _format(r.ratio),
+            r.goal or "-",
+            {True: "yes", False: "NO", None: "-"}[r.met],
+        )
+        for r in results
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small workloads (CI)")
+    parser.add_argument("--only", nargs="*", default=None, help="suite names to run")
+    args = parser.parse_args(argv)
+    results: list[Result] = []
+    failures: list[str] = []
+    for name in SUITES:
+        if args.only and name not in args.only:
+            continue
+        started = time.perf_counter()
+        print(f"== {name} ...", flush=True)
+        try:
+            module = importlib.import_module(f"bench.{name}")
+            results.extend(module.run(args.quick))
+        except Exception as error:  # a broken suite is reported, the others still run
+            failures.append(f"{name}: {type(error).__name__}: {error}")
+            print(f"   failed: {error}", flush=True)
+        print(f"   {time.perf_counter() - started:.1f}s", flush=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    print(f"\n{date} on {machine}{' (quick)' if args.quick else ''}\n")
+    print_table(results)
+    RESULTS_FILE.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
+    print(f"\nwritten {RESULTS_FILE}")
+    if failures:
+        print("\n".join(["failed suites:", *failures]), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
