@@ -1,8 +1,10 @@
 """The gRPC server interceptor every service installs.
 
-For each call it checks the request against the limits declared in the
-protos, maps domain errors to status codes (services.common.errors), hides
-unexpected failures behind a reference id, and records Prometheus metrics.
+For each call it verifies the caller's token against the RPC's access
+policy (services.common.auth), checks the request against the limits
+declared in the protos, maps domain errors to status codes
+(services.common.errors), hides unexpected failures behind a reference id,
+and records Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import grpc
 from google.protobuf.message import Message
 from prometheus_client import Counter, Histogram
 
-from services.common.errors import ProfileSyncError
+from services.common.auth import TokenVerifier, set_principal
+from services.common.errors import PermissionDenied, ProfileSyncError, Unauthenticated
 from services.common.validation import validate
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -36,6 +39,22 @@ RPC_SECONDS = Histogram(
 )
 
 
+async def _admit(
+    verifier: TokenVerifier | None, context: Context, method: str, request: Any
+) -> None:
+    """Authentication, authorisation and input limits, before any handler runs."""
+    if verifier is not None:
+        try:
+            principal = await verifier.authenticate(context.invocation_metadata(), method)
+        except (Unauthenticated, PermissionDenied) as refusal:
+            # The reason only: the token itself is never logged.
+            log.warning("refused %s: %s", method, refusal)
+            raise
+        set_principal(principal)
+    if isinstance(request, Message):
+        validate(request)
+
+
 async def _fail(context: Context, method: str, error: BaseException) -> None:
     if isinstance(error, ProfileSyncError):
         RPC_TOTAL.labels(method, error.code.name).inc()
@@ -51,13 +70,12 @@ async def _fail(context: Context, method: str, error: BaseException) -> None:
 
 
 def _wrap_unary(
-    method: str, behavior: Callable[[Any, Context], Awaitable[Any]]
-) -> Callable[[Any, Context], Awaitable[Any]]:
+    verifier: TokenVerifier | None, method: str, behavior: UnaryBehavior
+) -> UnaryBehavior:
     async def handle(request: Any, context: Context) -> Any:
         started = time.perf_counter()
         try:
-            if isinstance(request, Message):
-                validate(request)
+            await _admit(verifier, context, method, request)
             response = await behavior(request, context)
         except (grpc.aio.AbortError, KeyboardInterrupt):
             raise
@@ -73,13 +91,12 @@ def _wrap_unary(
 
 
 def _wrap_stream(
-    method: str, behavior: Callable[[Any, Context], AsyncIterator[Any]]
-) -> Callable[[Any, Context], AsyncIterator[Any]]:
+    verifier: TokenVerifier | None, method: str, behavior: StreamBehavior
+) -> StreamBehavior:
     async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
         started = time.perf_counter()
         try:
-            if isinstance(request, Message):
-                validate(request)
+            await _admit(verifier, context, method, request)
             async for item in behavior(request, context):
                 yield item
         except (grpc.aio.AbortError, KeyboardInterrupt):
@@ -94,6 +111,11 @@ def _wrap_stream(
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """`verifier=None` skips authentication: only for in-process tests of a servicer."""
+
+    def __init__(self, verifier: TokenVerifier | None = None) -> None:
+        self._verifier = verifier
+
     async def intercept_service(
         self,
         continuation: Callable[
@@ -108,13 +130,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
             return handler
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(method, cast(UnaryBehavior, handler.unary_unary)),
+                _wrap_unary(self._verifier, method, cast(UnaryBehavior, handler.unary_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(method, cast(StreamBehavior, handler.unary_stream)),
+                _wrap_stream(self._verifier, method, cast(StreamBehavior, handler.unary_stream)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

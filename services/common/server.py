@@ -22,6 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from services.common.auth import TokenVerifier
 from services.common.config import ServerSettings
 from services.common.interceptors import ServiceInterceptor
 from services.common.ready import write_ready_file
@@ -43,10 +44,15 @@ class ServiceBinding:
 
 
 async def create_server(
-    settings: ServerSettings, bindings: Sequence[ServiceBinding]
+    settings: ServerSettings,
+    bindings: Sequence[ServiceBinding],
+    *,
+    verifier: TokenVerifier | None = None,
 ) -> tuple[grpc.aio.Server, int, health_aio.HealthServicer]:
+    """`verifier` checks every caller's token; services always pass one, only
+    in-process servicer tests leave it out."""
     server = grpc.aio.server(
-        interceptors=[ServiceInterceptor()],
+        interceptors=[ServiceInterceptor(verifier)],
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -79,10 +85,16 @@ async def run_service(
     settings: ServerSettings,
     bindings: Sequence[ServiceBinding],
     *,
+    verifier: TokenVerifier,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Serves until SIGTERM or SIGINT, then drains in-flight calls and returns."""
-    server, port, health_servicer = await create_server(settings, bindings)
+    """Serves until SIGTERM or SIGINT, then drains in-flight calls and returns.
+
+    `on_shutdown` runs as draining starts (e.g. to end open streams);
+    `on_stop` after the server has stopped (e.g. to close clients).
+    """
+    server, port, health_servicer = await create_server(settings, bindings, verifier=verifier)
     metrics_port = None
     if settings.metrics_port is not None:
         metrics_server, _ = start_http_server(settings.metrics_port, addr=settings.host)
@@ -103,6 +115,8 @@ async def run_service(
         log.info("%s shutting down", service_label)
         # Readiness fails first so load balancers stop sending new calls.
         await health_servicer.enter_graceful_shutdown()
+        if on_shutdown is not None:
+            await on_shutdown()
     finally:
         await server.stop(settings.shutdown_grace_seconds)
         if on_stop is not None:

@@ -51,9 +51,10 @@ def print_event(event: dict[str, Any]) -> None:
 def _run_summary(run: dict[str, Any]) -> str:
     counts = run.get("counts", {})
     keys = ("profiles", "created", "updated", "deleted", "unchanged", "failed")
-    return f"run {run['runId']}: {run['state']}, " + ", ".join(
+    summary = f"run {run['runId']}: {run['state']}, " + ", ".join(
         f"{key} {counts.get(key, 0)}" for key in keys
     )
+    return summary + (f"\n   error: {run['error']}" if run.get("error") else "")
 
 
 def _delve_edit(stack: Stack, user_id: str, fields: dict[str, Any]) -> None:
@@ -77,7 +78,10 @@ def run_demo(users: int = 50) -> int:
 
 def _narrate(stack: Stack, lob: LobClient) -> int:
     _say("\n1. First sync (POST /v1/syncs): every profile is read, snapshotted and new.")
-    _say("   " + _run_summary(lob.sync_and_wait()))
+    run = lob.sync_and_wait()
+    _say("   " + _run_summary(run))
+    if run["state"] != "SUCCEEDED":
+        return 1
     first, cursor = lob.changes()
     _say(f"   The LOB app received {len(first)} CREATED events; it keeps cursor {cursor}.")
 

@@ -18,11 +18,7 @@ from typing import Any
 
 from services.common.processes import ManagedProcess, python_module
 from services.devstack.redis_server import start_redis
-from services.graph_emulator.defaults import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_TENANT_ID,
-)
+from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 __all__ = ["FIXED_PORTS", "Stack", "StackOptions"]
 
@@ -109,6 +105,13 @@ class Stack:
     def _service_env(self, name: str, extra: dict[str, str]) -> dict[str, str]:
         env = {
             **os.environ,
+            # The emulator plays Entra ID: every service checks callers' tokens
+            # against it, and the extender and differ get tokens from it.
+            "AZURE_TENANT_ID": str(self.emulator["tenantId"]),
+            "AZURE_CLIENT_ID": DEFAULT_CLIENT_ID,
+            "AZURE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+            "AZURE_AUTHORITY_HOST": self.emulator_url,
+            "AZURE_CA_BUNDLE": self.ca_file,
             "PYTHONPATH": str(ROOT),
             "GRPC_HOST": "127.0.0.1",
             "GRPC_PORT": self._port(name),
@@ -171,15 +174,7 @@ class Stack:
             python_module("services.profile_extender"),
             self._service_env(
                 "extender",
-                {
-                    "AZURE_TENANT_ID": DEFAULT_TENANT_ID,
-                    "AZURE_CLIENT_ID": DEFAULT_CLIENT_ID,
-                    "AZURE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-                    "AZURE_AUTHORITY_HOST": self.emulator_url,
-                    "GRAPH_URL": f"{self.emulator_url}/v1.0",
-                    "GRAPH_CA_BUNDLE": self.ca_file,
-                    "REDIS_URL": self.redis_url,
-                },
+                {"GRAPH_URL": f"{self.emulator_url}/v1.0", "REDIS_URL": self.redis_url},
             ),
         )
         notifier.wait_ready()
@@ -232,6 +227,14 @@ class Stack:
         for name in reversed(list(self.processes)):
             codes[name] = self.processes[name].stop()
         return codes
+
+    def logs_text(self) -> str:
+        """Everything every process has logged so far."""
+        return "\n".join(
+            process.log_path.read_text(errors="replace")
+            for process in self.processes.values()
+            if process.log_path.exists()
+        )
 
     def logs(self) -> str:
         return "\n".join(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from services.common.auth import TokenVerifier
 from services.common.config import ConfigError, EnvReader
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
@@ -34,6 +35,7 @@ async def serve(settings: NotifierSettings) -> None:
         SERVICE_LABEL,
         settings.server,
         [binding(LobNotifierServicer(change_log))],
+        verifier=TokenVerifier(settings.entra),
         on_stop=redis.aclose,
     )
 

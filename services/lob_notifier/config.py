@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.config import EnvReader, ServerSettings
+from services.common.entra import EntraSettings
 
 __all__ = ["DEFAULT_PORT", "NotifierSettings"]
 
@@ -30,6 +31,8 @@ class NotifierSettings:
     """
 
     server: ServerSettings
+    # The app registration whose tokens callers must present.
+    entra: EntraSettings
     redis_url: str
     stream_key: str
     max_events: int
@@ -39,6 +42,7 @@ class NotifierSettings:
     def from_env(cls, env: EnvReader) -> NotifierSettings:
         return cls(
             server=ServerSettings.from_env(env, default_port=DEFAULT_PORT),
+            entra=EntraSettings.from_env(env, with_secret=False),
             redis_url=env.text("REDIS_URL"),
             stream_key=env.text("NOTIFIER_STREAM_KEY", _DEFAULT_STREAM_KEY),
             max_events=env.integer("NOTIFIER_MAX_EVENTS", _DEFAULT_MAX_EVENTS, minimum=1),

@@ -6,21 +6,22 @@ import asyncio
 import sys
 
 from profilesync.v1 import extender_pb2_grpc
+from services.common.auth import TokenVerifier
 from services.common.config import ConfigError
+from services.common.entra import MsalTokens
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
 from services.profile_extender.config import ExtenderSettings
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.servicer import ProfileExtenderServicer
-from services.profile_extender.tokens import AppTokenProvider
 from services.profile_extender.updates import ProfileUpdater
 
 SERVICE_NAME = "profilesync.v1.ProfileExtender"
 
 
 async def serve(settings: ExtenderSettings) -> None:
-    tokens = AppTokenProvider(settings.graph)
+    tokens = MsalTokens(settings.entra)
     graph = GraphClient(settings.graph, tokens)
     redis = connect(settings.redis_url)
     servicer = ProfileExtenderServicer(graph, ProfileUpdater(graph, tokens, redis))
@@ -33,7 +34,13 @@ async def serve(settings: ExtenderSettings) -> None:
         SERVICE_NAME,
         lambda server: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(servicer, server),
     )
-    await run_service("profile_extender", settings.server, [binding], on_stop=close)
+    await run_service(
+        "profile_extender",
+        settings.server,
+        [binding],
+        verifier=TokenVerifier(settings.entra),
+        on_stop=close,
+    )
 
 
 def main() -> int:

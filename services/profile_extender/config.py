@@ -5,55 +5,49 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.config import EnvReader, ServerSettings
+from services.common.entra import EntraSettings
 
 __all__ = ["ExtenderSettings", "GraphSettings"]
-
-MICROSOFT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 
 
 @dataclass(frozen=True)
 class GraphSettings:
-    """How to reach Microsoft Graph and the Entra ID authority."""
+    """How to use Microsoft Graph: where, how hard, how patiently."""
 
     graph_url: str
-    authority: str
-    tenant_id: str
-    client_id: str
-    client_secret: str
-    # PEM bundle trusted for Graph and the authority; None = the system store.
+    # PEM bundle trusted for Graph; None = the system store.
     ca_bundle: str | None
-    # Concurrent $batch requests in flight.
+    # Upper bound of concurrent $batch requests (the adaptive limit stays below).
     max_concurrency: int
     # Attempts for one profile before it is reported as failed.
     max_attempts: int
     request_timeout_seconds: float
+    # The tenant's Graph quota (resource units per 10 s) and the share of it
+    # all extender replicas together may use.
+    quota_per_10s: int
+    budget_share: float
 
     @property
-    def instance_discovery(self) -> bool:
-        # MSAL asks Microsoft's endpoint to validate the authority; an
-        # authority elsewhere (the emulator, sovereign proxies) cannot be.
-        return self.authority.startswith(MICROSOFT_AUTHORITY_HOST)
+    def budget_per_10s(self) -> int:
+        return max(1, int(self.quota_per_10s * self.budget_share))
 
     @classmethod
     def from_env(cls, env: EnvReader) -> GraphSettings:
-        tenant_id = env.text("AZURE_TENANT_ID")
-        host = env.text("AZURE_AUTHORITY_HOST", MICROSOFT_AUTHORITY_HOST).rstrip("/")
         return cls(
             graph_url=env.text("GRAPH_URL", "https://graph.microsoft.com/v1.0").rstrip("/"),
-            authority=f"{host}/{tenant_id}",
-            tenant_id=tenant_id,
-            client_id=env.text("AZURE_CLIENT_ID"),
-            client_secret=env.text("AZURE_CLIENT_SECRET"),
-            ca_bundle=env.optional("GRAPH_CA_BUNDLE"),
-            max_concurrency=env.integer("GRAPH_MAX_CONCURRENCY", 8, minimum=1, maximum=256),
-            max_attempts=env.integer("GRAPH_MAX_ATTEMPTS", 6, minimum=1, maximum=100),
+            ca_bundle=env.optional("AZURE_CA_BUNDLE"),
+            max_concurrency=env.integer("GRAPH_MAX_CONCURRENCY", 16, minimum=1, maximum=256),
+            max_attempts=env.integer("GRAPH_MAX_ATTEMPTS", 8, minimum=1, maximum=100),
             request_timeout_seconds=env.number("GRAPH_TIMEOUT_SECONDS", 30.0, minimum=1.0),
+            quota_per_10s=env.integer("GRAPH_QUOTA_PER_10S", 3500, minimum=1),
+            budget_share=env.number("GRAPH_BUDGET_SHARE", 0.95, minimum=0.01),
         )
 
 
 @dataclass(frozen=True)
 class ExtenderSettings:
     server: ServerSettings
+    entra: EntraSettings
     graph: GraphSettings
     redis_url: str
 
@@ -62,6 +56,7 @@ class ExtenderSettings:
         env = env or EnvReader()
         return cls(
             server=ServerSettings.from_env(env, default_port=50051),
+            entra=EntraSettings.from_env(env, with_secret=True),
             graph=GraphSettings.from_env(env),
             redis_url=env.text("REDIS_URL"),
         )

@@ -1,6 +1,6 @@
 """Microsoft Graph reads over httpx (async, HTTP/2).
 
-    graph = GraphClient(settings, AppTokenProvider(settings))
+    graph = GraphClient(settings, MsalTokens(entra))
     async for user_id in graph.iter_user_ids(): ...
     results = await graph.get_users(ids)    # $batch, 20 per request
 
@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 import httpx
 
+from services.common.entra import GRAPH_SCOPES, MsalTokens
 from services.common.errors import (
     GraphUnavailable,
     InvalidArgument,
@@ -30,7 +31,6 @@ from services.common.errors import (
 )
 from services.common.tls import client_ssl_context
 from services.profile_extender.config import GraphSettings
-from services.profile_extender.tokens import AppTokenProvider
 
 __all__ = ["BATCH_LIMIT", "PROFILE_SELECT", "FetchResult", "GraphClient"]
 
@@ -87,7 +87,7 @@ class GraphClient:
     def __init__(
         self,
         settings: GraphSettings,
-        tokens: AppTokenProvider,
+        tokens: MsalTokens,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -115,7 +115,7 @@ class GraphClient:
         """
         last_problem = ""
         for attempt in range(self._settings.max_attempts):
-            token = user_token or await self._tokens.token()
+            token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
             headers = {
                 "Authorization": f"Bearer {token}",
                 "client-request-id": str(uuid.uuid4()),

@@ -11,7 +11,8 @@ from typing import Any
 import grpc
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc, profile_pb2
-from services.common.errors import NotFound, ProfileSyncError, Unauthenticated
+from services.common.auth import current_principal
+from services.common.errors import NotFound, ProfileSyncError
 from services.common.profiles import shard_of
 from services.profile_extender.convert import profile_from_graph
 from services.profile_extender.graph_client import BATCH_LIMIT, FetchResult, GraphClient
@@ -32,18 +33,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def bearer_token(context: Context) -> str:
-    """The caller's bearer token from the call metadata."""
-    for key, value in context.invocation_metadata() or ():
-        if (
-            key == "authorization"
-            and isinstance(value, str)
-            and value.lower().startswith("bearer ")
-        ):
-            return value[7:].strip()
-    raise Unauthenticated("this call needs an Authorization: Bearer <token> header")
-
-
 class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     def __init__(self, graph: GraphClient, updater: ProfileUpdater) -> None:
         self._graph = graph
@@ -52,7 +41,7 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     async def UpdateProfile(
         self, request: extender_pb2.UpdateProfileRequest, context: Context
     ) -> profile_pb2.Profile:
-        return await self._updater.update(request, bearer_token(context))
+        return await self._updater.update(request, current_principal())
 
     async def GetProfile(
         self, request: extender_pb2.GetProfileRequest, context: Context

@@ -15,12 +15,14 @@ import redis.asyncio as aioredis
 from google.protobuf import struct_pb2
 
 from profilesync.v1 import extender_pb2, profile_pb2
+from services.common.auth import Principal
+from services.common.entra import GRAPH_SCOPES, MsalTokens
 from services.common.errors import InvalidArgument, VersionMismatch
 from services.common.profiles import digest
 from services.common.redis_keys import LOB_WRITES_KEY
+from services.common.validation import validate
 from services.profile_extender.convert import profile_from_graph
 from services.profile_extender.graph_client import GraphClient
-from services.profile_extender.tokens import AppTokenProvider
 
 __all__ = ["ProfileUpdater", "graph_changes"]
 
@@ -31,11 +33,66 @@ _LIST_PROPERTIES = {
     "schools": "schools",
     "interests": "interests",
 }
+_PROTO_FIELD = {graph: field for field, graph in _LIST_PROPERTIES.items()}
 
 
 def _strings(values: struct_pb2.ListValue) -> list[str]:
     # The validator has already refused non-string items.
     return [value.string_value for value in values.values]
+
+
+# REST body keys that are profile fields but cannot be written here.
+_READ_ONLY = frozenset(
+    {
+        "id",
+        "userPrincipalName",
+        "displayName",
+        "mail",
+        "jobTitle",
+        "department",
+        "version",
+        "fetchTime",
+    }
+)
+_WRITABLE = ("aboutMe", "skills", "pastProjects", "schools", "interests")
+
+
+def read_body(request: extender_pb2.UpdateProfileRequest) -> extender_pb2.UpdateProfileRequest:
+    """The request with its REST `body` read into the typed fields, strictly:
+    a misspelled or read-only field is refused by name, not ignored."""
+    if not request.HasField("body"):
+        return request
+    result = extender_pb2.UpdateProfileRequest(id=request.id)
+    for key, value in request.body.fields.items():
+        kind = value.WhichOneof("kind")
+        if key in _READ_ONLY:
+            raise InvalidArgument(
+                f"{key}: is read-only here (directory data comes from Entra ID); "
+                f"the fields that can be changed are {', '.join(_WRITABLE)}"
+            )
+        if key == "aboutMe":
+            if kind not in ("string_value", "null_value"):
+                raise InvalidArgument("aboutMe: must be a string")
+            result.about_me = value.string_value
+        elif key == "expectedVersion":
+            if kind != "string_value":
+                raise InvalidArgument("expectedVersion: must be a string")
+            result.expected_version = value.string_value
+        elif key in _WRITABLE:
+            field = _PROTO_FIELD[key]
+            if kind == "null_value":
+                getattr(result, field).SetInParent()  # null clears the list
+            elif kind != "list_value":
+                raise InvalidArgument(f"{key}: must be a list of strings")
+            else:
+                getattr(result, field).CopyFrom(value.list_value)
+        else:
+            raise InvalidArgument(
+                f"{key}: unknown field; the fields that can be changed are "
+                f"{', '.join(_WRITABLE)} (plus expectedVersion)"
+            )
+    validate(result)
+    return result
 
 
 def graph_changes(request: extender_pb2.UpdateProfileRequest) -> dict[str, Any]:
@@ -55,14 +112,15 @@ def graph_changes(request: extender_pb2.UpdateProfileRequest) -> dict[str, Any]:
 
 
 class ProfileUpdater:
-    def __init__(self, graph: GraphClient, tokens: AppTokenProvider, redis: aioredis.Redis) -> None:
+    def __init__(self, graph: GraphClient, tokens: MsalTokens, redis: aioredis.Redis) -> None:
         self._graph = graph
         self._tokens = tokens
         self._redis = redis
 
     async def update(
-        self, request: extender_pb2.UpdateProfileRequest, user_token: str
+        self, request: extender_pb2.UpdateProfileRequest, caller: Principal
     ) -> profile_pb2.Profile:
+        request = read_body(request)
         changes = graph_changes(request)
         current = await self._graph.get_user(request.id)
         if request.expected_version and digest(current) != request.expected_version:
@@ -70,7 +128,7 @@ class ProfileUpdater:
                 f"profile {request.id!r} changed since version {request.expected_version}; "
                 f"current version is {digest(current)}"
             )
-        graph_token = await self._tokens.on_behalf_of(user_token)
+        graph_token = await self._tokens.on_behalf_of(caller.token, GRAPH_SCOPES)
         await self._graph.patch_user(str(current["id"]), changes, graph_token)
         updated = await self._graph.get_user(str(current["id"]))
         profile = profile_from_graph(updated, dt.datetime.now(dt.UTC))

@@ -15,12 +15,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
-import grpc
 from google.protobuf import json_format
 
 from profilesync.v1 import differ_pb2, differ_pb2_grpc, extender_pb2_grpc, notifier_pb2_grpc
+from services.common.auth import TokenVerifier
 from services.common.config import ConfigError
+from services.common.entra import MsalTokens
 from services.common.errors import AlreadyRunning
+from services.common.grpc_clients import authenticated_channel
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
@@ -36,8 +38,9 @@ EXIT_CODES = {differ_pb2.SUCCEEDED: 0, differ_pb2.PARTIAL: 3}
 @asynccontextmanager
 async def open_runner(settings: DifferSettings) -> AsyncIterator[SyncRunner]:
     redis = connect(settings.redis_url)
-    extender = grpc.aio.insecure_channel(settings.extender_addr)
-    notifier = grpc.aio.insecure_channel(settings.notifier_addr)
+    tokens = MsalTokens(settings.entra)
+    extender = authenticated_channel(settings.extender_addr, tokens, settings.entra.app_scopes)
+    notifier = authenticated_channel(settings.notifier_addr, tokens, settings.entra.app_scopes)
     try:
         yield SyncRunner(
             settings,
@@ -64,7 +67,13 @@ async def serve(settings: DifferSettings) -> None:
             runner.cancel_all()
             await runner.wait_all()
 
-        await run_service("snapshot_differ", settings.server, [binding], on_stop=stop_runs)
+        await run_service(
+            "snapshot_differ",
+            settings.server,
+            [binding],
+            verifier=TokenVerifier(settings.entra),
+            on_stop=stop_runs,
+        )
 
 
 async def run_once(settings: DifferSettings) -> int:

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from services.common.config import ConfigError, EnvReader, ServerSettings
+from services.common.entra import EntraSettings
 
 __all__ = ["DifferSettings"]
 
@@ -13,6 +14,9 @@ __all__ = ["DifferSettings"]
 @dataclass(frozen=True)
 class DifferSettings:
     server: ServerSettings
+    # The app registration: to check callers' tokens and to call the
+    # extender and the notifier with the app's own token.
+    entra: EntraSettings
     extender_addr: str
     notifier_addr: str
     redis_url: str
@@ -44,6 +48,7 @@ class DifferSettings:
             )
         return cls(
             server=ServerSettings.from_env(env, default_port=50052),
+            entra=EntraSettings.from_env(env, with_secret=True),
             extender_addr=env.text("EXTENDER_ADDR"),
             notifier_addr=env.text("NOTIFIER_ADDR"),
             redis_url=env.text("REDIS_URL"),
