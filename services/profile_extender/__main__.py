@@ -14,6 +14,7 @@ from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
 from services.profile_extender.config import ExtenderSettings
 from services.profile_extender.graph_client import GraphClient
+from services.profile_extender.rate_budget import RateBudget
 from services.profile_extender.servicer import ProfileExtenderServicer
 from services.profile_extender.updates import ProfileUpdater
 
@@ -22,8 +23,13 @@ SERVICE_NAME = "profilesync.v1.ProfileExtender"
 
 async def serve(settings: ExtenderSettings) -> None:
     tokens = MsalTokens(settings.entra)
-    graph = GraphClient(settings.graph, tokens)
     redis = connect(settings.redis_url)
+    budget = RateBudget(
+        redis,
+        f"profilesync:graph-budget:{settings.entra.tenant_id}:{settings.entra.client_id}",
+        budget_per_10s=settings.graph.budget_per_10s,
+    )
+    graph = GraphClient(settings.graph, tokens, budget=budget)
     servicer = ProfileExtenderServicer(graph, ProfileUpdater(graph, tokens, redis))
 
     async def close() -> None:

@@ -1,6 +1,7 @@
 """Microsoft Graph reads over httpx (async, HTTP/2).
 
-    graph = GraphClient(settings, MsalTokens(entra))
+    budget = RateBudget(redis, key, budget_per_10s=3325)
+    graph = GraphClient(settings, MsalTokens(entra), budget=budget)
     async for user_id in graph.iter_user_ids(): ...
     results = await graph.get_users(ids)    # $batch, 20 per request
 
@@ -21,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from prometheus_client import Counter
 
 from services.common.entra import GRAPH_SCOPES, MsalTokens
 from services.common.errors import (
@@ -30,11 +32,15 @@ from services.common.errors import (
     PermissionDenied,
 )
 from services.common.tls import client_ssl_context
+from services.profile_extender.adaptive import AdaptiveLimit
 from services.profile_extender.config import GraphSettings
+from services.profile_extender.rate_budget import RateBudget
 
 __all__ = ["BATCH_LIMIT", "PROFILE_SELECT", "FetchResult", "GraphClient"]
 
 log = logging.getLogger(__name__)
+
+THROTTLED = Counter("profilesync_graph_throttled_total", "429 answers from Graph (items included)")
 
 # Graph answers at most 20 requests per $batch.
 BATCH_LIMIT = 20
@@ -89,10 +95,12 @@ class GraphClient:
         settings: GraphSettings,
         tokens: MsalTokens,
         *,
+        budget: RateBudget,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
         self._tokens = tokens
+        self._budget = budget
         self._http = httpx.AsyncClient(
             http2=True,
             verify=client_ssl_context(settings.ca_bundle),
@@ -101,20 +109,30 @@ class GraphClient:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
             transport=transport,
         )
-        self._batch_slots = asyncio.Semaphore(settings.max_concurrency)
+        self.concurrency = AdaptiveLimit(
+            initial=max(2, settings.max_concurrency // 4), maximum=settings.max_concurrency
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def _send(
-        self, method: str, url: str, body: Any = None, *, user_token: str | None = None
+        self,
+        method: str,
+        url: str,
+        body: Any = None,
+        *,
+        user_token: str | None = None,
+        cost: int = 1,
     ) -> httpx.Response:
         """One Graph request, retried on 429, 5xx and network errors.
 
-        Sent with the app's token, or with `user_token` (delegated) when given.
+        Sent with the app's token, or with `user_token` (delegated) when given;
+        `cost` resource units are taken from the shared budget per attempt.
         """
         last_problem = ""
         for attempt in range(self._settings.max_attempts):
+            await self._budget.spend(cost)
             token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
             headers = {
                 "Authorization": f"Bearer {token}",
@@ -129,8 +147,19 @@ class GraphClient:
             if response.status_code not in RETRYABLE_STATUS:
                 return response
             last_problem = f"HTTP {response.status_code} from Graph"
-            await asyncio.sleep(_retry_delay(response.headers, attempt))
+            delay = _retry_delay(response.headers, attempt)
+            if response.status_code == 429:
+                self._throttled(delay, whole_request=True)
+            await asyncio.sleep(delay)
         raise GraphUnavailable(f"{last_problem} after {self._settings.max_attempts} attempts")
+
+    def _throttled(self, retry_after: float, *, whole_request: bool) -> None:
+        THROTTLED.inc()
+        self.concurrency.throttled()
+        if whole_request:
+            # The app is throttled as a whole: every replica waits. A 429 on
+            # one item of a batch is that item's business (retried alone).
+            self._budget.back_off(retry_after)
 
     @staticmethod
     def _raise_for(response: httpx.Response, subject: str) -> None:
@@ -195,12 +224,16 @@ class GraphClient:
                 }
                 for key, user_id in pending.items()
             ]
-            async with self._batch_slots:
+            async with self.concurrency.slot():
                 response = await self._send(
-                    "POST", f"{self._settings.graph_url}/$batch", {"requests": requests}
+                    "POST",
+                    f"{self._settings.graph_url}/$batch",
+                    {"requests": requests},
+                    cost=len(requests),
                 )
             self._raise_for(response, "a $batch of users")
             wait = 0.0
+            throttled = 0
             for item in response.json().get("responses", []):
                 key = str(item.get("id"))
                 if key not in pending:
@@ -213,12 +246,21 @@ class GraphClient:
                     # Deleted between enumeration and read: absent, not failed.
                     done[key] = FetchResult(user_id)
                 elif status in RETRYABLE_STATUS:
-                    wait = max(wait, _retry_delay(item.get("headers") or {}, attempt))
+                    delay = _retry_delay(item.get("headers") or {}, attempt)
+                    wait = max(wait, delay)
+                    throttled += status == 429
                     continue
                 else:
                     error = _graph_error_message(item.get("body"))
                     done[key] = FetchResult(user_id, error=f"HTTP {status} from Graph: {error}")
                 del pending[key]
+            # Most of a batch throttled means we are too fast; a few items
+            # throttled is noise that their own retry absorbs.
+            if throttled * 2 > len(requests):
+                self._throttled(wait, whole_request=False)
+            else:
+                THROTTLED.inc(throttled)
+                self.concurrency.succeeded()
             if not pending:
                 break
             await asyncio.sleep(wait)

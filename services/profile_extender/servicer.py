@@ -27,6 +27,10 @@ Context = grpc.aio.ServicerContext[Any, Any]
 # Batches read ahead of what the stream has sent; bounds memory when the
 # caller reads slower than Graph answers (the stream's flow control).
 READ_AHEAD_BATCHES = 16
+# Batches being read at once. Most of them are usually waiting out a
+# Retry-After for a few items, which costs nothing; requests actually in
+# flight are bounded separately by the client's adaptive limit.
+BATCHES_IN_PROGRESS = 128
 
 
 def _now() -> dt.datetime:
@@ -102,7 +106,7 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     ) -> None:
         """Enumerates the shard's users and reads them, batches in parallel."""
         in_flight: set[asyncio.Task[None]] = set()
-        limit = asyncio.Semaphore(READ_AHEAD_BATCHES)
+        limit = asyncio.Semaphore(BATCHES_IN_PROGRESS)
 
         async def read(ids: list[str]) -> None:
             try:
