@@ -21,7 +21,7 @@ import time
 from bench.results import Result
 
 # Suite modules, in the order they run.
-SUITES: list[str] = []
+SUITES: list[str] = ["full_sync", "differ_compare"]
 
 RESULTS_FILE = pathlib.Path(__file__).resolve().parent / "results.json"
 

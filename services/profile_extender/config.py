@@ -40,7 +40,7 @@ class GraphSettings:
             max_attempts=env.integer("GRAPH_MAX_ATTEMPTS", 8, minimum=1, maximum=100),
             request_timeout_seconds=env.number("GRAPH_TIMEOUT_SECONDS", 30.0, minimum=1.0),
             quota_per_10s=env.integer("GRAPH_QUOTA_PER_10S", 3500, minimum=1),
-            budget_share=env.number("GRAPH_BUDGET_SHARE", 0.95, minimum=0.01),
+            budget_share=env.number("GRAPH_BUDGET_SHARE", 0.97, minimum=0.01),
         )
 
 

@@ -74,7 +74,7 @@ class RateBudget:
         self.budget_per_10s = budget_per_10s
         # A burst of one $batch at least, a small share of the budget at most:
         # the steady rate is what the budget leaves after the burst.
-        self.burst_units = max(20, budget_per_10s // 20)
+        self.burst_units = max(20, budget_per_10s // 50)
         steady = max(1, budget_per_10s - self.burst_units)
         self._interval_us = WINDOW_SECONDS * 1e6 / steady
         self._burst_us = self.burst_units * self._interval_us

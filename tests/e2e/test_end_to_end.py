@@ -136,3 +136,17 @@ def test_each_service_serves_prometheus_metrics(stack: Stack, lob: LobClient) ->
     differ_port = stack.processes["differ"].ready["metricsPort"]
     text = httpx.get(f"http://127.0.0.1:{differ_port}/metrics", timeout=10).text
     assert 'method="/profilesync.v1.SnapshotDiffer/ListSyncs"' in text
+
+
+def test_batch_get_returns_found_profiles_in_order_and_names_the_missing(
+    lob: LobClient, baseline_cursor: str
+) -> None:
+    users = [event["after"] for event in lob.changes()[0][:3]]
+    ids = [users[2]["id"], "nobody@contoso.onmicrosoft.com", users[0]["userPrincipalName"]]
+    response = lob.http.post("/v1/profiles:batchGet", json={"ids": ids})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [p["id"] for p in body["profiles"]] == [users[2]["id"], users[0]["id"]]
+    assert body["notFound"] == ["nobody@contoso.onmicrosoft.com"]
+    too_many = lob.http.post("/v1/profiles:batchGet", json={"ids": ["u"] * 101})
+    assert too_many.status_code == 400 and "ids: at most 100" in too_many.json()["message"]

@@ -33,6 +33,10 @@ def nth_user(state: EmulatorState, index: int) -> dict[str, Any]:
 
 
 def assert_graph_error(response: httpx.Response, status: int, code: str | None = None) -> None:
+    """Graph's error shape: {"error": {"code", "message", "innerError": {"date",
+    "request-id", "client-request-id"}}}, with request-id echoed as a header.
+    https://learn.microsoft.com/en-us/graph/errors
+    """
     assert response.status_code == status, response.text
     body = response.json()
     error = body["error"]

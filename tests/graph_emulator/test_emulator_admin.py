@@ -95,6 +95,8 @@ async def test_config_round_trip_and_validation(client: httpx.AsyncClient) -> No
         "writeQuotaPer150s": 3000,
         "latencyMs": 0,
         "failureRate": 0.0,
+        "failureStatuses": [429, 500, 502, 503, 504],
+        "dropRate": 0.0,
         "seed": 7,
     }
     response = await client.put("/_emulator/config", json={"latencyMs": 5, "failureRate": 0})
@@ -103,6 +105,10 @@ async def test_config_round_trip_and_validation(client: httpx.AsyncClient) -> No
         ({"latencyMs": "5"}, "latencyMs"),
         ({"latencyMs": -1}, "latencyMs"),
         ({"failureRate": 1.5}, "failureRate"),
+        ({"dropRate": -0.1}, "dropRate"),
+        ({"failureStatuses": []}, "failureStatuses"),
+        ({"failureStatuses": [404]}, "failureStatuses"),
+        ({"failureStatuses": "503"}, "failureStatuses"),
         ({"seed": 1.2}, "seed"),
         ({"quotaPer10s": True}, "quotaPer10s"),
         ({"colour": 1}, "colour"),
@@ -138,7 +144,9 @@ async def test_stats(
     await client.get("/v1.0/users", headers=app_headers)
     await client.get(f"/v1.0/users/{first_user(state)['id']}", headers=app_headers)
     stats = (await client.get("/_emulator/stats")).json()
-    assert stats["requests"] == 2 and stats["resourceUnits"] == 2 and stats["throttled"] == 0
+    # Listing users costs 2 resource units without $select, one user 1.
+    assert stats["requests"] == 2 and stats["resourceUnits"] == 3 and stats["throttled"] == 0
+    assert stats["peakResourceUnitsPer10s"] == 3
     assert stats["byRoute"] == {"GET /users": 1, "GET /users/{id}": 1}
     assert (await client.delete("/_emulator/stats")).status_code == 204
     assert (await client.get("/_emulator/stats")).json()["requests"] == 0

@@ -1,5 +1,10 @@
+"""JSON batching, as documented in "Combine multiple HTTP requests using JSON batching":
+https://learn.microsoft.com/en-us/graph/json-batching
+"""
+
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import httpx
@@ -23,6 +28,9 @@ def get_items(state: EmulatorState, count: int) -> list[dict[str, Any]]:
 async def test_batch_of_twenty(
     client: httpx.AsyncClient, state: EmulatorState, app_headers: dict[str, str]
 ) -> None:
+    """Up to 20 requests; answers in any order, each with id, status, headers and body.
+    https://learn.microsoft.com/en-us/graph/json-batching#processing-the-json-batch-response
+    """
     items = get_items(state, 20)
     response = await client.post("/v1.0/$batch", json={"requests": items}, headers=app_headers)
     assert response.status_code == 200, response.text
@@ -60,6 +68,9 @@ async def test_batch_order_is_deterministic(signing_key: Any) -> None:
 async def test_batch_items_fail_individually(
     client: httpx.AsyncClient, state: EmulatorState, app_headers: dict[str, str]
 ) -> None:
+    """A parseable batch answers 200; each item carries its own status.
+    https://learn.microsoft.com/en-us/graph/json-batching#processing-the-json-batch-response
+    """
     items = [
         {"id": "ok", "method": "GET", "url": f"/users/{first_user(state)['id']}"},
         {"id": "missing", "method": "GET", "url": "/users/nobody"},
@@ -144,12 +155,46 @@ async def test_batch_patch_with_user_token(client: httpx.AsyncClient, state: Emu
         (
             {
                 "requests": [
-                    {"id": "1", "method": "GET", "url": "/users", "dependsOn": ["2"]},
+                    {"id": "1", "method": "GET", "url": "/users", "dependsOn": ["9"]},
                     {"id": "2", "method": "GET", "url": "/users"},
                 ]
             },
             "BadRequest",
+            "not in the batch",
+        ),
+        (
+            {
+                "requests": [
+                    {"id": "1", "method": "GET", "url": "/users", "dependsOn": ["2"]},
+                    {"id": "2", "method": "GET", "url": "/users", "dependsOn": ["1"]},
+                ]
+            },
+            "BadRequest",
+            "cycle",
+        ),
+        (
+            {"requests": [{"id": "1", "method": "GET", "url": "/users", "dependsOn": "2"}]},
+            "BadRequest",
             "dependsOn",
+        ),
+        (
+            {"requests": [{"id": "1", "method": "GET", "url": "/me", "body": {"a": 1}}]},
+            "BadRequest",
+            "Content-Type",
+        ),
+        (
+            {
+                "requests": [
+                    {
+                        "id": "1",
+                        "method": "PATCH",
+                        "url": "/me",
+                        "headers": {"Content-Type": "application/json"},
+                    }
+                ]
+            },
+            "BadRequest",
+            "Content-Type header or body",
         ),
         ({"requests": []}, "BadRequest", "at least one"),
         ({"requests": "nope"}, "BadRequest", "Invalid batch payload"),
@@ -174,6 +219,10 @@ async def test_batch_patch_with_user_token(client: httpx.AsyncClient, state: Emu
 async def test_batch_validation(
     client: httpx.AsyncClient, app_headers: dict[str, str], body: object, code: str, fragment: str
 ) -> None:
+    """A malformed batch (over 20 items, duplicate ids, bad dependsOn, a body without
+    Content-Type) fails as a whole with 400.
+    https://learn.microsoft.com/en-us/graph/json-batching#creating-a-batch-request
+    """
     response = await client.post("/v1.0/$batch", json=body, headers=app_headers)
     assert_graph_error(response, 400, code)
     assert fragment in response.json()["error"]["message"]
@@ -188,6 +237,10 @@ async def test_batch_bad_json(client: httpx.AsyncClient, app_headers: dict[str, 
 async def test_batch_items_are_throttled_and_failed_individually(
     client: httpx.AsyncClient, state: EmulatorState, app_headers: dict[str, str]
 ) -> None:
+    """Items are evaluated against the throttling limits one by one; one over the limit
+    fails with 429 and its own Retry-After.
+    https://learn.microsoft.com/en-us/graph/json-batching#batch-size-limitations
+    """
     await client.put("/_emulator/config", json={"quotaPer10s": 5})
     response = await client.post(
         "/v1.0/$batch", json={"requests": get_items(state, 20)}, headers=app_headers
@@ -195,13 +248,17 @@ async def test_batch_items_are_throttled_and_failed_individually(
     statuses = sorted(r["status"] for r in response.json()["responses"])
     assert statuses == [200] * 5 + [429] * 15
     throttled = next(r for r in response.json()["responses"] if r["status"] == 429)
-    assert 0 < float(throttled["headers"]["Retry-After"]) <= 10
+    # More refused than the whole quota: come back after a full window.
+    assert 0 < float(throttled["headers"]["Retry-After"]) <= 10.1
     assert throttled["body"]["error"]["code"] == "TooManyRequests"
     single = await client.get("/v1.0/users", headers=app_headers)
     assert_graph_error(single, 429, "TooManyRequests")
     assert float(single.headers["Retry-After"]) > 0
 
-    await client.put("/_emulator/config", json={"quotaPer10s": 5000, "failureRate": 1.0})
+    await client.put(
+        "/_emulator/config",
+        json={"quotaPer10s": 5000, "failureRate": 1.0, "failureStatuses": [503]},
+    )
     response = await client.post(
         "/v1.0/$batch", json={"requests": get_items(state, 4)}, headers=app_headers
     )
@@ -209,3 +266,94 @@ async def test_batch_items_are_throttled_and_failed_individually(
         assert answer["status"] == 503 and float(answer["headers"]["Retry-After"]) > 0
     stats = (await client.get("/_emulator/stats")).json()
     assert stats["throttled"] == 16 and stats["injectedFailures"] == 4
+
+
+async def test_depends_on_orders_execution_and_fails_dependants(
+    client: httpx.AsyncClient, state: EmulatorState
+) -> None:
+    """dependsOn sequences requests, whatever their place in the list; a request whose
+    dependency failed answers 424 Failed Dependency, and so do its own dependants.
+    https://learn.microsoft.com/en-us/graph/json-batching#sequencing-requests-with-the-dependson-property
+    """
+    user = nth_user(state, 2)
+    token = await mint(client, user=user["userPrincipalName"], audience=GRAPH_RESOURCE)
+    patch = {"Content-Type": "application/json"}
+    items = [
+        # Listed first, but runs after the PATCH it depends on, so it sees the new value.
+        {"id": "read", "method": "GET", "url": "/me?$select=skills", "dependsOn": ["write"]},
+        {
+            "id": "write",
+            "method": "PATCH",
+            "url": "/me",
+            "headers": patch,
+            "body": {"skills": ["Sequencing"]},
+        },
+        {"id": "missing", "method": "GET", "url": "/users/nobody"},
+        {"id": "after-missing", "method": "GET", "url": "/me", "dependsOn": ["MISSING"]},
+        {"id": "chained", "method": "GET", "url": "/me", "dependsOn": ["after-missing"]},
+    ]
+    response = await client.post("/v1.0/$batch", json={"requests": items}, headers=bearer(token))
+    assert response.status_code == 200
+    answers = {r["id"]: r for r in response.json()["responses"]}
+    assert answers["write"]["status"] == 204
+    assert answers["read"]["status"] == 200
+    assert answers["read"]["body"]["skills"] == ["Sequencing"]
+    assert answers["missing"]["status"] == 404
+    for name in ("after-missing", "chained"):
+        assert answers[name]["status"] == 424
+        assert answers[name]["body"]["error"]["code"] == "FailedDependency"
+
+
+async def test_item_bodies_follow_their_content_type(
+    client: httpx.AsyncClient, state: EmulatorState
+) -> None:
+    """A JSON Content-Type carries a JSON body; any other carries a base64 string.
+    https://learn.microsoft.com/en-us/graph/json-batching#creating-a-batch-request
+    """
+    user = nth_user(state, 4)
+    token = await mint(client, user=user["userPrincipalName"], audience=GRAPH_RESOURCE)
+    encoded = base64.b64encode(b'{"interests": ["Base64"]}').decode()
+    items = [
+        {
+            "id": "encoded",
+            "method": "PATCH",
+            "url": "/me",
+            "headers": {"Content-Type": "application/octet-stream"},
+            "body": encoded,
+        },
+        {
+            "id": "not-base64",
+            "method": "PATCH",
+            "url": "/me",
+            "headers": {"content-type": "text/plain"},
+            "body": {"interests": ["x"]},
+        },
+    ]
+    response = await client.post("/v1.0/$batch", json={"requests": items}, headers=bearer(token))
+    answers = {r["id"]: r for r in response.json()["responses"]}
+    assert answers["encoded"]["status"] == 204
+    assert user["interests"] == ["Base64"]
+    assert answers["not-base64"]["status"] == 400
+    assert "base64" in answers["not-base64"]["body"]["error"]["message"]
+
+
+async def test_item_headers_reach_the_operation(
+    client: httpx.AsyncClient, state: EmulatorState, app_headers: dict[str, str]
+) -> None:
+    """Headers such as ConsistencyLevel go in the item's headers object.
+    https://learn.microsoft.com/en-us/graph/aad-advanced-queries
+    """
+    items = [
+        {
+            "id": "count",
+            "method": "GET",
+            "url": "/users?$count=true&$top=1&$select=id",
+            "headers": {"ConsistencyLevel": "eventual"},
+        },
+        {"id": "no-header", "method": "GET", "url": "/users?$count=true&$top=1&$select=id"},
+    ]
+    response = await client.post("/v1.0/$batch", json={"requests": items}, headers=app_headers)
+    answers = {r["id"]: r for r in response.json()["responses"]}
+    assert answers["count"]["body"]["@odata.count"] == len(state.store)
+    assert "@odata.count" not in answers["no-header"]["body"]
+    assert answers["count"]["headers"]["x-ms-resource-unit"] == "1"

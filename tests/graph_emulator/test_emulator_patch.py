@@ -1,3 +1,9 @@
+"""PATCH of users, as documented in "Update user"
+(https://learn.microsoft.com/en-us/graph/api/user-update?view=graph-rest-1.0) and the user
+resource type's properties and limits
+(https://learn.microsoft.com/en-us/graph/api/resources/user?view=graph-rest-1.0#properties).
+"""
+
 from __future__ import annotations
 
 from typing import Any
@@ -95,6 +101,16 @@ async def test_profile_and_directory_properties_cannot_mix(
         ({"skills": ["Go", 3]}, "Invalid value specified for property 'skills'"),
         ({"aboutMe": 12}, "Invalid value specified for property 'aboutMe'"),
         ({"birthday": "yesterday"}, "Invalid value specified for property 'birthday'"),
+        ({"jobTitle": "x" * 129}, "maximum of 128 characters"),
+        ({"department": "x" * 65}, "maximum of 64 characters"),
+        ({"displayName": "x" * 257}, "maximum of 256 characters"),
+        ({"usageLocation": "USA"}, "maximum of 2 characters"),
+        ({"displayName": " "}, "Invalid value specified for property 'displayName'"),
+        ({"businessPhones": ["1", "2"]}, "Invalid value specified for property 'businessPhones'"),
+        ({"mail": "rené@contoso.onmicrosoft.com"}, "Invalid value specified for property 'mail'"),
+        ({"userPrincipalName": "a b@contoso.onmicrosoft.com"}, "userPrincipalName"),
+        ({"userPrincipalName": "ab@fabrikam.com"}, "verified domain"),
+        ({"createdDateTime": "2020-01-01T00:00:00Z"}, "read-only"),
         ({}, "Empty Payload"),
         ([], "JSON object"),
     ],
@@ -102,6 +118,8 @@ async def test_profile_and_directory_properties_cannot_mix(
 async def test_patch_validation(
     client: httpx.AsyncClient, state: EmulatorState, body: object, fragment: str
 ) -> None:
+    """Unknown or read-only properties, wrong types and over-long values are a 400 that
+    names the property."""
     user = first_user(state)
     response = await client.patch(
         f"/v1.0/users/{user['id']}", json=body, headers=await user_headers(client, user)
@@ -124,5 +142,60 @@ async def test_patch_unknown_user(client: httpx.AsyncClient, state: EmulatorStat
     headers = await user_headers(client, first_user(state))
     response = await client.patch(
         "/v1.0/users/00000000-0000-0000-0000-000000000000", json={"jobTitle": "x"}, headers=headers
+    )
+    assert_graph_error(response, 404, "Request_ResourceNotFound")
+
+
+async def test_admin_may_change_another_users_profile(
+    client: httpx.AsyncClient, state: EmulatorState
+) -> None:
+    """A delegated user changes another user's profile only with an administrator role
+    (wids) and a scope that reaches other users."""
+    admin, other = first_user(state), nth_user(state, 1)
+    user_administrator = "fe930be7-5e62-47db-91af-98c3a49a38b1"
+    without_role = bearer(
+        await mint(
+            client,
+            user=admin["userPrincipalName"],
+            audience=GRAPH_RESOURCE,
+            scopes=["User.ReadWrite.All"],
+        )
+    )
+    url = f"/v1.0/users/{other['id']}"
+    assert_graph_error(
+        await client.patch(url, json={"skills": ["Admin"]}, headers=without_role), 403
+    )
+    assert_graph_error(await client.patch(url, json={"city": "Oslo"}, headers=without_role), 403)
+    with_role = bearer(
+        await mint(
+            client,
+            user=admin["userPrincipalName"],
+            audience=GRAPH_RESOURCE,
+            scopes=["User.ReadWrite.All"],
+            wids=[user_administrator],
+        )
+    )
+    response = await client.patch(url, json={"skills": ["Admin"]}, headers=with_role)
+    assert response.status_code == 204
+    assert other["skills"] == ["Admin"]
+    # The role without a scope reaching other users is not enough.
+    role_only = bearer(
+        await mint(
+            client,
+            user=admin["userPrincipalName"],
+            audience=GRAPH_RESOURCE,
+            scopes=["User.ReadWrite"],
+            wids=[user_administrator],
+        )
+    )
+    assert_graph_error(await client.patch(url, json={"skills": ["x"]}, headers=role_only), 403)
+
+
+async def test_deleted_user_is_not_found(client: httpx.AsyncClient, state: EmulatorState) -> None:
+    user = nth_user(state, 6)
+    headers = await user_headers(client, user)
+    assert (await client.delete(f"/_emulator/users/{user['id']}")).status_code == 204
+    response = await client.patch(
+        f"/v1.0/users/{user['id']}", json={"jobTitle": "Ghost"}, headers=headers
     )
     assert_graph_error(response, 404, "Request_ResourceNotFound")

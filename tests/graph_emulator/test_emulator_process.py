@@ -1,4 +1,10 @@
-"""End to end against the CLI: real TLS, HTTP/2, MSAL, signals."""
+"""End to end against the CLI: real TLS, HTTP/2, MSAL, signals.
+
+MSAL flows follow the Microsoft identity platform documents:
+client credentials https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow,
+on-behalf-of https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-on-behalf-of-flow,
+password https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth-ropc.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import jwt
 import msal
 import pytest
 import requests
@@ -20,7 +31,10 @@ from services.graph_emulator.defaults import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_TENANT_ID,
+    DEFAULT_USER_PASSWORD,
 )
+
+LOAD_CLIENT = Path(__file__).with_name("emulator_load_client.py")
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +206,202 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2 and b"not a GUID" in result.stderr
+
+
+class RealmPortSession(requests.Session):
+    """MSAL looks the user realm up on the authority's host *without its port*
+    (``https://127.0.0.1/common/userrealm/...``); send that lookup to the emulator's port."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        parts = urlsplit(str(url))
+        if parts.path.startswith("/common/userrealm/") and parts.port is None:
+            url = f"{self.base_url}{parts.path}?{parts.query}"
+        return super().request(method, url, *args, **kwargs)
+
+
+def realm_session(running: EmulatorProcess) -> RealmPortSession:
+    http = RealmPortSession(running.ready["url"])
+    http.verify = running.ready["caFile"]
+    http.trust_env = False
+    return http
+
+
+def test_msal_password_grant(emulator: EmulatorProcess, session: requests.Session) -> None:
+    """MSAL's username/password flow: user realm discovery, then the password grant."""
+    with httpx.Client(verify=trust(emulator), trust_env=False) as http:
+        app_token = msal_app(emulator.ready, session).acquire_token_for_client(
+            ["https://graph.microsoft.com/.default"]
+        )["access_token"]
+        user = http.get(
+            f"{emulator.ready['url']}/v1.0/users?$top=1",
+            headers={"Authorization": f"Bearer {app_token}"},
+        ).json()["value"][0]
+    app = msal_app(emulator.ready, realm_session(emulator))
+    result = app.acquire_token_by_username_password(
+        user["userPrincipalName"], DEFAULT_USER_PASSWORD, ["User.Read"]
+    )
+    assert "access_token" in result, result
+    assert result["id_token_claims"]["oid"] == user["id"]
+    wrong = app.acquire_token_by_username_password(
+        user["userPrincipalName"], "not-the-password", ["User.Read"]
+    )
+    assert wrong["error"] == "invalid_grant" and 50126 in wrong["error_codes"]
+
+
+def test_cli_sets_quotas_roles_and_password(tmp_path: Path) -> None:
+    running = start_emulator(
+        tmp_path,
+        "--users",
+        "3",
+        "--quota",
+        "7",
+        "--write-quota",
+        "2",
+        "--app-roles",
+        "Profiles.Read,Reports.Export",
+        "--user-password",
+        "Another-Pw-1",
+    )
+    try:
+        url = running.ready["url"]
+        with httpx.Client(verify=trust(running), trust_env=False) as http:
+            config = http.get(f"{url}/_emulator/config").json()
+            assert (config["quotaPer10s"], config["writeQuotaPer150s"]) == (7, 2)
+        with realm_session(running) as http_session:
+            app = msal_app(running.ready, http_session)
+            own = app.acquire_token_for_client([f"api://{DEFAULT_CLIENT_ID}/.default"])
+            claims = jwt.decode(own["access_token"], options={"verify_signature": False})
+            assert claims["roles"] == ["Profiles.Read", "Reports.Export"]
+            graph = app.acquire_token_for_client(["https://graph.microsoft.com/.default"])
+            with httpx.Client(verify=trust(running), trust_env=False) as http:
+                upn = http.get(
+                    f"{url}/v1.0/users?$top=1&$select=userPrincipalName",
+                    headers={"Authorization": f"Bearer {graph['access_token']}"},
+                ).json()["value"][0]["userPrincipalName"]
+            signed_in = app.acquire_token_by_username_password(upn, "Another-Pw-1", ["User.Read"])
+            assert "access_token" in signed_in, signed_in
+    finally:
+        assert running.stop() == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--quota", "-1"),
+        ("--quota", "lots"),
+        ("--write-quota", "99999999999"),
+        ("--app-roles", "Profiles Read"),
+        ("--user-password", ""),
+    ],
+)
+def test_bad_cli_values_are_refused(args: tuple[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "services.graph_emulator", *args],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert args[0].encode() in result.stderr
+
+
+@pytest.mark.parametrize("http2", [False, True])
+def test_dropped_connections(emulator: EmulatorProcess, http2: bool) -> None:
+    """dropRate cuts the connection after the work is done: the client sees a transport
+    error, never a status, while the write has happened."""
+    url = emulator.ready["url"]
+    with httpx.Client(http2=http2, verify=trust(emulator), trust_env=False) as http:
+        app_token = http.post(
+            f"{url}/_emulator/token",
+            json={"roles": ["User.Read.All"], "audience": "https://graph.microsoft.com"},
+        ).json()["access_token"]
+        user = http.get(
+            f"{url}/v1.0/users?$top=1", headers={"Authorization": f"Bearer {app_token}"}
+        ).json()["value"][0]
+        user_token = http.post(
+            f"{url}/_emulator/token",
+            json={"user": user["userPrincipalName"], "audience": "https://graph.microsoft.com"},
+        ).json()["access_token"]
+        before = http.get(f"{url}/_emulator/stats").json()["droppedConnections"]
+        http.put(f"{url}/_emulator/config", json={"dropRate": 1.0})
+        try:
+            with pytest.raises(httpx.TransportError):
+                http.patch(
+                    f"{url}/v1.0/me",
+                    json={"interests": [f"Dropped over HTTP/{2 if http2 else 1}"]},
+                    headers={"Authorization": f"Bearer {user_token}"},
+                )
+        finally:
+            with httpx.Client(verify=trust(emulator), trust_env=False) as admin:
+                admin.put(f"{url}/_emulator/config", json={"dropRate": 0.0})
+                stats = admin.get(f"{url}/_emulator/stats").json()
+                stored = admin.get(f"{url}/_emulator/users/{user['id']}").json()
+    assert stats["droppedConnections"] == before + 1
+    assert stored["interests"] == [f"Dropped over HTTP/{2 if http2 else 1}"]
+    # The emulator keeps serving, and logs no traceback for a cut made on purpose.
+    assert not any("Traceback" in line for line in emulator.log_lines())
+
+
+def test_budget_is_shared_by_client_processes(tmp_path: Path) -> None:
+    """Several processes of one app (say, extender replicas), each with its own token and
+    connection, spend one budget: together they never get more than the quota in any
+    10 s window, and each of them is throttled."""
+    running = start_emulator(tmp_path, "--users", "40", "--quota", "150")
+    try:
+        url, ca = running.ready["url"], running.ready["caFile"]
+        with requests.Session() as http_session:
+            http_session.verify = ca
+            http_session.trust_env = False
+            tokens = [
+                msal_app(running.ready, http_session).acquire_token_for_client(
+                    ["https://graph.microsoft.com/.default"]
+                )["access_token"]
+                for _ in range(3)
+            ]
+        assert len(set(tokens)) == 3
+        with httpx.Client(verify=trust(running), trust_env=False) as http:
+            ids = [
+                u["id"]
+                for u in http.get(
+                    f"{url}/v1.0/users?$top=20&$select=id",
+                    headers={"Authorization": f"Bearer {tokens[0]}"},
+                ).json()["value"]
+            ]
+            http.delete(f"{url}/_emulator/stats")
+            clients = [
+                subprocess.Popen(
+                    [sys.executable, str(LOAD_CLIENT), url, ca, token, "2", *ids],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    cwd=ROOT,
+                    text=True,
+                )
+                for token in tokens
+            ]
+            for client in clients:  # all connected before any starts
+                assert client.stdout is not None and client.stdout.readline() == "ready\n"
+            started = time.monotonic()
+            for client in clients:
+                assert client.stdin is not None
+                client.stdin.write("go\n")
+                client.stdin.flush()
+            results = []
+            for client in clients:
+                out, _ = client.communicate(timeout=120)
+                assert client.returncode == 0
+                results.append(Counter({int(k): v for k, v in json.loads(out).items()}))
+            windows = 1 + int((time.monotonic() - started) // 10)
+            stats = http.get(f"{url}/_emulator/stats").json()
+        assert all(result[429] > 0 for result in results)
+        ok = sum(result[200] for result in results)
+        # The traffic spans `windows` 10 s windows at most; each admits 150 at most.
+        assert 0 < ok <= 150 * windows
+        assert stats["resourceUnits"] == ok
+        assert stats["peakResourceUnitsPer10s"] <= 150
+    finally:
+        assert running.stop() == 0

@@ -1,3 +1,9 @@
+"""Reading users: "List users" (https://learn.microsoft.com/en-us/graph/api/user-list),
+"Get user" (https://learn.microsoft.com/en-us/graph/api/user-get), paging
+(https://learn.microsoft.com/en-us/graph/paging) and error responses
+(https://learn.microsoft.com/en-us/graph/errors).
+"""
+
 from __future__ import annotations
 
 import httpx
@@ -5,8 +11,10 @@ import pytest
 from emulator_helpers import BASE_URL, assert_graph_error, bearer, first_user, mint, nth_user
 
 from services.graph_emulator.defaults import GRAPH_APP_ID, GRAPH_RESOURCE
+from services.graph_emulator.keys import generate_signing_key
 from services.graph_emulator.schema import DEFAULT_PROPERTIES
 from services.graph_emulator.state import EmulatorState
+from services.graph_emulator.tokens import TokenService, issuer_for
 
 PROFILE_SELECT = "id,aboutMe,skills,pastProjects,schools,interests,responsibilities"
 
@@ -97,6 +105,9 @@ async def test_default_properties_and_select(
 async def test_list_select_of_profile_property_is_not_implemented(
     client: httpx.AsyncClient, app_headers: dict[str, str], prop: str
 ) -> None:
+    """aboutMe, skills, ... are returned only on $select for a single user; selecting them
+    on the list answers 501. https://learn.microsoft.com/en-us/graph/api/user-list#optional-query-parameters
+    """
     response = await client.get(f"/v1.0/users?$select=id,{prop}", headers=app_headers)
     assert_graph_error(response, 501, "NotImplemented")
 
@@ -115,12 +126,16 @@ async def test_list_select_of_profile_property_is_not_implemented(
         ("$skiptoken=bm9wZQ", "skiptoken"),
         ("$skiptoken=%%%", "skiptoken"),
         ("$top=5&$top=6", "more than once"),
-        ("$filter=startswith(displayName,'A')", "$filter"),
+        ("$orderby=createdDateTime", "$orderby"),
+        ("$expand=manager", "$expand"),
     ],
 )
 async def test_list_bad_queries(
     client: httpx.AsyncClient, app_headers: dict[str, str], query: str, fragment: str
 ) -> None:
+    """$top takes 1 to 999 on users; anything else is a 400 naming the problem.
+    https://learn.microsoft.com/en-us/graph/paging
+    """
     response = await client.get(f"/v1.0/users?{query}", headers=app_headers)
     assert_graph_error(response, 400)
     assert fragment in response.json()["error"]["message"]
@@ -175,6 +190,9 @@ async def test_unknown_user_404(client: httpx.AsyncClient, app_headers: dict[str
 
 
 async def test_authentication_required(client: httpx.AsyncClient, state: EmulatorState) -> None:
+    """No token, a bad one, an expired one or one for another audience: 401
+    InvalidAuthenticationToken. https://learn.microsoft.com/en-us/graph/errors
+    """
     assert_graph_error(await client.get("/v1.0/users"), 401, "InvalidAuthenticationToken")
     bad = await client.get("/v1.0/users", headers=bearer("not.a.token"))
     assert_graph_error(bad, 401, "InvalidAuthenticationToken")
@@ -197,6 +215,10 @@ async def test_authentication_required(client: httpx.AsyncClient, state: Emulato
 
 
 async def test_permissions(client: httpx.AsyncClient, state: EmulatorState) -> None:
+    """Reading users needs an app role such as User.Read.All or a delegated scope; without
+    one, 403 Authorization_RequestDenied.
+    https://learn.microsoft.com/en-us/graph/api/user-list#permissions
+    """
     no_roles = await mint(client, roles=[], audience=GRAPH_RESOURCE)
     assert_graph_error(
         await client.get("/v1.0/users", headers=bearer(no_roles)),
@@ -234,3 +256,24 @@ async def test_unknown_graph_route(client: httpx.AsyncClient, app_headers: dict[
     assert_graph_error(await client.delete("/v1.0/users/x", headers=app_headers), 405)
     assert_graph_error(await client.get("/nothing/here"), 404)
     assert_graph_error(await client.get("/_emulator/nothing"), 404)
+
+
+async def test_tokens_of_another_tenant_or_signer_are_refused(
+    client: httpx.AsyncClient, state: EmulatorState
+) -> None:
+    """Graph checks the signature and the tenant as well as audience and expiry.
+    https://learn.microsoft.com/en-us/entra/identity-platform/access-tokens#validate-tokens
+    """
+    other_tenant = "99999999-2222-3333-4444-555555555555"
+    foreign = TokenService(state.tokens.key, other_tenant, state.client_id).app_token(
+        issuer_for(BASE_URL, other_tenant), GRAPH_RESOURCE, ["User.Read.All"]
+    )
+    response = await client.get("/v1.0/users", headers=bearer(foreign))
+    assert_graph_error(response, 401, "InvalidAuthenticationToken")
+    assert "tenant" in response.json()["error"]["message"]
+    forged = TokenService(generate_signing_key(), state.tenant_id, state.client_id).app_token(
+        issuer_for(BASE_URL, state.tenant_id), GRAPH_RESOURCE, ["User.Read.All"]
+    )
+    response = await client.get("/v1.0/users", headers=bearer(forged))
+    assert_graph_error(response, 401, "InvalidAuthenticationToken")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")

@@ -148,22 +148,3 @@ async def test_dedupe_keys_share_the_stream_hash_slot_and_expire(
         assert entries[0][1][b"event_id"] == b"event-00007"
     finally:
         await client.aclose()
-
-
-async def test_the_log_is_trimmed_to_about_max_events(redis_url: str) -> None:
-    from services.common.redis_client import connect
-
-    client = connect(redis_url)
-    log = ChangeLog(client, "test:changes:trimmed", max_events=10, dedupe_ttl_seconds=60)
-    try:
-        for start in range(0, 500, 50):
-            await log.publish([make_event(n) for n in range(start, start + 50)])
-        length = await client.xlen(log.stream_key)
-        # MAXLEN ~ trims whole stream nodes (100 entries by default), never below the bound.
-        assert 10 <= length <= 110
-        events = await log.read(None, count=1000, block_ms=0)
-        assert events[-1].event_id == "event-00499"
-    finally:
-        keys = [key async for key in client.scan_iter(match="*test:changes:trimmed*")]
-        await client.delete(*keys)
-        await client.aclose()

@@ -156,3 +156,22 @@ async def test_two_replicas_together_stay_inside_the_budget(
     assert seen["peakResourceUnitsPer10s"] <= quota
     await first.aclose()
     await second.aclose()
+
+
+async def test_shards_split_the_tenant_without_overlap(
+    emulator: dict[str, Any], extender_stub: extender_pb2_grpc.ProfileExtenderStub
+) -> None:
+    configure(emulator, failureRate=0.0, quotaPer10s=1_000_000)
+    shards: list[set[str]] = []
+    for index in range(3):
+        request = extender_pb2.ListProfilesRequest(shard_index=index, shard_count=3)
+        shards.append(
+            {
+                item.profile.id
+                async for item in extender_stub.ListProfiles(request)
+                if item.WhichOneof("item") == "profile"
+            }
+        )
+    assert sum(len(shard) for shard in shards) == USERS
+    assert len(set().union(*shards)) == USERS
+    assert all(len(shard) > USERS / 3 * 0.8 for shard in shards)

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc, notifier_pb2, notifier_pb2_grpc
 from services.common.config import ServerSettings
+from services.common.entra import EntraSettings
 from services.common.profiles import shard_of
 from services.common.server import ServiceBinding, create_server
 from services.lob_notifier.change_log import ChangeLog
@@ -113,6 +114,8 @@ class DifferHarness:
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         self.settings = DifferSettings(
             server=server_settings,
+            # In-process servers here check no token; the runner gets stubs directly.
+            entra=EntraSettings("tenant", "client", "https://login.invalid/tenant", None),
             extender_addr=f"127.0.0.1:{port}",
             notifier_addr=f"127.0.0.1:{port}",
             redis_url=self.redis_url,

@@ -1,0 +1,98 @@
+"""Mistakes in the values stop the install with a message that names them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import helm_python as helm
+import pytest
+from chart_harness import MINIMAL, VALUE_SETS, merged, render
+
+
+def refusal(values: dict[str, Any]) -> str:
+    with pytest.raises(helm.HelmError) as caught:
+        render(values)
+    return str(caught.value)
+
+
+def test_a_misspelled_value_is_refused_by_name() -> None:
+    message = refusal(merged(MINIMAL, {"extender": {"replicas": 3}}))
+    assert "additional properties 'replicas' not allowed" in message
+    assert "/extender" in message
+
+
+def test_a_misspelled_top_level_value_is_refused_by_name() -> None:
+    message = refusal(merged(MINIMAL, {"redsi": {"url": "rediss://x:6379"}}))
+    assert "additional properties 'redsi' not allowed" in message
+
+
+def test_a_value_of_the_wrong_kind_is_refused() -> None:
+    message = refusal(merged(MINIMAL, {"differ": {"shards": "eight"}}))
+    assert "/differ/shards" in message
+    message = refusal(merged(MINIMAL, {"gateway": {"logLevel": "verbose"}}))
+    assert "/gateway/logLevel" in message and "warning" in message
+
+
+def test_missing_required_values_are_all_listed_at_once() -> None:
+    message = refusal({})
+    assert "5 value(s) to fix" in message
+    for name in (
+        "azure.tenantId is required",
+        "azure.clientId is required",
+        "azure.existingSecret is required",
+        "redis.url or redis.existingSecret is required",
+        "differ.snapshotStore is required",
+    ):
+        assert name in message
+
+
+def test_one_missing_required_value_is_named() -> None:
+    values = merged(MINIMAL, {"azure": {"existingSecret": ""}})
+    message = refusal(values)
+    assert "1 value(s) to fix" in message
+    assert "azure.existingSecret is required" in message
+    assert "kubectl create secret generic" in message
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"redis": {"url": "rediss://:hunter2@cache:6379/0"}}, "must not carry credentials"),
+        ({"redis": {"url": "redis://cache:6379/0"}}, "uses redis:// (no TLS)"),
+        ({"redis": {"existingSecret": "elasticache"}}, "set only one"),
+        ({"differ": {"snapshotStore": "/var/snapshots"}}, "must be s3://bucket/prefix"),
+        ({"differ": {"shards": 2, "parallelism": 4}}, "cannot exceed differ.shards"),
+        ({"extender": {"terminationGracePeriodSeconds": 5}}, "must exceed shutdownGraceSeconds"),
+        ({"gateway": {"ingress": {"enabled": True}}}, "gateway.ingress.host is required"),
+        ({"extender": {"port": 9464}}, "is also metrics.port"),
+        (
+            {"notifier": {"subscribers": [{"name": "a", "url": "http://a/", "secret": "x" * 16}]}},
+            "uses http://",
+        ),
+        (
+            {
+                "notifier": {
+                    "subscribers": [
+                        {"name": "a", "url": "https://a/", "secret": "x" * 16},
+                        {"name": "a", "url": "https://b/", "secret": "y" * 16},
+                    ]
+                }
+            },
+            "used twice",
+        ),
+        ({"graphEmulator": {"enabled": True}}, "azure.tenantId: leave it empty"),
+    ],
+)
+def test_a_misconfiguration_is_explained(override: dict[str, Any], expected: str) -> None:
+    assert expected in refusal(merged(MINIMAL, override))
+
+
+def test_a_webhook_secret_too_short_to_sign_with_is_refused() -> None:
+    subscriber = {"name": "crm", "url": "https://crm.example.com/", "secret": "short"}
+    message = refusal(merged(MINIMAL, {"notifier": {"subscribers": [subscriber]}}))
+    assert "/notifier/subscribers/0/secret" in message
+
+
+def test_the_value_sets_render() -> None:
+    for values in VALUE_SETS.values():
+        assert render(values)

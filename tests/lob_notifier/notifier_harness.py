@@ -1,0 +1,54 @@
+"""The in-process notifier the tests talk to (a uniquely named module, not conftest)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from profilesync.v1 import notifier_pb2_grpc
+from services.common.config import ServerSettings
+from services.common.server import create_server
+from services.lob_notifier.change_log import ChangeLog
+from services.lob_notifier.servicer import LobNotifierServicer, binding
+from services.lob_notifier.subscribers import SubscriberStore
+
+
+@dataclass
+class Served:
+    """A notifier on loopback: its stub, and its parts for tests that look inside."""
+
+    stub: notifier_pb2_grpc.LobNotifierStub
+    servicer: LobNotifierServicer
+    change_log: ChangeLog
+    store: SubscriberStore
+
+
+def server_settings() -> ServerSettings:
+    return ServerSettings(
+        host="127.0.0.1",
+        port=0,
+        metrics_port=None,
+        ready_file=None,
+        shutdown_grace_seconds=0.5,
+        log_level="INFO",
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_notifier(change_log: ChangeLog, **options: Any) -> AsyncIterator[Served]:
+    """A LobNotifierServicer on `change_log`, served on a free loopback port."""
+    store = SubscriberStore(change_log.redis, change_log.keys)
+    servicer = LobNotifierServicer(change_log, store, **options)
+    server, port, _ = await create_server(server_settings(), [binding(servicer)])
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield Served(notifier_pb2_grpc.LobNotifierStub(channel), servicer, change_log, store)
+    finally:
+        await channel.close()
+        await servicer.close()
+        await server.stop(None)

@@ -1,0 +1,73 @@
+"""Test data for the search tests: a generated tenant as profile dicts, and
+profiles that exercise the edges of analysis and matching."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.common.profiles import PROFILE_FIELDS, digest
+from services.graph_emulator.tenant import generate_users
+
+TENANT_SIZE = 700
+TENANT_SEED = 20240607
+
+# Profiles that exercise the edges of analysis and matching.
+EDGE_PROFILES: list[dict[str, Any]] = [
+    {
+        "id": "00000000-0000-4000-8000-000000000001",
+        "displayName": "Zoë Ångström",
+        "jobTitle": "Principal Engineer",
+        "department": "Research & Development",
+        "aboutMe": "Straße in München. C++ and C# fan; O'Brien's friend. Machine. Learning!",
+        "skills": ["Kubernetes", "C++", "C#"],
+        "pastProjects": ["Apollo migration"],
+        "schools": ["ETH Zürich"],
+        "interests": ["3D printing"],
+    },
+    {
+        "id": "00000000-0000-4000-8000-000000000002",
+        "displayName": "Kube Admin",
+        "jobTitle": "Site Reliability Engineer",
+        "department": "IT",
+        "aboutMe": "",
+        "skills": ["Kubernetes operators", "machine", "learning"],
+        "pastProjects": ["Apollo"],
+        "schools": [],
+        "interests": [],
+    },
+    {
+        "id": "00000000-0000-4000-8000-000000000003",
+        "displayName": "Seán O'Brien",
+        "jobTitle": "Data Scientist",
+        "department": "Data & Analytics",
+        "aboutMe": "I do machine learning ops at scale and CI/CD for node.js services.",
+        "skills": ["Machine learning ops", "Node.js", "CI/CD"],
+        "pastProjects": ["Apollo rollout", "Beacon pilot"],
+        "schools": ["University of Washington"],
+        "interests": ["Kubernetes at home"],
+    },
+]
+
+
+def as_profile(user: Mapping[str, Any]) -> dict[str, Any]:
+    """A Graph user record as the differ commits it: the profile fields only."""
+    profile = {name: user.get(name) for name in PROFILE_FIELDS}
+    for name in ("skills", "pastProjects", "schools", "interests"):
+        profile[name] = list(profile.get(name) or [])
+    for name in ("displayName", "jobTitle", "department", "aboutMe", "mail", "userPrincipalName"):
+        profile[name] = profile.get(name) or ""
+    profile["version"] = digest(profile)
+    profile["fetchTime"] = "2025-01-02T03:04:05Z"
+    return profile
+
+
+def tenant_profiles() -> list[dict[str, Any]]:
+    """The generated tenant plus the edge profiles, as fresh dicts."""
+    users = [as_profile(u) for u in generate_users(TENANT_SIZE, TENANT_SEED)]
+    return users + [as_profile(p) for p in EDGE_PROFILES]
+
+
+def db_url(redis_url: str, db: int) -> str:
+    """The session's redis-server, another database (so a module can keep its data)."""
+    return redis_url.rsplit("/", 1)[0] + f"/{db}"

@@ -1,0 +1,251 @@
+"""Incremental updates and rebuilds: what a user sees after profiles change."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from search_fixtures import EDGE_PROFILES, as_profile
+from search_reference import scan
+
+from services.common.errors import AlreadyRunning
+from services.search import IndexSettings, SearchIndex
+from services.search.analysis import words
+
+
+async def _ids(index: SearchIndex, query: str) -> set[str]:
+    found, token = set(), ""
+    while True:
+        page = await index.search(query, 100, token)
+        found |= {h.profile["id"] for h in page.results}
+        if not (token := page.next_page_token):
+            return found
+
+
+def _edit(profile: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    edited = copy.deepcopy(profile)
+    edited.update(changes)
+    return as_profile(edited)
+
+
+async def _index_state(redis: aioredis.Redis) -> dict[str, Any]:
+    """Every index key's content, to see exactly what an update touched."""
+    state: dict[str, Any] = {}
+    async for key in redis.scan_iter(match="profilesync:search:gen:*"):
+        kind = await redis.type(key)
+        if kind == b"zset":
+            state[key.decode()] = dict(await redis.zrange(key, 0, -1, withscores=True))
+        elif kind == b"hash":
+            state[key.decode()] = await redis.hgetall(key)
+    return state
+
+
+async def test_an_empty_index_finds_nothing(redis_client: aioredis.Redis) -> None:
+    page = await SearchIndex(redis_client).search("kubernetes", 20, "")
+    assert (page.results, page.next_page_token, page.total) == ((), "", 0)
+
+
+async def test_old_value_no_longer_finds_a_profile_and_the_new_one_does(
+    redis_client: aioredis.Redis, tenant: list[dict[str, Any]]
+) -> None:
+    index = SearchIndex(redis_client, IndexSettings(write_batch=7))
+    profiles = tenant[:60]
+    target = _edit(profiles[10], skills=["Zythology", "Kubernetes"], pastProjects=["Apollo"])
+    profiles[10] = target
+    await index.apply(profiles, [])
+    assert await _ids(index, "zythology") == {target["id"]}
+
+    edited = _edit(target, skills=["Quantum basket weaving", "Kubernetes"])
+    result = await index.apply([edited], [])
+    assert (result.written, result.unchanged) == (1, 0)
+    assert await _ids(index, "zythology") == set()
+    assert await _ids(index, "zyth*") == set()  # the word left the prefix list too
+    assert await _ids(index, '"quantum basket weaving"') == {edited["id"]}
+    assert await _ids(index, "skills:quantum") == {edited["id"]}
+    profiles[10] = edited
+    assert await _ids(index, "kubernetes") == set(scan(profiles, "kubernetes"))
+    # The stored profile is the new one.
+    page = await index.search("quantum", 5, "")
+    assert page.results[0].profile["skills"] == ["Quantum basket weaving", "Kubernetes"]
+
+
+async def test_deleted_profiles_disappear(
+    redis_client: aioredis.Redis, tenant: list[dict[str, Any]]
+) -> None:
+    index = SearchIndex(redis_client)
+    profiles = tenant[:80]
+    await index.apply(profiles, [])
+    gone = [p["id"] for p in profiles[:30]]
+    result = await index.apply([], [*gone, "no-such-user"])
+    assert (result.deleted, result.missing) == (30, 1)
+    assert await index.count() == 50
+    for query in ["university", "skills:python", "engineering OR sales OR marketing", "ma*"]:
+        assert await _ids(index, query) == set(scan(profiles[30:], query)), query
+    # Indexing them again brings them back.
+    await index.apply(profiles[:30], [])
+    assert await _ids(index, "university") == set(scan(profiles, "university"))
+
+
+async def test_an_update_touches_only_the_changed_profile_and_entries(
+    redis_client: aioredis.Redis, tenant: list[dict[str, Any]]
+) -> None:
+    index = SearchIndex(redis_client)
+    profiles = tenant[:40]
+    await index.apply(profiles, [])
+    before = await _index_state(redis_client)
+    epoch = await redis_client.get("profilesync:search:epoch")
+
+    # Same content again (a newer fetchTime only): nothing is re-filed.
+    again = [dict(p, fetchTime="2026-01-01T00:00:00Z") for p in profiles]
+    result = await index.apply(again, [])
+    assert (result.written, result.unchanged) == (0, 40)
+    assert await redis_client.get("profilesync:search:epoch") == epoch
+    after_same = await _index_state(redis_client)
+    assert {k: v for k, v in after_same.items() if not k.endswith(":docs")} == {
+        k: v for k, v in before.items() if not k.endswith(":docs")
+    }
+
+    # One skill of one profile changes: only that profile's entries for the
+    # words that came and went (and the all-field sums) change.
+    target = next(p for p in profiles if len(p["skills"]) >= 2)
+    edited = _edit(target, skills=[*target["skills"][1:], "Zythology"])
+    await index.apply([edited], [])
+    after = await _index_state(redis_client)
+    doc = next(
+        v
+        for k, h in after.items()
+        if k.endswith(":ids")
+        for i, v in h.items()
+        if i.decode() == target["id"]
+    )
+    changed = {
+        (key, member)
+        for key in before.keys() | after.keys()
+        if ":w:" in key or ":b:" in key
+        for member in set(before.get(key, {})) | set(after.get(key, {}))
+        if before.get(key, {}).get(member) != after.get(key, {}).get(member)
+    }
+    assert changed, "the edit changed nothing"
+    assert {member for _, member in changed} == {doc}
+    dropped = set(words(target["skills"][0]))
+    for key, _ in changed:
+        term = key.split(":", 6)[-1]  # profilesync:search:gen:<g>:w:<field>:<term>
+        assert set(term.split()) & (dropped | {"zythology"}), key
+    assert {k.split(":", 4)[-1] for k, _ in changed} >= {"w:skills:zythology", "w:*:zythology"}
+
+
+async def test_a_rebuild_switches_at_once_and_keeps_live_updates(
+    redis_client: aioredis.Redis, tenant: list[dict[str, Any]]
+) -> None:
+    index = SearchIndex(redis_client, IndexSettings(write_batch=10))
+    old_set, new_set = tenant[:100], tenant[50:200]
+    await index.apply(old_set, [])
+    halfway = asyncio.Event()
+    resume = asyncio.Event()
+    # Changed by the live path while the rebuild runs; the rebuild's source
+    # still has the old values and must not win.
+    updated = _edit(new_set[120], skills=["Zythology"])
+    deleted = new_set[130]["id"]
+
+    async def source() -> AsyncIterator[dict[str, Any]]:
+        for n, profile in enumerate(new_set):
+            if n == 75:
+                halfway.set()
+                await resume.wait()
+            yield profile
+
+    rebuild = asyncio.create_task(index.rebuild(source()))
+    await asyncio.wait_for(halfway.wait(), 60)
+    # Mid-rebuild, searches still see the whole previous index.
+    assert await _ids(index, "university") == set(scan(old_set, "university"))
+    with pytest.raises(AlreadyRunning):
+        await index.rebuild(source())
+    await index.apply([updated], [deleted])
+    resume.set()
+    result = await asyncio.wait_for(rebuild, 60)
+    assert result.written == len(new_set) - 2  # the two changed live are left alone
+
+    expected = [updated if p["id"] == updated["id"] else p for p in new_set]
+    expected = [p for p in expected if p["id"] != deleted]
+    for query in ["university", "zythology", "skills:python OR kube*", '"machine learning"']:
+        assert await _ids(index, query) == set(scan(expected, query)), query
+    assert await index.count() == len(expected)
+    # The previous generation is gone from Redis.
+    generations = {
+        key.decode().split(":")[3]
+        async for key in redis_client.scan_iter(match="profilesync:search:gen:*")
+    }
+    assert len(generations) == 1
+
+
+async def test_a_failed_rebuild_leaves_the_index_as_it_was(
+    redis_client: aioredis.Redis, tenant: list[dict[str, Any]]
+) -> None:
+    index = SearchIndex(redis_client, IndexSettings(write_batch=10))
+    await index.apply(tenant[:50], [])
+
+    async def broken() -> AsyncIterator[dict[str, Any]]:
+        for profile in tenant[100:130]:
+            yield profile
+        raise RuntimeError("snapshot part unreadable")
+
+    with pytest.raises(RuntimeError, match="unreadable"):
+        await index.rebuild(broken())
+    assert await _ids(index, "university") == set(scan(tenant[:50], "university"))
+    generations = {
+        key.decode().split(":")[3]
+        async for key in redis_client.scan_iter(match="profilesync:search:gen:*")
+    }
+    assert len(generations) == 1
+    # The lease was given back: a new rebuild can run.
+    await index.rebuild(_aiter(tenant[:20]))
+    assert await index.count() == 20
+
+
+async def _aiter(items: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for item in items:
+        yield item
+
+
+async def test_the_first_apply_creates_the_index(redis_client: aioredis.Redis) -> None:
+    index = SearchIndex(redis_client)
+    await index.apply([as_profile(EDGE_PROFILES[0])], [])
+    assert await _ids(index, "angstrom") == {EDGE_PROFILES[0]["id"]}
+
+
+@pytest.mark.parametrize(
+    ("upserts", "deletes", "message"),
+    [
+        ([{"displayName": "No Id"}], [], r"upserts\[0\]: a profile needs a non-empty string 'id'"),
+        ([{"id": ""}], [], r"upserts\[0\]"),
+        ([], ["ok", ""], r"deletes\[1\]: must be a non-empty user id"),
+    ],
+)
+async def test_bad_input_is_refused_with_its_place(
+    redis_client: aioredis.Redis, upserts: list[Any], deletes: list[Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        await SearchIndex(redis_client).apply(upserts, deletes)
+
+
+async def test_null_fields_are_indexed_as_empty(redis_client: aioredis.Redis) -> None:
+    index = SearchIndex(redis_client)
+    await index.apply(
+        [
+            {
+                "id": "u1",
+                "displayName": "Null Person",
+                "aboutMe": None,
+                "skills": None,
+                "schools": [None, "MIT"],
+            }
+        ],
+        [],
+    )
+    page = await index.search("mit", 5, "")
+    assert [h.profile["schools"] for h in page.results] == [["MIT"]]
+    assert page.results[0].profile["aboutMe"] == ""
