@@ -21,7 +21,13 @@ import time
 from bench.results import Result
 
 # Suite modules, in the order they run.
-SUITES: list[str] = ["full_sync", "differ_compare"]
+SUITES: list[str] = [
+    "full_sync",
+    "differ_compare",
+    "search_latency",
+    "graph_emulator_capacity",
+    "notifier_throughput",
+]
 
 RESULTS_FILE = pathlib.Path(__file__).resolve().parent / "results.json"
 

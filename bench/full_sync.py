@@ -28,19 +28,18 @@ def run(quick: bool) -> list[Result]:
             env={"GRAPH_QUOTA_PER_10S": str(quota), "LOG_LEVEL": "WARNING"},
             with_gateway=True,
         )
-        with Stack(options) as stack:
-            with emulator_http(stack.emulator_url, stack.ca_file) as admin:
-                admin.put("/_emulator/config", json={"quotaPer10s": quota}).raise_for_status()
-                admin.delete("/_emulator/stats").raise_for_status()
-                lob = LobClient(
-                    stack.gateway_url,
-                    emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"]),
-                )
-                started = time.perf_counter()
-                sync = lob.sync_and_wait(timeout=1800)
-                seconds = time.perf_counter() - started
-                stats = admin.get("/_emulator/stats").json()
-                lob.close()
+        with Stack(options) as stack, emulator_http(stack.emulator_url, stack.ca_file) as admin:
+            admin.put("/_emulator/config", json={"quotaPer10s": quota}).raise_for_status()
+            admin.delete("/_emulator/stats").raise_for_status()
+            lob = LobClient(
+                stack.gateway_url,
+                emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"]),
+            )
+            started = time.perf_counter()
+            sync = lob.sync_and_wait(timeout=1800)
+            seconds = time.perf_counter() - started
+            stats = admin.get("/_emulator/stats").json()
+            lob.close()
     counts = sync.get("counts", {})
     created = int(counts.get("created", 0))
     achieved = stats["resourceUnits"] / seconds

@@ -1,8 +1,11 @@
 """Command line: ``python -m services.graph_emulator [options]``.
 
+    python -m services.graph_emulator --users 1000 --seed 7 --port 0 --quota 600
+
 Starts the emulator over HTTPS and, with ``--ready-file``, writes a JSON file once it
-listens: ``{"url", "caFile", "tenantId", "clientId", "authority", "pid"}``. SIGTERM or SIGINT
-stop it with exit code 0.
+listens: ``{"url", "caFile", "tenantId", "clientId", "authority", "graphUrl", "pid", ...}``.
+SIGTERM or SIGINT stop it with exit code 0; bad options exit with 2. The options are listed
+in docs/graph-emulator.md.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import sys
 import time
@@ -18,7 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .app import create_app
+from .config import DEFAULT_WRITE_QUOTA_PER_150S, MAX_QUOTA
 from .defaults import (
+    DEFAULT_APP_ROLES,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_HOST,
@@ -26,6 +32,7 @@ from .defaults import (
     DEFAULT_SEED,
     DEFAULT_STATE_DIR,
     DEFAULT_TENANT_ID,
+    DEFAULT_USER_PASSWORD,
     DEFAULT_USERS,
     GRAPH_RESOURCE,
 )
@@ -65,6 +72,30 @@ def _port(text: str) -> int:
     return value
 
 
+def _quota(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if not 0 <= value <= MAX_QUOTA:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_QUOTA}")
+    return value
+
+
+_ROLE = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def _roles(text: str) -> tuple[str, ...]:
+    """Comma-separated app role values; an empty string grants none."""
+    roles = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    for role in roles:
+        if not _ROLE.fullmatch(role):
+            raise argparse.ArgumentTypeError(
+                f"not an app role value: {role!r} (letters, digits, '.', '_' and '-')"
+            )
+    return roles
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m services.graph_emulator",
@@ -100,6 +131,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client-id", type=_guid, default=DEFAULT_CLIENT_ID)
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
     parser.add_argument(
+        "--quota",
+        type=_quota,
+        default=None,
+        help="resource units per app per 10 s (default: 3500, 5000 or 8000 by tenant size, "
+        "as Graph does)",
+    )
+    parser.add_argument(
+        "--write-quota",
+        type=_quota,
+        default=DEFAULT_WRITE_QUOTA_PER_150S,
+        help=f"writes per app per 150 s (default {DEFAULT_WRITE_QUOTA_PER_150S})",
+    )
+    parser.add_argument(
+        "--app-roles",
+        type=_roles,
+        default=DEFAULT_APP_ROLES,
+        help="comma-separated app roles of the app's own client-credentials tokens "
+        f"(default {','.join(DEFAULT_APP_ROLES)})",
+    )
+    parser.add_argument(
+        "--user-password",
+        default=DEFAULT_USER_PASSWORD,
+        help="password of every emulated user for the resource-owner password grant "
+        "(default: DEFAULT_USER_PASSWORD in defaults.py)",
+    )
+    parser.add_argument(
         "--ready-file",
         type=Path,
         default=None,
@@ -108,6 +165,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.client_secret:
         parser.error("--client-secret must not be empty")
+    if not args.user_password:
+        parser.error("--user-password must not be empty")
     return args
 
 
@@ -133,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         client_id=args.client_id,
         client_secret=args.client_secret,
         signing_key=load_or_create_signing_key(state_dir),
+        quota_per_10s=args.quota,
+        write_quota_per_150s=args.write_quota,
+        app_roles=args.app_roles,
+        user_password=args.user_password,
     )
     log.info(
         "tenant generated",
@@ -141,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
             "tenantId": state.tenant_id,
             "clientId": state.client_id,
+            "quotaPer10s": state.config.quota_per_10s,
+            "writeQuotaPer150s": state.config.write_quota_per_150s,
+            "appRoles": list(state.self_app_roles),
             "seconds": round(time.perf_counter() - started, 2),
         },
     )

@@ -193,14 +193,33 @@ def _string_list(body: dict[str, Any], name: str) -> list[str] | None:
     return list(value)
 
 
+_TOKEN_FIELDS: Final = frozenset(
+    {"user", "roles", "audience", "scopes", "expiresIn", "clientId", "wids"}
+)
+
+
+def _guid(value: object, name: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError as exc:
+        raise bad_request(f"'{name}' must be a GUID.") from exc
+
+
 async def mint_token(request: Request) -> Response:
+    """A token without a sign-in: ``{"user": upn}`` (delegated) or ``{"roles": [...]}`` (app).
+
+    Optional: ``audience`` (the app id URI by default, or Graph), ``scopes`` (user tokens),
+    ``wids`` (directory role template ids of the user), ``clientId`` (an app token of another
+    app registration, to tell apps apart in throttling), ``expiresIn`` (seconds; negative
+    mints an expired token).
+    """
     state = _state(request)
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.", code="BadRequest")
-    unknown = set(body) - {"user", "roles", "scopes", "audience", "expiresIn"}
+    unknown = sorted(set(body) - _TOKEN_FIELDS)
     if unknown:
-        raise bad_request(f"Unknown field '{sorted(unknown)[0]}'.")
+        raise bad_request(f"Unknown field '{unknown[0]}'.")
     audience = body.get("audience", app_id_uri(state.client_id))
     allowed = {app_id_uri(state.client_id), state.client_id, GRAPH_RESOURCE, GRAPH_APP_ID}
     if not isinstance(audience, str) or audience.lower() not in allowed:
@@ -218,6 +237,7 @@ async def mint_token(request: Request) -> Response:
     issuer = issuer_for(public_base_url(state, request), state.tenant_id)
     roles = _string_list(body, "roles")
     scopes = _string_list(body, "scopes")
+    wids = _string_list(body, "wids")
     user_key = body.get("user")
     if (user_key is None) == (roles is None):
         raise bad_request(
@@ -226,14 +246,19 @@ async def mint_token(request: Request) -> Response:
     if user_key is not None:
         if not isinstance(user_key, str):
             raise bad_request("'user' must be a user principal name or object id.")
+        if "clientId" in body:
+            raise bad_request("'clientId' applies to application tokens only.")
         user = _find(state, user_key)
         if scopes is None:
             scopes = list(DEFAULT_GRAPH_SCOPES if is_graph else DEFAULT_APP_SCOPES)
-        token = state.tokens.user_token(issuer, audience, user, scopes, lifetime)
+        token = state.tokens.user_token(
+            issuer, audience, user, scopes, lifetime, wids=[_guid(w, "wids") for w in wids or []]
+        )
     else:
-        if scopes is not None:
-            raise bad_request("'scopes' applies to user tokens only.")
-        token = state.tokens.app_token(issuer, audience, roles or [], lifetime)
+        if scopes is not None or wids is not None:
+            raise bad_request("'scopes' and 'wids' apply to user tokens only.")
+        app_id = _guid(body["clientId"], "clientId") if "clientId" in body else None
+        token = state.tokens.app_token(issuer, audience, roles or [], lifetime, app_id=app_id)
     state.stats.tokens_issued += 1
     return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": lifetime})
 

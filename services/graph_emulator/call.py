@@ -6,12 +6,14 @@ batch items can therefore fail, be throttled or be retried one by one.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from .errors import GraphError, bad_request, graph_error_body
+from .throttle import Backlog
 from .tokens import Principal
 
 GRAPH_JSON: Final = (
@@ -19,7 +21,8 @@ GRAPH_JSON: Final = (
     "IEEE754Compatible=false;charset=utf-8"
 )
 
-_NO_BODY: Final = object()
+#: Marks a call whose body is raw bytes rather than already-parsed JSON.
+NO_BODY: Final = object()
 
 #: OData system query options Graph knows; the ``$`` prefix is optional in v1.0.
 SYSTEM_QUERY_OPTIONS: Final = frozenset(
@@ -37,6 +40,17 @@ SYSTEM_QUERY_OPTIONS: Final = frozenset(
         "$deltatoken",
     }
 )
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_query_cached(raw_query: str) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_qsl(raw_query, keep_blank_values=True))
+
+
+def _parse_query(raw_query: str) -> list[tuple[str, str]]:
+    # Clients repeat the same few query strings (a $select per user id differs only in the
+    # path), so parsing is cached by the whole string.
+    return list(_parse_query_cached(raw_query))
 
 
 def load_json(raw: bytes) -> Any:
@@ -64,12 +78,31 @@ class GraphCall:
     client_request_id: str
     in_batch: bool = False
     #: A batch item's JSON body arrives already parsed.
-    parsed_body: Any = field(default=_NO_BODY)
+    parsed_body: Any = field(default=NO_BODY)
+    #: Shared by the items of one batch: what the throttle refused so far.
+    backlog: Backlog = field(default_factory=Backlog)
+
+    def _pairs(self) -> list[tuple[str, str]]:
+        return _parse_query(self.raw_query)
+
+    def option_names(self) -> dict[str, str]:
+        """Query options as sent, ``$`` added where omitted; never raises (for costing)."""
+        options: dict[str, str] = {}
+        for key, value in self._pairs():
+            name = key.lower()
+            name = name if name.startswith("$") else f"${name}"
+            options.setdefault(name, value)
+        return options
+
+    @property
+    def advanced_query(self) -> bool:
+        """``ConsistencyLevel: eventual`` was sent (Graph's advanced query header)."""
+        return self.headers.get("consistencylevel", "").strip().lower() == "eventual"
 
     def query(self) -> dict[str, str]:
         """Query options, ``$`` optional as in Graph v1.0; a repeated option is an error."""
         options: dict[str, str] = {}
-        for key, value in parse_qsl(self.raw_query, keep_blank_values=True):
+        for key, value in self._pairs():
             name = key.lower()
             if not name.startswith("$"):
                 if f"${name}" not in SYSTEM_QUERY_OPTIONS:
@@ -86,7 +119,7 @@ class GraphCall:
         return options
 
     def json_body(self) -> Any:
-        if self.parsed_body is not _NO_BODY:
+        if self.parsed_body is not NO_BODY:
             return self.parsed_body
         if not self.body.strip():
             raise bad_request("Empty Payload. JSON content expected.", code="BadRequest")

@@ -1,4 +1,8 @@
-"""Runtime knobs of the emulator, changeable through ``PUT /_emulator/config``."""
+"""Runtime knobs of the emulator, changeable through ``PUT /_emulator/config``.
+
+config = EmulatorConfig(quota_per_10s=default_quota_per_10s(250))
+config = updated_config(config, {"failureRate": 0.1, "failureStatuses": [503]})
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,10 @@ class ConfigError(ValueError):
 
 
 def default_quota_per_10s(user_count: int) -> int:
-    """Graph's identity-and-access budget per app per tenant, by tenant size."""
+    """Graph's identity-and-access budget per app per tenant, by tenant size.
+
+    S: under 50 users, M: 50 to 500, L: above 500 (Graph's service-specific throttling limits).
+    """
     if user_count < 50:
         return 3_500
     if user_count <= 500:
@@ -23,6 +30,9 @@ def default_quota_per_10s(user_count: int) -> int:
 
 
 DEFAULT_WRITE_QUOTA_PER_150S: Final = 3_000
+#: Statuses an injected failure is drawn from: the transient answers Graph documents.
+FAILURE_STATUSES: Final = (429, 500, 502, 503, 504)
+MAX_QUOTA: Final = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,11 @@ class EmulatorConfig:
     quota_per_10s: int
     write_quota_per_150s: int = DEFAULT_WRITE_QUOTA_PER_150S
     latency_ms: int = 0
+    #: Share of Graph operations (requests or batch items) answered with an injected failure.
     failure_rate: float = 0.0
+    failure_statuses: tuple[int, ...] = FAILURE_STATUSES
+    #: Share of Graph HTTP requests whose connection is cut after the work is done.
+    drop_rate: float = 0.0
     seed: int = 1
 
     def to_json(self) -> dict[str, Any]:
@@ -39,17 +53,37 @@ class EmulatorConfig:
             "writeQuotaPer150s": self.write_quota_per_150s,
             "latencyMs": self.latency_ms,
             "failureRate": self.failure_rate,
+            "failureStatuses": list(self.failure_statuses),
+            "dropRate": self.drop_rate,
             "seed": self.seed,
         }
 
 
 # JSON name -> (attribute, minimum, maximum); all bounds inclusive.
 _INT_FIELDS: Final[dict[str, tuple[str, int, int]]] = {
-    "quotaPer10s": ("quota_per_10s", 0, 10_000_000),
-    "writeQuotaPer150s": ("write_quota_per_150s", 0, 10_000_000),
+    "quotaPer10s": ("quota_per_10s", 0, MAX_QUOTA),
+    "writeQuotaPer150s": ("write_quota_per_150s", 0, MAX_QUOTA),
     "latencyMs": ("latency_ms", 0, 60_000),
     "seed": ("seed", -(2**63), 2**63 - 1),
 }
+_RATE_FIELDS: Final = {"failureRate": "failure_rate", "dropRate": "drop_rate"}
+
+
+def _failure_statuses(value: object) -> tuple[int, ...]:
+    message = (
+        "'failureStatuses' must be a non-empty list drawn from "
+        + ", ".join(str(s) for s in FAILURE_STATUSES)
+        + "."
+    )
+    if not isinstance(value, list) or not value:
+        raise ConfigError("failureStatuses", message)
+    statuses: list[int] = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int) or item not in FAILURE_STATUSES:
+            raise ConfigError("failureStatuses", message)
+        if item not in statuses:
+            statuses.append(item)
+    return tuple(statuses)
 
 
 def updated_config(current: EmulatorConfig, body: object) -> EmulatorConfig:
@@ -66,12 +100,14 @@ def updated_config(current: EmulatorConfig, body: object) -> EmulatorConfig:
             if not low <= value <= high:
                 raise ConfigError(name, f"'{name}' must be between {low} and {high}.")
             changes[attr] = value
-        elif name == "failureRate":
+        elif name in _RATE_FIELDS:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(name, "'failureRate' must be a number.")
+                raise ConfigError(name, f"'{name}' must be a number.")
             if not 0.0 <= float(value) <= 1.0:
-                raise ConfigError(name, "'failureRate' must be between 0 and 1.")
-            changes["failure_rate"] = float(value)
+                raise ConfigError(name, f"'{name}' must be between 0 and 1.")
+            changes[_RATE_FIELDS[name]] = float(value)
+        elif name == "failureStatuses":
+            changes["failure_statuses"] = _failure_statuses(value)
         else:
             raise ConfigError(name, f"Unknown configuration field '{name}'.")
     return dataclasses.replace(current, **changes)

@@ -25,6 +25,14 @@ DEFAULT_USERS: Final = 50
 DEFAULT_SEED: Final = 1
 DEFAULT_STATE_DIR: Final = ".state/graph_emulator"
 
+#: Password of every emulated user for the resource-owner password grant (``--user-password``).
+# Deliberately public: it only signs in to the local emulator.
+DEFAULT_USER_PASSWORD: Final = "Emulated-P@ssw0rd!"  # noqa: S105
+#: App roles the profile-sync app's own client-credentials tokens carry (``--app-roles``).
+DEFAULT_APP_ROLES: Final = ("Profiles.Read", "Profiles.Sync")
+#: Application permissions to Microsoft Graph granted to the app (admin-consented).
+DEFAULT_GRAPH_APP_ROLES: Final = ("User.Read.All",)
+
 #: Resource URI and well-known application id of Microsoft Graph; both are valid audiences.
 GRAPH_RESOURCE: Final = "https://graph.microsoft.com"
 GRAPH_APP_ID: Final = "00000003-0000-0000-c000-000000000000"

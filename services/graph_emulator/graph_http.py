@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .call import GRAPH_JSON, GraphCall, GraphResult
+from .connection_cut import cut_connection
 from .errors import GraphError, graph_error_body
 from .pipeline import execute
 from .state import EmulatorState
@@ -38,9 +39,12 @@ def render(result: GraphResult, request_id: str, client_request_id: str) -> Resp
     if result.status == 204 or result.body is None:
         headers.pop("Content-Type", None)
         return Response(status_code=result.status, headers=headers)
-    # Graph sends UTF-8 JSON, not \u-escaped ASCII; accented skills must survive as-is.
-    content = json.dumps(result.body, ensure_ascii=False, separators=(",", ":")).encode()
     media = headers.pop("Content-Type", GRAPH_JSON)
+    if isinstance(result.body, str) and media.startswith("text/"):
+        content = result.body.encode()
+    else:
+        # Graph sends UTF-8 JSON, not \u-escaped ASCII; accented skills must survive as-is.
+        content = json.dumps(result.body, ensure_ascii=False, separators=(",", ":")).encode()
     return Response(content=content, status_code=result.status, headers=headers, media_type=media)
 
 
@@ -101,6 +105,10 @@ async def graph_endpoint(request: Request) -> Response:
             client_request_id=client_request_id,
         )
         result = execute(state, call)
+        if state.faults.drop(state.config) and cut_connection(request.scope.get("client")):
+            # The work is done (a write is applied) but the client never hears of it.
+            state.stats.dropped_connections += 1
+            log.info("connection dropped (injected fault)", extra={"requestId": request_id})
     except GraphError as err:
         return error_response(
             err.status, err.code, err.message, request_id, client_request_id, err.headers

@@ -1,29 +1,24 @@
-"""Entra ID v2 endpoints: OpenID discovery, the key set, and the token endpoint."""
+"""Entra ID v2 endpoints: OpenID discovery, the key set, user realm discovery and the token
+endpoint (its grants are in ``token_grants``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
-import json
 import uuid
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .defaults import GRAPH_APP_ID, GRAPH_RESOURCE, app_id_uri
 from .errors import EntraError, entra_error_body
 from .graph_http import public_base_url
-from .keys import b64url
 from .state import EmulatorState
-from .tokens import TOKEN_LIFETIME, TokenError, issuer_for
+from .token_grants import GRANT_TYPES, PASSWORD, grant, missing
+from .tokens import issuer_for
 
-JWT_BEARER: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-#: Delegated Graph permissions an on-behalf-of token carries (admin-consented for the app).
-OBO_GRAPH_SCOPES: Final = ("User.ReadWrite", "User.Read.All")
-_OIDC_SCOPES: Final = frozenset({"openid", "profile", "offline_access", "email"})
 _NO_STORE: Final = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
 
@@ -126,15 +121,6 @@ async def jwks(request: Request) -> Response:
     return JSONResponse({"keys": [state.tokens.key.jwk(issuer)]})
 
 
-def _missing(name: str) -> EntraError:
-    return EntraError(
-        400,
-        "invalid_request",
-        900144,
-        f"The request body must contain the following parameter: '{name}'.",
-    )
-
-
 def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str | None]:
     """client_secret_post or client_secret_basic; return (client_id, secret)."""
     header = request.headers.get("authorization", "")
@@ -149,11 +135,15 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
         return basic_id, secret
     client_id = form.get("client_id")
     if not client_id:
-        raise _missing("client_id")
+        raise missing("client_id")
     return client_id, form.get("client_secret")
 
 
-def _authenticate_client(state: EmulatorState, client_id: str, secret: str | None) -> None:
+def _authenticate_client(
+    state: EmulatorState, client_id: str, secret: str | None, *, required: bool = True
+) -> None:
+    """Check the app and its secret; ``required=False`` for public-client flows (password),
+    where a secret is optional but must be right when sent."""
     if client_id.lower() != state.client_id:
         raise EntraError(
             401,
@@ -164,6 +154,8 @@ def _authenticate_client(state: EmulatorState, client_id: str, secret: str | Non
             "by the administrator of the tenant or consented to by any user in the tenant.",
         )
     if secret is None or secret == "":
+        if not required:
+            return
         raise EntraError(
             401,
             "invalid_client",
@@ -182,111 +174,6 @@ def _authenticate_client(state: EmulatorState, client_id: str, secret: str | Non
         )
 
 
-def _resource_of(state: EmulatorState, scope: str | None, flow: str) -> str:
-    """The single ``<resource>/.default`` a client-credentials or OBO request names."""
-    if not scope:
-        raise _missing("scope")
-    resources = [s for s in scope.split() if s.lower() not in _OIDC_SCOPES]
-    if len(resources) != 1 or not resources[0].endswith("/.default"):
-        raise EntraError(
-            400,
-            "invalid_scope",
-            1002012,
-            f"The provided value for scope {scope} is not valid. {flow} flows must have a "
-            "scope value with /.default suffixed to the resource identifier (application ID "
-            "URI).",
-        )
-    resource = resources[0][: -len("/.default")]
-    known = {
-        GRAPH_RESOURCE: GRAPH_RESOURCE,
-        GRAPH_APP_ID: GRAPH_RESOURCE,
-        app_id_uri(state.client_id): app_id_uri(state.client_id),
-        state.client_id: app_id_uri(state.client_id),
-    }
-    audience = known.get(resource.lower().rstrip("/"))
-    if audience is None:
-        raise EntraError(
-            400,
-            "invalid_resource",
-            500011,
-            f"The resource principal named {resource} was not found in the tenant named "
-            f"{state.tenant_id}. This can happen if the application has not been installed by "
-            "the administrator of the tenant or consented to by any user in the tenant.",
-        )
-    return audience
-
-
-def _token_body(access_token: str, scope: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME,
-        "ext_expires_in": TOKEN_LIFETIME,
-        "access_token": access_token,
-    }
-    if scope is not None:
-        body["scope"] = scope
-    return body
-
-
-def _client_credentials_grant(
-    state: EmulatorState, request: Request, form: dict[str, str]
-) -> dict[str, Any]:
-    audience = _resource_of(state, form.get("scope"), "Client credential")
-    roles = state.graph_app_roles if audience == GRAPH_RESOURCE else state.self_app_roles
-    issuer = issuer_for(public_base_url(state, request), state.tenant_id)
-    state.stats.tokens_issued += 1
-    return _token_body(state.tokens.app_token(issuer, audience, roles))
-
-
-def _on_behalf_of_grant(
-    state: EmulatorState, request: Request, form: dict[str, str]
-) -> dict[str, Any]:
-    assertion = form.get("assertion")
-    if not assertion:
-        raise _missing("assertion")
-    if form.get("requested_token_use") != "on_behalf_of":
-        raise _missing("requested_token_use")
-    audience = _resource_of(state, form.get("scope"), "On-behalf-of")
-    if audience != GRAPH_RESOURCE:
-        raise EntraError(
-            400,
-            "invalid_grant",
-            65001,
-            "The user or administrator has not consented to use the application.",
-        )
-    try:
-        principal = state.tokens.verify(assertion, (app_id_uri(state.client_id), state.client_id))
-    except TokenError as exc:
-        raise EntraError(
-            400, "invalid_grant", 50013, f"Assertion failed signature validation. {exc}"
-        ) from exc
-    if principal.kind != "user":
-        raise EntraError(
-            400,
-            "invalid_grant",
-            50058,
-            "The assertion is not a user token; on-behalf-of needs a user.",
-        )
-    user = state.store.resolve(principal.object_id)
-    if user is None:
-        raise EntraError(
-            400, "invalid_grant", 50034, "The user account does not exist in the directory."
-        )
-    issuer = issuer_for(public_base_url(state, request), state.tenant_id)
-    token = state.tokens.user_token(issuer, GRAPH_RESOURCE, user, OBO_GRAPH_SCOPES)
-    state.stats.tokens_issued += 1
-    granted = " ".join(f"{GRAPH_RESOURCE}/{s}" for s in OBO_GRAPH_SCOPES)
-    body = _token_body(token, granted)
-    requested = set(str(form.get("scope", "")).split())
-    if "openid" in requested:
-        body["id_token"] = state.tokens.id_token(issuer, user)
-    if form.get("client_info") == "1":
-        # MSAL keys its account cache on client_info: {"uid": oid, "utid": tid}.
-        info = json.dumps({"uid": user["id"], "utid": state.tenant_id}).encode()
-        body["client_info"] = b64url(info)
-    return body
-
-
 async def token_endpoint(request: Request) -> Response:
     state = _state(request)
     tenant = request.path_params["tenant"]
@@ -303,8 +190,8 @@ async def token_endpoint(request: Request) -> Response:
                 form = {}
         grant_type = form.get("grant_type")
         if not grant_type:
-            raise _missing("grant_type")
-        if grant_type not in ("client_credentials", JWT_BEARER):
+            raise missing("grant_type")
+        if grant_type not in GRANT_TYPES:
             raise EntraError(
                 400,
                 "unsupported_grant_type",
@@ -312,11 +199,9 @@ async def token_endpoint(request: Request) -> Response:
                 f"The app requested an unsupported grant type '{grant_type}'.",
             )
         client_id, secret = _client_credentials(request, form)
-        _authenticate_client(state, client_id, secret)
-        if grant_type == "client_credentials":
-            body = _client_credentials_grant(state, request, form)
-        else:
-            body = _on_behalf_of_grant(state, request, form)
+        _authenticate_client(state, client_id, secret, required=grant_type != PASSWORD)
+        issuer = issuer_for(public_base_url(state, request), state.tenant_id)
+        body = grant(state, issuer, grant_type, form)
     except EntraError as err:
         return entra_response(err, request)
     headers = {"x-ms-request-id": str(uuid.uuid4()), **_NO_STORE}
@@ -333,3 +218,24 @@ async def token_endpoint_get(request: Request) -> Response:
         "The endpoint only accepts POST, OPTIONS requests. Received a GET request.",
     )
     return entra_response(err, request)
+
+
+async def user_realm(request: Request) -> Response:
+    """``GET /common/userrealm/{username}``: MSAL asks it before a password grant.
+
+    Users of the emulated tenant are "Managed" (they sign in with a password here), never
+    federated; any other domain is unknown.
+    """
+    state = _state(request)
+    username = request.path_params["username"]
+    domain = username.rpartition("@")[2]
+    body: dict[str, str] = {"ver": "1.0", "cloud_instance_name": "microsoftonline.com"}
+    if domain.lower() == state.domain.lower():
+        body.update(
+            account_type="Managed",
+            domain_name=state.domain,
+            cloud_audience_urn="urn:federation:MicrosoftOnline",
+        )
+    else:
+        body["account_type"] = "Unknown"
+    return JSONResponse(body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Iterable
 from typing import Final
@@ -38,6 +39,14 @@ def parse_select(raw: str | None, *, collection: bool) -> list[str] | None:
     """Selected property names in declared spelling, or None for the default set."""
     if raw is None or not raw.strip():
         return None
+    selected = _parse_select(raw, collection)
+    return list(selected) if selected is not None else None
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_select(raw: str, collection: bool) -> tuple[str, ...] | None:
+    # Pure in its arguments and asked the same thing over and over by a sync; errors are
+    # raised again each time (lru_cache does not keep exceptions).
     selected: list[str] = []
     for part in raw.split(","):
         name = part.strip()
@@ -53,7 +62,7 @@ def parse_select(raw: str | None, *, collection: bool) -> list[str] | None:
     if collection and any(name in PROFILE_PROPERTIES for name in selected):
         # SharePoint-backed properties are only served for a single user.
         raise GraphError(501, "NotImplemented", "This operation target is not yet supported.")
-    return selected or None
+    return tuple(selected) or None
 
 
 def parse_top(raw: str | None) -> int:

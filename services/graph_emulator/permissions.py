@@ -1,4 +1,12 @@
-"""Which Graph permissions allow which user operations (a faithful subset)."""
+"""Which Graph permissions allow which user operations (a faithful subset).
+
+    require_read(principal, target_id)            # None for a list of users
+    require_profile_write(principal, target_id)   # aboutMe, skills, ... : delegated only
+
+Delegated access is the intersection of the token's scopes and what the signed-in user may
+do: with ``User.ReadWrite.All`` a user still changes other users only when the token also
+carries an administrator role (``wids``), as in Entra ID.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +29,12 @@ _READ_ALL_SCOPES: Final = _READ_ALL_ROLES | {"Directory.AccessAsUser.All"}
 _WRITE_ALL_SCOPES: Final = _WRITE_ALL_ROLES | {"Directory.AccessAsUser.All"}
 _READ_SELF_SCOPES: Final = _READ_ALL_SCOPES | {"User.Read", "User.ReadWrite"}
 _WRITE_SELF_SCOPES: Final = _WRITE_ALL_SCOPES | {"User.ReadWrite"}
+
+#: Directory role template ids (the ``wids`` claim) that may change other users' profiles.
+GLOBAL_ADMINISTRATOR: Final = "62e90394-69f5-4237-9190-012177145e10"
+USER_ADMINISTRATOR: Final = "fe930be7-5e62-47db-91af-98c3a49a38b1"
+SHAREPOINT_ADMINISTRATOR: Final = "f28a1f50-f6e7-4571-818b-6a12f2af6b6c"
+ADMIN_ROLES: Final = frozenset({GLOBAL_ADMINISTRATOR, USER_ADMINISTRATOR, SHAREPOINT_ADMINISTRATOR})
 
 
 def denied() -> GraphError:
@@ -46,21 +60,29 @@ def require_read(principal: Principal, target_id: str | None) -> None:
     raise denied()
 
 
+def _may_write_others(principal: Principal) -> bool:
+    return bool(principal.scopes & _WRITE_ALL_SCOPES) and bool(principal.wids & ADMIN_ROLES)
+
+
 def require_directory_write(principal: Principal, target_id: str) -> None:
     if principal.kind == "app":
         if principal.roles & _WRITE_ALL_ROLES:
             return
         raise denied()
-    if principal.scopes & _WRITE_ALL_SCOPES:
-        return
     if target_id == principal.object_id and principal.scopes & _WRITE_SELF_SCOPES:
+        return
+    if _may_write_others(principal):
         return
     raise denied()
 
 
 def require_profile_write(principal: Principal, target_id: str) -> None:
-    """SharePoint profile fields: delegated only, and only the signed-in user's own."""
-    if principal.kind != "user" or principal.object_id != target_id:
+    """SharePoint profile fields: never with an application token (Graph refuses them);
+    a user changes their own, or others' with an administrator role."""
+    if principal.kind != "user":
         raise denied()
-    if not principal.scopes & _WRITE_SELF_SCOPES:
-        raise denied()
+    if principal.object_id == target_id and principal.scopes & _WRITE_SELF_SCOPES:
+        return
+    if _may_write_others(principal):
+        return
+    raise denied()

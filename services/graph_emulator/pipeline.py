@@ -1,5 +1,11 @@
 """Routing of Graph calls, plus what every call goes through: injected failures, the
-throttling budget, the handler, and the counters."""
+throttling budget, the handler, and the counters.
+
+    result = execute(state, call)   # a top-level request: a $batch or one operation
+
+A batch item goes through ``execute_metered`` exactly like a top-level request, so it can be
+throttled or failed on its own while the batch answers 200.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,15 @@ from typing import Final
 from . import users_api
 from .batch_api import run_batch
 from .call import GraphCall, GraphResult
+from .costs import cost_of
 from .errors import GraphError, bad_request
 from .state import EmulatorState
-from .throttle import format_retry_after
+from .throttle import Verdict, format_retry_after
 
 Handler = Callable[[EmulatorState, GraphCall, dict[str, str]], GraphResult]
+
+#: Above this share of its quota an app is told how close it is (Graph's documented 0.8).
+LIMIT_WARNING_SHARE: Final = 0.8
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,9 @@ def _route(method: str, path: str, name: str, handler: Handler) -> Route:
 ROUTES: Final = (
     _route("GET", r"/users", "GET /users", lambda s, c, p: users_api.list_users(s, c)),
     _route(
+        "GET", r"/users/\$count", "GET /users/$count", lambda s, c, p: users_api.count_users(s, c)
+    ),
+    _route(
         "GET",
         r"/users/(?P<key>[^/]+)",
         "GET /users/{id}",
@@ -47,8 +60,6 @@ ROUTES: Final = (
     _route("GET", r"/me", "GET /me", lambda s, c, p: users_api.get_me(s, c)),
     _route("PATCH", r"/me", "PATCH /me", lambda s, c, p: users_api.patch_me(s, c)),
 )
-
-_WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def match(call: GraphCall) -> tuple[Route, dict[str, str]]:
@@ -71,14 +82,13 @@ def match(call: GraphCall) -> tuple[Route, dict[str, str]]:
     raise GraphError(404, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
 
+def _is_batch(call: GraphCall) -> bool:
+    return call.path.rstrip("/").lower() == "/$batch"
+
+
 def execute(state: EmulatorState, call: GraphCall) -> GraphResult:
     """Answer one top-level Graph request (a batch or a single operation)."""
-    if call.path.rstrip("/").lower() == "/$batch":
-        if call.in_batch:
-            return GraphResult.from_error(
-                bad_request("A batch request cannot contain another batch.", code="BadRequest"),
-                call,
-            )
+    if _is_batch(call):
         if call.method != "POST":
             return GraphResult.from_error(
                 GraphError(
@@ -97,7 +107,7 @@ def execute(state: EmulatorState, call: GraphCall) -> GraphResult:
 
 
 def execute_metered(state: EmulatorState, call: GraphCall) -> GraphResult:
-    """One operation: charged, possibly failed or throttled, then handled."""
+    """One operation: possibly failed or throttled, else charged and handled."""
     if call.in_batch:
         state.stats.batch_items += 1
     result = _execute_metered(state, call)
@@ -105,8 +115,25 @@ def execute_metered(state: EmulatorState, call: GraphCall) -> GraphResult:
     return result
 
 
+def _throttled(state: EmulatorState, call: GraphCall, verdict: Verdict) -> GraphError:
+    scope = f"Tenant_Application/{verdict.refused_by}/{call.principal.app_id}/{state.tenant_id}"
+    reason = "WriteLimitExceeded" if verdict.refused_by == "Write" else "ResourceUnitLimitExceeded"
+    return GraphError(
+        429,
+        "TooManyRequests",
+        "Too many requests: the application has used its "
+        + ("write quota" if verdict.refused_by == "Write" else "resource-unit quota")
+        + " for this tenant. Retry after the time given in Retry-After.",
+        headers={
+            "Retry-After": format_retry_after(verdict.retry_after),
+            "x-ms-throttle-scope": scope,
+            "x-ms-throttle-information": reason,
+        },
+    )
+
+
 def _execute_metered(state: EmulatorState, call: GraphCall) -> GraphResult:
-    if call.in_batch and call.path.rstrip("/").lower() == "/$batch":
+    if call.in_batch and _is_batch(call):
         return GraphResult.from_error(
             bad_request("A batch request cannot contain another batch.", code="BadRequest"), call
         )
@@ -117,46 +144,34 @@ def _execute_metered(state: EmulatorState, call: GraphCall) -> GraphResult:
     state.stats.by_route[route.name] += 1
     config = state.config
 
-    if config.failure_rate > 0 and state.failure_rng.random() < config.failure_rate:
+    failure = state.faults.failure(config)
+    if failure is not None:
         state.stats.injected_failures += 1
-        retry = format_retry_after(state.failure_rng.uniform(0.5, 3.0))
-        return GraphResult.from_error(
-            GraphError(
-                503,
-                "serviceNotAvailable",
-                "The service is temporarily unavailable. Please try again later.",
-                headers={"Retry-After": retry},
-            ),
-            call,
-        )
+        return GraphResult.from_error(failure.error(), call)
 
-    writes = 1 if call.method in _WRITE_METHODS else 0
-    throttle_key = f"{call.principal.app_id}:{state.tenant_id}"
-    wait = state.throttle.admit(
-        throttle_key, 1, writes, config.quota_per_10s, config.write_quota_per_150s
+    cost = cost_of(call.method, route.name, call.option_names())
+    verdict = state.throttle.admit(
+        f"{call.principal.app_id}:{state.tenant_id}",
+        cost.units,
+        cost.writes,
+        config.quota_per_10s,
+        config.write_quota_per_150s,
+        call.backlog,
     )
-    if wait is not None:
+    if not verdict.allowed:
         state.stats.throttled += 1
-        return GraphResult.from_error(
-            GraphError(
-                429,
-                "TooManyRequests",
-                "Too many requests. The application has exceeded its resource-unit "
-                "budget; retry after the time given in Retry-After.",
-                headers={
-                    "Retry-After": format_retry_after(wait),
-                    "x-ms-throttle-scope": "Tenant_Application/ReadWrite/"
-                    f"{call.principal.app_id}/{state.tenant_id}",
-                },
-            ),
-            call,
-        )
-    state.stats.resource_units += 1
-    state.stats.writes += writes
+        result = GraphResult.from_error(_throttled(state, call, verdict), call)
+        result.headers["x-ms-resource-unit"] = str(cost.units)
+        return result
+    state.stats.resource_units += cost.units
+    state.stats.writes += cost.writes
+    state.stats.note_window(verdict.units_in_window, verdict.writes_in_window)
 
     try:
         result = route.handler(state, call, params)
     except GraphError as err:
         result = GraphResult.from_error(err, call)
-    result.headers.setdefault("x-ms-resource-unit", "1")
+    result.headers["x-ms-resource-unit"] = str(cost.units)
+    if verdict.usage > LIMIT_WARNING_SHARE:
+        result.headers["x-ms-throttle-limit-percentage"] = f"{min(verdict.usage, 1.8):.2f}"
     return result

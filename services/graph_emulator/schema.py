@@ -179,3 +179,23 @@ def canonical_property(name: str) -> str | None:
 
 
 _LOWER: Final = {name.lower(): name for name in USER_PROPERTIES}
+
+#: Documented maximum lengths (characters) of user properties; others use the generous
+#: defaults of ``user_changes``.
+MAX_LENGTHS: Final = {
+    "city": 128,
+    "companyName": 64,
+    "country": 128,
+    "department": 64,
+    "displayName": 256,
+    "employeeId": 16,
+    "givenName": 64,
+    "jobTitle": 128,
+    "mailNickname": 64,
+    "mobilePhone": 64,
+    "postalCode": 40,
+    "state": 128,
+    "streetAddress": 1024,
+    "surname": 64,
+    "usageLocation": 2,
+}

@@ -62,6 +62,9 @@ def hypercorn_config(files: TlsFiles, fd: int) -> Config:
     config.errorlog = logging.getLogger("graph_emulator.hypercorn")
     config.include_server_header = False
     config.graceful_timeout = 3.0
+    # Hypercorn closes a connection after 1,000 requests by default, cutting off the HTTP/2
+    # streams still in flight; Graph keeps a busy connection open.
+    config.keep_alive_max_requests = 2**62
     return config
 
 

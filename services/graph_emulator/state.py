@@ -1,18 +1,27 @@
-"""Everything one running emulator holds in memory."""
+"""Everything one running emulator holds in memory.
+
+state = EmulatorState.build(users=250, seed=7)
+app = create_app(state)
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 
 from .config import EmulatorConfig, default_quota_per_10s
 from .defaults import (
+    DEFAULT_APP_ROLES,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_GRAPH_APP_ROLES,
     DEFAULT_SEED,
     DEFAULT_TENANT_DOMAIN,
     DEFAULT_TENANT_ID,
+    DEFAULT_USER_PASSWORD,
 )
+from .faults import Faults
 from .keys import SigningKey, generate_signing_key
 from .stats import Stats
 from .store import UserStore
@@ -34,12 +43,14 @@ class EmulatorState:
     #: request's Host, which is what the client used to reach us.
     public_url: str | None = None
     #: App roles granted to the app's own client-credentials tokens, per audience kind.
-    graph_app_roles: tuple[str, ...] = ("User.Read.All",)
-    self_app_roles: tuple[str, ...] = ("Profiles.Read",)
+    graph_app_roles: tuple[str, ...] = DEFAULT_GRAPH_APP_ROLES
+    self_app_roles: tuple[str, ...] = DEFAULT_APP_ROLES
+    #: The password every emulated user signs in with (resource-owner password grant).
+    user_password: str = DEFAULT_USER_PASSWORD
     throttle: Throttle = field(default_factory=Throttle)
     stats: Stats = field(default_factory=Stats)
-    # Seeded from the config seed so injected failures and batch order are reproducible.
-    failure_rng: random.Random = field(default_factory=random.Random)
+    # Seeded from the config seed so injected faults and batch order are reproducible.
+    faults: Faults = field(default_factory=lambda: Faults(DEFAULT_SEED))
     batch_rng: random.Random = field(default_factory=random.Random)
     create_rng: random.Random = field(default_factory=random.Random)
 
@@ -47,7 +58,7 @@ class EmulatorState:
         self.reseed(self.config.seed)
 
     def reseed(self, seed: int) -> None:
-        self.failure_rng.seed(f"failures:{seed}")
+        self.faults.reseed(seed)
         self.batch_rng.seed(f"batch:{seed}")
         self.create_rng.seed(f"create:{seed}")
 
@@ -72,14 +83,27 @@ class EmulatorState:
         client_secret: str = DEFAULT_CLIENT_SECRET,
         signing_key: SigningKey | None = None,
         public_url: str | None = None,
+        *,
+        quota_per_10s: int | None = None,
+        write_quota_per_150s: int | None = None,
+        app_roles: tuple[str, ...] = DEFAULT_APP_ROLES,
+        user_password: str = DEFAULT_USER_PASSWORD,
     ) -> EmulatorState:
         key = signing_key or generate_signing_key()
+        config = EmulatorConfig(
+            quota_per_10s=default_quota_per_10s(users) if quota_per_10s is None else quota_per_10s,
+            seed=seed,
+        )
+        if write_quota_per_150s is not None:
+            config = dataclasses.replace(config, write_quota_per_150s=write_quota_per_150s)
         return cls(
             tenant_id=tenant_id.lower(),
             client_id=client_id.lower(),
             client_secret=client_secret,
             store=UserStore(generate_users(users, seed)),
             tokens=TokenService(key, tenant_id.lower(), client_id.lower()),
-            config=EmulatorConfig(quota_per_10s=default_quota_per_10s(users), seed=seed),
+            config=config,
             public_url=public_url,
+            self_app_roles=tuple(app_roles),
+            user_password=user_password,
         )

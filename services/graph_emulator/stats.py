@@ -1,4 +1,10 @@
-"""Counters behind ``GET /_emulator/stats``; benchmarks read them to check client behaviour."""
+"""Counters behind ``GET /_emulator/stats``; benchmarks and tests read them to check how a
+client behaved (did it stay inside its budget, did it honour Retry-After).
+
+    stats = Stats()
+    stats.note_window(units_in_window=120, writes_in_window=0)
+    stats.to_json()["peakResourceUnitsPer10s"]   # 120
+"""
 
 from __future__ import annotations
 
@@ -15,9 +21,19 @@ class Stats:
     writes: int = 0
     throttled: int = 0
     injected_failures: int = 0
+    dropped_connections: int = 0
     tokens_issued: int = 0
+    #: Most resource units (and writes) any app spent within one quota window.
+    peak_resource_units: int = 0
+    peak_writes: int = 0
     by_route: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
+
+    def note_window(self, units_in_window: int, writes_in_window: int) -> None:
+        if units_in_window > self.peak_resource_units:
+            self.peak_resource_units = units_in_window
+        if writes_in_window > self.peak_writes:
+            self.peak_writes = writes_in_window
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -27,7 +43,10 @@ class Stats:
             "writes": self.writes,
             "throttled": self.throttled,
             "injectedFailures": self.injected_failures,
+            "droppedConnections": self.dropped_connections,
             "tokensIssued": self.tokens_issued,
+            "peakResourceUnitsPer10s": self.peak_resource_units,
+            "peakWritesPer150s": self.peak_writes,
             "byRoute": dict(sorted(self.by_route.items())),
             "byStatus": {str(k): v for k, v in sorted(self.by_status.items())},
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from .schema import UserRecord
 
@@ -40,6 +40,33 @@ class UserStore:
         ids = self._sorted_ids[start : start + size]
         more = start + size < len(self._sorted_ids)
         return [self._by_id[i] for i in ids], more
+
+    def iter_after(self, after_id: str | None) -> Iterator[UserRecord]:
+        """Users in id order after ``after_id``.
+
+        Consume it without awaiting in between: the store must not change meanwhile.
+        """
+        start = 0 if after_id is None else bisect.bisect_right(self._sorted_ids, after_id)
+        ids = self._sorted_ids
+        for index in range(start, len(ids)):
+            yield self._by_id[ids[index]]
+
+    def matching_after(
+        self, after_id: str | None, size: int, predicate: Callable[[UserRecord], bool]
+    ) -> tuple[list[UserRecord], bool]:
+        """Up to ``size`` matching users after ``after_id``, and whether another one follows."""
+        found: list[UserRecord] = []
+        for user in self.iter_after(after_id):
+            if predicate(user):
+                if len(found) == size:
+                    return found, True
+                found.append(user)
+        return found, False
+
+    def count(self, predicate: Callable[[UserRecord], bool] | None = None) -> int:
+        if predicate is None:
+            return len(self._by_id)
+        return sum(1 for user in self._by_id.values() if predicate(user))
 
     def upn_owner(self, upn: str) -> str | None:
         return self._id_by_upn.get(upn.lower())

@@ -1,7 +1,19 @@
-"""Sliding-window budgets per application, like Graph's identity-and-access throttling.
+"""Identity-and-access throttling: resource units per 10 s and writes per 150 s, per app per
+tenant, as Microsoft Graph documents it.
 
-Each app has a resource-unit window (10 s) and a write window (150 s). A request that does
-not fit is refused with the time until enough of the window has drained.
+    throttle = Throttle()
+    verdict = throttle.admit("app:tenant", units=1, writes=0, unit_limit=5000, write_limit=3000)
+    if not verdict.allowed:
+        ...  # answer 429 with Retry-After: format_retry_after(verdict.retry_after)
+
+Graph describes a token bucket; we keep a sliding window instead, so that "the units admitted
+in any 10 s window never exceed the quota" holds exactly. That is the budget clients plan
+against and what tests assert (a bucket would let a client spend a full bucket and then the
+refill inside the same 10 s). Refused requests are not charged: only requests that fit are
+counted, as in a token bucket.
+
+Windows are kept in 100 ms slots, so admitting a request is O(1) and computing a Retry-After
+walks at most window/slot slots, whatever the request rate.
 """
 
 from __future__ import annotations
@@ -11,62 +23,137 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final, Literal
+
+SLOT_SECONDS: Final = 0.1
+UNIT_WINDOW_SECONDS: Final = 10.0
+WRITE_WINDOW_SECONDS: Final = 150.0
+#: Retry-After is rounded up to this much beyond the exact time a request would fit, so a
+#: client that waits as told is admitted even with a little clock noise.
+_RETRY_MARGIN: Final = 0.001
 
 
 @dataclass
-class _Window:
+class SlidingWindow:
+    """Units counted over the last ``seconds`` (plus at most one slot)."""
+
     seconds: float
-    events: deque[tuple[float, int]] = field(default_factory=deque)
+    slot: float = SLOT_SECONDS
+    # [slot index, units] pairs, oldest first; a slot expires once its end is a window old.
+    _slots: deque[list[int]] = field(default_factory=deque)
     used: int = 0
 
-    def _drain(self, now: float) -> None:
-        horizon = now - self.seconds
-        while self.events and self.events[0][0] <= horizon:
-            _, cost = self.events.popleft()
-            self.used -= cost
+    def _expiry(self, index: int) -> float:
+        return (index + 1) * self.slot + self.seconds
 
-    def wait_for(self, now: float, cost: int, limit: int) -> float:
-        """Seconds until ``cost`` more units fit under ``limit`` (0 when they fit now)."""
-        self._drain(now)
-        if self.used + cost <= limit:
+    def drain(self, now: float) -> None:
+        while self._slots and self._expiry(self._slots[0][0]) <= now:
+            self.used -= self._slots.popleft()[1]
+
+    def wait_for(self, now: float, units: int, limit: int) -> float:
+        """Seconds until ``units`` more fit under ``limit`` (0 when they fit now)."""
+        self.drain(now)
+        if self.used + units <= limit:
             return 0.0
-        if cost > limit:
-            return self.seconds
-        excess = self.used + cost - limit
+        if units > limit:
+            # Never fits; a whole window is the honest answer.
+            return self.seconds + self.slot
+        excess = self.used + units - limit
         freed = 0
-        for stamp, units in self.events:
-            freed += units
+        for index, amount in self._slots:
+            freed += amount
             if freed >= excess:
-                return max(stamp + self.seconds - now, 0.001)
-        return self.seconds
+                return max(self._expiry(index) - now, 0.0) + _RETRY_MARGIN
+        return self.seconds + self.slot  # unreachable: used >= excess
 
-    def record(self, now: float, cost: int) -> None:
-        self.events.append((now, cost))
-        self.used += cost
+    def record(self, now: float, units: int) -> None:
+        index = math.floor(now / self.slot)
+        if self._slots and self._slots[-1][0] == index:
+            self._slots[-1][1] += units
+        else:
+            self._slots.append([index, units])
+        self.used += units
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one admission."""
+
+    allowed: bool
+    #: Seconds to wait before retrying; 0 when allowed.
+    retry_after: float = 0.0
+    #: Which quota refused: "ReadWrite" (resource units) or "Write" (writes).
+    refused_by: Literal["ReadWrite", "Write"] | None = None
+    #: Resource units and writes in the windows after this admission.
+    units_in_window: int = 0
+    writes_in_window: int = 0
+    #: ``units_in_window / unit_limit`` (how close the app is to throttling).
+    usage: float = 0.0
+
+
+@dataclass
+class Backlog:
+    """Units refused so far within one client request (a batch).
+
+    Each refused batch item is told to wait until it *and every item refused before it*
+    fit, so a client that retries the refused items together after the longest
+    Retry-After is admitted (unless other traffic took the room meanwhile).
+    """
+
+    units: int = 0
+    writes: int = 0
 
 
 class Throttle:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._units: dict[str, _Window] = {}
-        self._writes: dict[str, _Window] = {}
+        self._units: dict[str, SlidingWindow] = {}
+        self._writes: dict[str, SlidingWindow] = {}
 
     def admit(
-        self, app_id: str, units: int, writes: int, unit_limit: int, write_limit: int
-    ) -> float | None:
-        """Charge the app and return None, or return Retry-After seconds without charging."""
+        self,
+        key: str,
+        units: int,
+        writes: int,
+        unit_limit: int,
+        write_limit: int,
+        backlog: Backlog | None = None,
+    ) -> Verdict:
+        """Charge ``key`` and allow, or refuse (without charging) with a Retry-After."""
         now = self._clock()
-        unit_window = self._units.setdefault(app_id, _Window(10.0))
-        write_window = self._writes.setdefault(app_id, _Window(150.0))
-        wait = unit_window.wait_for(now, units, unit_limit)
-        if writes:
-            wait = max(wait, write_window.wait_for(now, writes, write_limit))
-        if wait > 0:
-            return wait
+        unit_window = self._units.get(key)
+        if unit_window is None:
+            unit_window = self._units[key] = SlidingWindow(UNIT_WINDOW_SECONDS)
+        write_window = self._writes.get(key)
+        if write_window is None:
+            write_window = self._writes[key] = SlidingWindow(WRITE_WINDOW_SECONDS)
+        queued = backlog or Backlog()
+        unit_wait = unit_window.wait_for(now, units + queued.units, unit_limit)
+        write_wait = (
+            write_window.wait_for(now, writes + queued.writes, write_limit) if writes else 0.0
+        )
+        if unit_wait > 0 or write_wait > 0:
+            if backlog is not None:
+                # Only the quota that refused holds room for this item from now on.
+                backlog.units += units if unit_wait > 0 else 0
+                backlog.writes += writes if write_wait > 0 else 0
+            return Verdict(
+                allowed=False,
+                retry_after=max(unit_wait, write_wait),
+                refused_by="Write" if write_wait > unit_wait else "ReadWrite",
+                units_in_window=unit_window.used,
+                writes_in_window=write_window.used,
+                usage=unit_window.used / unit_limit if unit_limit else 1.0,
+            )
         unit_window.record(now, units)
         if writes:
             write_window.record(now, writes)
-        return None
+        return Verdict(
+            allowed=True,
+            units_in_window=unit_window.used,
+            writes_in_window=write_window.used,
+            usage=unit_window.used / unit_limit if unit_limit else 1.0,
+        )
 
     def reset(self) -> None:
         self._units.clear()
@@ -74,7 +161,11 @@ class Throttle:
 
 
 def format_retry_after(seconds: float) -> str:
-    """Retry-After as Graph may send it: seconds, fractional when under a minute."""
+    """Retry-After as Graph may send it: seconds, fractional (tenths) under a minute.
+
+    Always rounded up, so waiting the announced time is never too short.
+    """
     if seconds >= 60:
         return str(math.ceil(seconds))
-    return f"{math.ceil(seconds * 10) / 10:g}"
+    tenths = max(math.ceil(seconds * 10), 1)
+    return f"{tenths / 10:g}"

@@ -18,6 +18,9 @@ from .schema import UserRecord
 
 TOKEN_LIFETIME: Final = 3599
 GRAPH_AUDIENCES: Final = (GRAPH_RESOURCE, GRAPH_APP_ID)
+#: Verified tokens remembered, so a client reusing its token (as MSAL does for an hour)
+#: is not charged an RSA verification per request.
+_VERIFIED_CACHE_SIZE: Final = 4096
 
 
 class TokenError(Exception):
@@ -34,6 +37,8 @@ class Principal:
     roles: frozenset[str] = field(default_factory=frozenset)
     scopes: frozenset[str] = field(default_factory=frozenset)
     upn: str | None = None
+    #: Directory role template ids of a signed-in user (the ``wids`` claim).
+    wids: frozenset[str] = field(default_factory=frozenset)
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -57,6 +62,7 @@ class TokenService:
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.sp_object_id = service_principal_id(tenant_id, client_id)
+        self._verified: dict[tuple[str, tuple[str, ...]], tuple[int, Principal]] = {}
 
     def _sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(
@@ -66,8 +72,11 @@ class TokenService:
             headers={"kid": self.key.kid, "typ": "JWT"},
         )
 
-    def _base_claims(self, issuer: str, audience: str, lifetime: int) -> dict[str, Any]:
+    def _base_claims(
+        self, issuer: str, audience: str, lifetime: int, app_id: str | None = None
+    ) -> dict[str, Any]:
         now = int(time.time())
+        client = app_id or self.client_id
         return {
             "aud": audience,
             "iss": issuer,
@@ -75,18 +84,25 @@ class TokenService:
             "nbf": now,
             "exp": now + lifetime,
             "tid": self.tenant_id,
-            "azp": self.client_id,
-            "appid": self.client_id,
+            "azp": client,
+            "appid": client,
             "azpacr": "1",  # client authenticated with a secret
             "ver": "2.0",
             "uti": b64url(secrets.token_bytes(16)),
         }
 
     def app_token(
-        self, issuer: str, audience: str, roles: Sequence[str], lifetime: int = TOKEN_LIFETIME
+        self,
+        issuer: str,
+        audience: str,
+        roles: Sequence[str],
+        lifetime: int = TOKEN_LIFETIME,
+        app_id: str | None = None,
     ) -> str:
-        claims = self._base_claims(issuer, audience, lifetime)
-        claims.update(oid=self.sp_object_id, sub=self.sp_object_id, idtyp="app", roles=list(roles))
+        """An application (client-credentials) token; ``app_id`` names another app."""
+        claims = self._base_claims(issuer, audience, lifetime, app_id)
+        sp = self.sp_object_id if app_id is None else service_principal_id(self.tenant_id, app_id)
+        claims.update(oid=sp, sub=sp, idtyp="app", roles=list(roles))
         return self._sign(claims)
 
     def user_token(
@@ -96,8 +112,11 @@ class TokenService:
         user: UserRecord,
         scopes: Sequence[str],
         lifetime: int = TOKEN_LIFETIME,
+        wids: Sequence[str] = (),
     ) -> str:
         claims = self._base_claims(issuer, audience, lifetime)
+        if wids:
+            claims["wids"] = list(wids)
         claims.update(
             oid=user["id"],
             sub=_pairwise_sub(user["id"], self.client_id),
@@ -125,6 +144,20 @@ class TokenService:
 
     def verify(self, token: str, audiences: Collection[str]) -> Principal:
         """Check signature, lifetime, audience, tenant and issuer shape; return the principal."""
+        key = (token, tuple(audiences))
+        cached = self._verified.get(key)
+        if cached is not None:
+            expires, principal = cached
+            if time.time() < expires:
+                return principal
+            del self._verified[key]
+        principal = self._verify(token, audiences)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[key] = (int(principal.claims["exp"]), principal)
+        return principal
+
+    def _verify(self, token: str, audiences: Collection[str]) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -163,6 +196,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
             object_id=str(claims.get("oid", "")),
             scopes=frozenset(str(claims["scp"]).split()),
             upn=str(claims.get("upn") or claims.get("preferred_username") or "") or None,
+            wids=_strings(claims.get("wids")),
             claims=claims,
         )
     roles = claims.get("roles") or []
@@ -170,6 +204,10 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         kind="app",
         app_id=app_id,
         object_id=str(claims.get("oid", "")),
-        roles=frozenset(str(r) for r in roles) if isinstance(roles, list) else frozenset(),
+        roles=_strings(roles),
         claims=claims,
     )
+
+
+def _strings(value: object) -> frozenset[str]:
+    return frozenset(str(v) for v in value) if isinstance(value, list) else frozenset()

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Final
 
 from .errors import GraphError, bad_request
-from .schema import USER_PROPERTIES
+from .schema import MAX_LENGTHS, USER_PROPERTIES
 
 #: Generous limits: Graph's own are larger for some fields, and nothing here needs more.
 MAX_STRING_LENGTH: Final = 16_000
 MAX_LIST_ITEMS: Final = 1_000
-_NOT_NULLABLE: Final = frozenset({"displayName", "userPrincipalName", "accountEnabled", "id"})
+#: The alias part of a user principal name is at most 64 characters.
+MAX_UPN_LOCAL_LENGTH: Final = 64
+_NOT_NULLABLE: Final = frozenset(
+    {"displayName", "userPrincipalName", "accountEnabled", "id", "usageLocation"}
+)
+#: Characters Graph allows in the local part of a user principal name.
+_UPN_LOCAL: Final = re.compile(r"[A-Za-z0-9'.\-_!#^~]+")
 
 
 def _invalid(name: str) -> GraphError:
     return bad_request(f"Invalid value specified for property '{name}' of resource 'User'.")
+
+
+def _too_long(name: str, limit: int) -> GraphError:
+    return bad_request(
+        f"Invalid value specified for property '{name}' of resource 'User': it is longer "
+        f"than the maximum of {limit} characters."
+    )
 
 
 def _check_value(name: str, value: Any) -> Any:
@@ -26,9 +40,15 @@ def _check_value(name: str, value: Any) -> Any:
             raise _invalid(name)
         return [] if kind == "strings" else None
     if kind == "string":
-        if not isinstance(value, str) or len(value) > MAX_STRING_LENGTH:
+        if not isinstance(value, str):
             raise _invalid(name)
+        limit = MAX_LENGTHS.get(name, MAX_STRING_LENGTH)
+        if len(value) > limit:
+            raise _too_long(name, limit)
         if name in _NOT_NULLABLE and not value.strip():
+            raise _invalid(name)
+        if name == "mail" and not value.isascii():
+            # Graph: "This property can't contain accent characters."
             raise _invalid(name)
         return value
     if kind == "strings":
@@ -75,9 +95,15 @@ def validate_changes(body: object, writable: Collection[str], domain: str) -> di
     upn = changes.get("userPrincipalName")
     if isinstance(upn, str):
         local, _, upn_domain = upn.partition("@")
-        if not local or upn_domain.lower() != domain.lower() or " " in upn:
+        if (
+            not _UPN_LOCAL.fullmatch(local)
+            or len(local) > MAX_UPN_LOCAL_LENGTH
+            or upn_domain.lower() != domain.lower()
+        ):
             raise bad_request(
-                "Property userPrincipalName has an invalid value; its domain must be a "
-                f"verified domain of the tenant ({domain})."
+                "Property userPrincipalName has an invalid value: use alias@domain, where the "
+                "domain is a verified domain of the tenant "
+                f"({domain}) and the alias is 1 to {MAX_UPN_LOCAL_LENGTH} of the characters "
+                "A-Z a-z 0-9 ' . - _ ! # ^ ~."
             )
     return changes

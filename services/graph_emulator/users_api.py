@@ -15,6 +15,8 @@ from .odata import (
     reject_unsupported,
 )
 from .permissions import require_directory_write, require_profile_write, require_read
+from .query_filter import Predicate, parse_filter
+from .query_search import parse_search, search_needs_header
 from .schema import (
     DEFAULT_PROPERTIES,
     DIRECTORY_WRITABLE,
@@ -45,25 +47,88 @@ def _context(base_url: str, selected: list[str] | None, entity: bool) -> str:
     return f"{base_url}/v1.0/$metadata#{shape}{'/$entity' if entity else ''}"
 
 
+def _count_option(options: dict[str, str]) -> bool:
+    raw = options.get("$count")
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value not in ("true", "false"):
+        raise bad_request(
+            f"Invalid value '{raw}' for $count query option found; use true or false.",
+            code="BadRequest",
+        )
+    return value == "true"
+
+
+def _user_predicate(call: GraphCall, options: dict[str, str]) -> Predicate | None:
+    """The $filter and $search of a users request, combined; None when there are none.
+
+    Advanced queries need ``ConsistencyLevel: eventual``, and ``$filter`` operators that
+    are advanced-only also need ``$count=true``.
+    """
+    parts: list[Predicate] = []
+    if "$search" in options:
+        if not call.advanced_query:
+            raise search_needs_header()
+        parts.append(parse_search(options["$search"]))
+    if "$filter" in options:
+        advanced = call.advanced_query and _count_option(options)
+        parts.append(parse_filter(options["$filter"], advanced=advanced))
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return lambda user: all(part(user) for part in parts)
+
+
+_LIST_OPTIONS = ("$select", "$top", "$skiptoken", "$filter", "$search", "$count")
+
+
 def list_users(state: EmulatorState, call: GraphCall) -> GraphResult:
     options = call.query()
-    reject_unsupported(options, ("$select", "$top", "$skiptoken"))
+    reject_unsupported(options, _LIST_OPTIONS)
     require_read(call.principal, None)
     selected = parse_select(options.get("$select"), collection=True)
     top = parse_top(options.get("$top"))
+    wants_count = _count_option(options)
+    predicate = _user_predicate(call, options)
     after = decode_skiptoken(options["$skiptoken"]) if "$skiptoken" in options else None
-    users, more = state.store.page_after(after, top)
-    body: dict[str, Any] = {
-        "@odata.context": _context(call.base_url, selected, entity=False),
-        "value": [project(user, selected) for user in users],
-    }
+    if predicate is None:
+        users, more = state.store.page_after(after, top)
+    else:
+        users, more = state.store.matching_after(after, top, predicate)
+    body: dict[str, Any] = {"@odata.context": _context(call.base_url, selected, entity=False)}
+    # Without ConsistencyLevel Graph ignores $count=true; the count is on the first page only.
+    if wants_count and call.advanced_query and after is None:
+        body["@odata.count"] = state.store.count(predicate)
+    body["value"] = [project(user, selected) for user in users]
     if more and users:
         params = {"$top": str(top)}
-        if "$select" in options:
-            params["$select"] = options["$select"]
+        for name in ("$select", "$filter", "$search", "$count"):
+            if name in options:
+                params[name] = options[name]
         params["$skiptoken"] = encode_skiptoken(users[-1]["id"])
         body["@odata.nextLink"] = f"{call.base_url}/v1.0/users?{urlencode(params, safe='$,')}"
     return GraphResult.json(body)
+
+
+def count_users(state: EmulatorState, call: GraphCall) -> GraphResult:
+    """``GET /users/$count``: a plain-text number, with advanced query headers only."""
+    options = call.query()
+    reject_unsupported(options, ("$filter", "$search"))
+    require_read(call.principal, None)
+    if not call.advanced_query:
+        raise bad_request("$count is not currently supported.")
+    # The segment itself asks for a count, so advanced $filter operators are allowed.
+    parts: list[Predicate] = []
+    if "$search" in options:
+        parts.append(parse_search(options["$search"]))
+    if "$filter" in options:
+        parts.append(parse_filter(options["$filter"], advanced=True))
+    count = state.store.count((lambda user: all(part(user) for part in parts)) if parts else None)
+    return GraphResult(
+        status=200, body=str(count), headers={"Content-Type": "text/plain;charset=utf-8"}
+    )
 
 
 def _resolve(state: EmulatorState, key: str) -> UserRecord:

@@ -1,8 +1,19 @@
-"""`python -m services.snapshot_differ [serve|run]`.
+"""`python -m services.snapshot_differ [serve | run | approve-deletes RUN_ID]`.
 
-`serve` (the default) answers the SnapshotDiffer gRPC API; `run` performs one
-sync of one shard and exits — what the Kubernetes CronJob calls. Exit codes
-of `run`: 0 succeeded, 3 partial, 1 failed, 2 configuration error.
+`serve` (the default) answers the SnapshotDiffer gRPC API. `run` performs
+one sync of one shard and exits: what the Kubernetes CronJob calls. It draws
+a progress bar when stderr is a terminal and logs JSON otherwise; the last
+line on stdout is the run as JSON. `approve-deletes` releases a run held
+because it would delete too many users.
+
+Exit codes:
+  0  succeeded (approve-deletes: approved and committed)
+  1  failed (approve-deletes: refused or failed)
+  2  configuration error
+  3  partial: some profiles could not be read, their users were left as they were
+  4  a run of the shard is already going
+  5  held for deletes: waiting for approve-deletes
+A dry run exits with the code of the run it would have been.
 """
 
 from __future__ import annotations
@@ -10,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,33 +33,48 @@ from profilesync.v1 import differ_pb2, differ_pb2_grpc, extender_pb2_grpc, notif
 from services.common.auth import TokenVerifier
 from services.common.config import ConfigError
 from services.common.entra import MsalTokens
-from services.common.errors import AlreadyRunning
+from services.common.errors import AlreadyRunning, ProfileSyncError
 from services.common.grpc_clients import authenticated_channel
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
+from services.snapshot_differ.cluster import KubernetesJobLauncher
 from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.object_store import open_store
+from services.snapshot_differ.progress import ProgressBar
 from services.snapshot_differ.run import SyncRunner
 from services.snapshot_differ.servicer import SnapshotDifferServicer
 
 SERVICE_NAME = "profilesync.v1.SnapshotDiffer"
-EXIT_CODES = {differ_pb2.SUCCEEDED: 0, differ_pb2.PARTIAL: 3}
+EXIT_CODES = {
+    differ_pb2.SUCCEEDED: 0,
+    differ_pb2.FAILED: 1,
+    differ_pb2.PARTIAL: 3,
+    differ_pb2.HELD_FOR_DELETES: 5,
+}
+EXIT_ALREADY_RUNNING = 4
 
 
 @asynccontextmanager
-async def open_runner(settings: DifferSettings) -> AsyncIterator[SyncRunner]:
+async def open_runner(
+    settings: DifferSettings, *, serving: bool = False
+) -> AsyncIterator[SyncRunner]:
     redis = connect(settings.redis_url)
     tokens = MsalTokens(settings.entra)
     extender = authenticated_channel(settings.extender_addr, tokens, settings.entra.app_scopes)
     notifier = authenticated_channel(settings.notifier_addr, tokens, settings.entra.app_scopes)
+    launcher = None
+    if serving and settings.sync_mode == "kubernetes":
+        assert settings.namespace is not None and settings.cronjob_name is not None
+        launcher = KubernetesJobLauncher(settings.namespace, settings.cronjob_name)
     try:
         yield SyncRunner(
             settings,
             redis,
-            open_store(settings.snapshot_store),
+            open_store(settings.snapshot_store, s3=settings.s3),
             extender_pb2_grpc.ProfileExtenderStub(extender),
             notifier_pb2_grpc.LobNotifierStub(notifier),
+            launcher=launcher,
         )
     finally:
         await extender.close(None)
@@ -56,7 +83,7 @@ async def open_runner(settings: DifferSettings) -> AsyncIterator[SyncRunner]:
 
 
 async def serve(settings: DifferSettings) -> None:
-    async with open_runner(settings) as runner:
+    async with open_runner(settings, serving=True) as runner:
         servicer = SnapshotDifferServicer(settings, runner)
         binding = ServiceBinding(
             SERVICE_NAME,
@@ -76,28 +103,87 @@ async def serve(settings: DifferSettings) -> None:
         )
 
 
-async def run_once(settings: DifferSettings) -> int:
+def _print_run(run: differ_pb2.SyncRun) -> None:
+    print(json.dumps(json_format.MessageToDict(run)), flush=True)
+
+
+async def run_once(settings: DifferSettings, *, dry_run: bool, progress: bool) -> int:
+    bar = ProgressBar(sys.stderr) if progress else None
     async with open_runner(settings) as runner:
         try:
-            run = await runner.run_to_end(settings.shard_index, settings.shard_count)
+            run = await runner.run_to_end(
+                settings.shard_index,
+                settings.shard_count,
+                run_id=settings.run_id,
+                dry_run=dry_run,
+                observer=bar,
+            )
         except AlreadyRunning as error:
             print(f"snapshot_differ: {error}", file=sys.stderr)
-            return 4
-    print(json.dumps(json_format.MessageToDict(run)), flush=True)
+            return EXIT_ALREADY_RUNNING
+    if bar is not None:
+        bar.close(run)
+    _print_run(run)
     return EXIT_CODES.get(run.state, 1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.snapshot_differ", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["serve", "run"], default="serve")
-    parser.add_argument(
-        "--shard-index", type=int, help="overrides SHARD_INDEX / JOB_COMPLETION_INDEX"
+async def approve_once(settings: DifferSettings, run_id: str) -> int:
+    async with open_runner(settings) as runner:
+        try:
+            run = await runner.approve_deletes(run_id)
+        except AlreadyRunning as error:
+            print(f"snapshot_differ: {error}", file=sys.stderr)
+            return EXIT_ALREADY_RUNNING
+        except ProfileSyncError as error:
+            print(f"snapshot_differ: {error}", file=sys.stderr)
+            return 1
+    _print_run(run)
+    return EXIT_CODES.get(run.state, 1)
+
+
+class _TerminalLogHandler(logging.Handler):
+    """Warnings as plain lines above the progress bar (which redraws itself)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"\r\x1b[K{record.levelname.lower()}: {record.getMessage()}\n")
+        sys.stderr.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.snapshot_differ",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--shard-count", type=int, help="overrides SHARD_COUNT")
-    args = parser.parse_args(argv)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="answer the SnapshotDiffer gRPC API (the default)")
+    run = commands.add_parser("run", help="perform one sync of one shard and exit")
+    run.add_argument("--shard-index", type=int, help="overrides SHARD_INDEX / JOB_COMPLETION_INDEX")
+    run.add_argument("--shard-count", type=int, help="overrides SHARD_COUNT")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="compare and report only: publish nothing, commit nothing, write no snapshot",
+    )
+    run.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar (default: when stderr is a terminal)",
+    )
+    approve = commands.add_parser(
+        "approve-deletes", help="publish a held run's deletions and commit it"
+    )
+    approve.add_argument("run_id", help="the held run's id (see GET /v1/syncs)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "serve"
     try:
         settings = DifferSettings.from_env()
-        if args.shard_index is not None or args.shard_count is not None:
+        if command == "run" and (args.shard_index is not None or args.shard_count is not None):
             index = settings.shard_index if args.shard_index is None else args.shard_index
             count = settings.shard_count if args.shard_count is None else args.shard_count
             if not 0 <= index < count:
@@ -107,8 +193,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"snapshot_differ: configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging("snapshot_differ", settings.server.log_level)
-    if args.command == "run":
-        return asyncio.run(run_once(settings))
+    if command == "run":
+        progress = sys.stderr.isatty() if args.progress is None else args.progress
+        if progress:
+            # A person is watching: the bar, and warnings as plain lines.
+            handler = _TerminalLogHandler(logging.WARNING)
+            logging.getLogger().handlers[:] = [handler]
+        return asyncio.run(
+            run_once(settings, dry_run=args.dry_run or settings.dry_run, progress=progress)
+        )
+    if command == "approve-deletes":
+        return asyncio.run(approve_once(settings, args.run_id))
     asyncio.run(serve(settings))
     return 0
 

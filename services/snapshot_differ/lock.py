@@ -13,10 +13,22 @@ import logging
 
 import redis.asyncio as aioredis
 
-__all__ = ["LockLost", "ShardLock"]
+__all__ = ["LockLost", "ShardLock", "lock_key"]
 
 log = logging.getLogger(__name__)
 
+# Take a free lock, or take over one reserved under our own name (a run
+# started as a Kubernetes Job finds the lock StartSync reserved for it).
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return 1
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
 # Extend or release only a lock that is still ours.
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -32,6 +44,10 @@ return 0
 """
 
 
+def lock_key(shard: str) -> str:
+    return f"profilesync:lock:{shard}"
+
+
 class LockLost(RuntimeError):
     """The lock expired or was taken while this run held it."""
 
@@ -45,16 +61,26 @@ class ShardLock:
 
     def __init__(self, redis: aioredis.Redis, shard: str, owner: str, ttl_seconds: int) -> None:
         self.redis = redis
-        self.key = f"profilesync:lock:{shard}"
+        self.key = lock_key(shard)
         self.owner = owner
         self.ttl_ms = ttl_seconds * 1000
         self._renewer: asyncio.Task[None] | None = None
         self._lost = False
 
     async def acquire(self) -> str | None:
-        """Takes the lock; returns None on success or the current holder's id."""
-        if await self.redis.set(self.key, self.owner, nx=True, px=self.ttl_ms):
+        """Takes the lock and keeps renewing it; returns None on success or
+        the current holder's id."""
+        if await self.redis.eval(_ACQUIRE, 1, self.key, self.owner, self.ttl_ms):
             self._renewer = asyncio.create_task(self._renew_forever())
+            return None
+        holder = await self.redis.get(self.key)
+        return holder.decode() if isinstance(holder, bytes) else str(holder or "")
+
+    async def reserve(self, seconds: int) -> str | None:
+        """Takes the lock for `seconds` without renewing it, for a run that a
+        Job will start; the Job's process takes it over with `acquire()`.
+        Returns None on success or the current holder's id."""
+        if await self.redis.set(self.key, self.owner, nx=True, px=seconds * 1000):
             return None
         holder = await self.redis.get(self.key)
         return holder.decode() if isinstance(holder, bytes) else str(holder or "")

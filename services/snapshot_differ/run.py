@@ -3,19 +3,28 @@
     runner = SyncRunner(settings, redis, store, extender_stub, notifier_stub)
     run = await runner.start(shard_index=0, shard_count=1)   # returns at once, RUNNING
     run = await runner.run_to_end(0, 1)                       # the CronJob's way
+    run = await runner.approve_deletes(run_id)                # a held run, released
 
-The steps, and what holds if the process dies after any of them:
-1. take the shard lock (a second run is refused with the holder's id);
+The steps, and what holds if the process dies after any of them (the crash
+tests kill a run at each point named in services.snapshot_differ.crashpoints):
+
+1. take the shard lock (a second run is refused with the holder's id); close
+   the records of runs that died, supersede a run held for deletes;
 2. stream every profile from the extender; write snapshot parts; compare
-   digests with the baseline in pipelined batches; publish changes as they
-   are found; stage them in a draft baseline — a crash here leaves the
-   committed baseline untouched, and the rerun republishes the same event
-   ids, which the notifier drops as duplicates;
-3. only when the enumeration is complete and no profile failed: find users
-   that vanished (deletions);
+   digests with the baseline in pipelined batches; stage changes in a draft
+   baseline (a copy); publish their events as they are found — a crash here
+   leaves the committed baseline untouched, and the rerun republishes the
+   same event ids, which the notifier drops as duplicates;
+3. only when the enumeration is complete and no profile failed: list the
+   users that vanished; more than the delete threshold holds the run
+   (HELD_FOR_DELETES) with its draft kept for ApproveDeletes, otherwise their
+   DELETED events go out too. A partial run keeps everyone it did not read;
 4. write the manifest (the snapshot exists from here), flush the publisher;
-5. commit the draft baseline (one atomic pointer switch), mark the snapshot
-   LATEST, record the run.
+5. commit (services.snapshot_differ.commit): hooks, LATEST, one atomic
+   pointer switch, housekeeping; record the run.
+
+A dry run does steps 1-3 against a scratch draft and publishes, writes and
+commits nothing.
 """
 
 from __future__ import annotations
@@ -23,10 +32,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import resource
 import secrets
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -36,21 +46,35 @@ from profilesync.v1 import (
     differ_pb2,
     extender_pb2,
     extender_pb2_grpc,
-    notifier_pb2,
     notifier_pb2_grpc,
 )
-from services.common.errors import AlreadyRunning
-from services.common.profiles import digest
-from services.common.redis_client import as_text
-from services.common.redis_keys import LOB_WRITES_KEY
+from services.common.errors import AlreadyRunning, FailedPrecondition
 from services.snapshot_differ.baseline import Baseline, BaselineDraft
-from services.snapshot_differ.changes import build_event
+from services.snapshot_differ.cluster import JobLauncher
+from services.snapshot_differ.commit import CommitContext, CommitHook, commit_run
+from services.snapshot_differ.compare import BatchComparer
 from services.snapshot_differ.config import DifferSettings
+from services.snapshot_differ.crashpoints import crash_point
+from services.snapshot_differ.deletions import (
+    DeletePolicy,
+    carry,
+    carry_unseen,
+    list_vanished,
+    publish_deletions,
+)
+from services.snapshot_differ.held import HeldRun
 from services.snapshot_differ.lock import ShardLock
 from services.snapshot_differ.object_store import ObjectStore
-from services.snapshot_differ.publisher import EventPublisher
-from services.snapshot_differ.run_records import RunRecords
-from services.snapshot_differ.snapshot import SnapshotReader, SnapshotWriter, shard_prefix
+from services.snapshot_differ.progress import RunObserver
+from services.snapshot_differ.publisher import DryRunSink, EventPublisher, EventSink
+from services.snapshot_differ.run_records import RunRecords, shard_label
+from services.snapshot_differ.snapshot import (
+    MAX_LISTED_FAILURES,
+    SnapshotReader,
+    SnapshotWriter,
+    shard_prefix,
+)
+from services.snapshot_differ.stages import StageClock
 
 __all__ = ["SyncRunner", "new_run_id", "shard_label"]
 
@@ -58,6 +82,7 @@ log = logging.getLogger(__name__)
 
 # How often a running run's record is saved, for live progress.
 PROGRESS_EVERY_SECONDS = 1.0
+REBUILD_CHUNK = 5000
 
 
 def new_run_id() -> str:
@@ -67,27 +92,44 @@ def new_run_id() -> str:
     return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(4)}"
 
 
-def shard_label(shard_index: int, shard_count: int) -> str:
-    return f"s{shard_index}of{shard_count}"
-
-
 def _profile_dict(profile: Any) -> dict[str, Any]:
     return json_format.MessageToDict(profile, always_print_fields_with_no_presence=True)
 
 
+def _peak_rss_bytes() -> int:
+    """This process's RSS high-water mark. VmHWM on Linux: getrusage's
+    ru_maxrss survives exec, so it would include the parent's size at fork."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+class _NoObserver:
+    def update(self, run: differ_pb2.SyncRun, stage: str, expected: int) -> None:
+        return None
+
+
 @dataclass
-class _Progress:
-    """Mutable state of a run while it executes."""
+class _Run:
+    """A run while it executes."""
 
-    run: differ_pb2.SyncRun
-    seen: set[str] = field(default_factory=set)
-    failed: list[str] = field(default_factory=list)
-    lob_matches: list[str] = field(default_factory=list)
-    stage_seconds: dict[str, float] = field(default_factory=dict)
+    record: differ_pb2.SyncRun
+    lock: ShardLock
+    observer: RunObserver
+    clock: StageClock
+    expected: int = 0
     last_saved: float = 0.0
+    # The extender's stream ended with its summary: every user was enumerated.
+    complete: bool = False
 
-    def timed(self, stage: str, seconds: float) -> None:
-        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+    @property
+    def shard(self) -> str:
+        return shard_label(self.record.shard_index, self.record.shard_count)
 
 
 class SyncRunner:
@@ -98,52 +140,122 @@ class SyncRunner:
         store: ObjectStore,
         extender: extender_pb2_grpc.ProfileExtenderStub,
         notifier: notifier_pb2_grpc.LobNotifierStub,
+        *,
+        launcher: JobLauncher | None = None,
+        commit_hooks: Sequence[CommitHook] = (),
     ) -> None:
         self.settings = settings
         self.redis = redis
         self.store = store
         self.extender = extender
         self.notifier = notifier
+        self.launcher = launcher
+        # Run in order at every commit, before the baseline switch (see commit.py).
+        self.commit_hooks: list[CommitHook] = list(commit_hooks)
         self.records = RunRecords(redis)
+        self.policy = DeletePolicy(
+            settings.delete_threshold_percent, settings.delete_threshold_count
+        )
         self._tasks: set[asyncio.Task[differ_pb2.SyncRun]] = set()
 
+    # -- starting -----------------------------------------------------------
     async def _begin(
-        self, shard_index: int, shard_count: int
-    ) -> tuple[differ_pb2.SyncRun, ShardLock]:
-        run_id = new_run_id()
-        lock = ShardLock(
-            self.redis,
-            shard_label(shard_index, shard_count),
-            run_id,
-            self.settings.lock_ttl_seconds,
-        )
+        self,
+        shard_index: int,
+        shard_count: int,
+        *,
+        run_id: str | None = None,
+        dry_run: bool = False,
+        observer: RunObserver | None = None,
+    ) -> _Run:
+        run_id = run_id or new_run_id()
+        shard = shard_label(shard_index, shard_count)
+        lock = ShardLock(self.redis, shard, run_id, self.settings.lock_ttl_seconds)
         holder = await lock.acquire()
         if holder is not None:
             raise AlreadyRunning(f"a sync of this shard is already running: run {holder}")
-        run = differ_pb2.SyncRun(
+        try:
+            # A Job's run finds the record StartSync made for it.
+            record = await self.records.find(run_id)
+            if record is None:
+                record = differ_pb2.SyncRun(run_id=run_id)
+                record.start_time.GetCurrentTime()
+            record.state = differ_pb2.RUNNING
+            record.shard_index = shard_index
+            record.shard_count = shard_count
+            record.dry_run = dry_run
+            record.counts.CopyFrom(differ_pb2.SyncCounts())
+            await self.records.close_stale(shard, run_id, supersede_held=not dry_run)
+            await self.records.save(record)
+        except BaseException:
+            await lock.release()
+            raise
+        crash_point("locked")
+        return _Run(record, lock, observer or _NoObserver(), StageClock())
+
+    async def start(
+        self, shard_index: int, shard_count: int, *, dry_run: bool = False
+    ) -> differ_pb2.SyncRun:
+        """Starts a run and returns its record (RUNNING): in the background of
+        this process, or as a Kubernetes Job in cluster mode."""
+        if self.launcher is not None:
+            return await self._launch(shard_index, shard_count, dry_run)
+        run = await self._begin(shard_index, shard_count, dry_run=dry_run)
+        snapshot = differ_pb2.SyncRun()
+        snapshot.CopyFrom(run.record)
+        self._spawn(self._execute(run))
+        return snapshot
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _launch(
+        self, shard_index: int, shard_count: int, dry_run: bool
+    ) -> differ_pb2.SyncRun:
+        assert self.launcher is not None
+        run_id = new_run_id()
+        shard = shard_label(shard_index, shard_count)
+        lock = ShardLock(self.redis, shard, run_id, self.settings.lock_ttl_seconds)
+        # The shard is the new run's from now on; its pod takes the lock over.
+        holder = await lock.reserve(self.settings.job_start_seconds)
+        if holder is not None:
+            raise AlreadyRunning(f"a sync of this shard is already running: run {holder}")
+        record = differ_pb2.SyncRun(
             run_id=run_id,
             state=differ_pb2.RUNNING,
             shard_index=shard_index,
             shard_count=shard_count,
+            dry_run=dry_run,
             counts=differ_pb2.SyncCounts(),
         )
-        run.start_time.GetCurrentTime()
-        await self.records.save(run)
-        return run, lock
+        record.start_time.GetCurrentTime()
+        await self.records.save(record)
+        try:
+            await self.launcher.launch(record)
+        except Exception as error:
+            record.state = differ_pb2.FAILED
+            record.error = f"could not start the run's Job: {error}"
+            record.end_time.GetCurrentTime()
+            await self.records.save(record)
+            await lock.release()
+            raise
+        return record
 
-    async def start(self, shard_index: int, shard_count: int) -> differ_pb2.SyncRun:
-        """Starts a run in the background and returns its record (RUNNING)."""
-        run, lock = await self._begin(shard_index, shard_count)
-        snapshot = differ_pb2.SyncRun()
-        snapshot.CopyFrom(run)
-        task = asyncio.create_task(self._execute(run, lock))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return snapshot
-
-    async def run_to_end(self, shard_index: int, shard_count: int) -> differ_pb2.SyncRun:
-        run, lock = await self._begin(shard_index, shard_count)
-        return await self._execute(run, lock)
+    async def run_to_end(
+        self,
+        shard_index: int,
+        shard_count: int,
+        *,
+        run_id: str | None = None,
+        dry_run: bool = False,
+        observer: RunObserver | None = None,
+    ) -> differ_pb2.SyncRun:
+        run = await self._begin(
+            shard_index, shard_count, run_id=run_id, dry_run=dry_run, observer=observer
+        )
+        return await self._execute(run)
 
     async def wait_all(self) -> None:
         """Waits for background runs (used at shutdown after cancelling them)."""
@@ -154,251 +266,322 @@ class SyncRunner:
         for task in self._tasks:
             task.cancel()
 
-    async def _execute(self, run: differ_pb2.SyncRun, lock: ShardLock) -> differ_pb2.SyncRun:
-        progress = _Progress(run)
+    # -- executing ----------------------------------------------------------
+    async def _execute(self, run: _Run, approve: HeldRun | None = None) -> differ_pb2.SyncRun:
+        record = run.record
         try:
-            await self._sync(progress, lock)
+            if approve is None:
+                await self._sync(run)
+            else:
+                await self._approve(run, approve)
         except asyncio.CancelledError:
-            self._finish(progress, differ_pb2.FAILED, "interrupted: the differ was stopped")
-            await asyncio.shield(self.records.save(run))
+            self._finish(run, differ_pb2.FAILED, "interrupted: the differ was stopped")
+            await asyncio.shield(self._close(run))
             raise
         except Exception as error:
-            log.exception("sync run %s failed", run.run_id)
-            self._finish(progress, differ_pb2.FAILED, f"{type(error).__name__}: {error}")
-        finally:
-            await lock.release()
-        await self.records.save(run)
+            log.exception("sync run %s failed", record.run_id)
+            self._finish(run, differ_pb2.FAILED, f"{type(error).__name__}: {error}")
+        await self._close(run)
         log.info(
             "sync run %s ended %s",
-            run.run_id,
-            differ_pb2.RunState.Name(run.state),
-            extra={"counts": json_format.MessageToDict(run.counts)},
+            record.run_id,
+            differ_pb2.RunState.Name(record.state),
+            extra={
+                "runId": record.run_id,
+                "dryRun": record.dry_run,
+                "counts": json_format.MessageToDict(record.counts),
+                "timings": {t.stage: t.seconds for t in record.timings},
+                "peakRssBytes": _peak_rss_bytes(),
+            },
         )
-        return run
+        return record
 
-    @staticmethod
-    def _finish(progress: _Progress, state: int, error: str = "") -> None:
-        run = progress.run
-        run.state = state  # type: ignore[assignment]
-        run.error = error
-        run.end_time.GetCurrentTime()
-        del run.timings[:]
-        for stage, seconds in progress.stage_seconds.items():
-            run.timings.append(differ_pb2.StageTiming(stage=stage, seconds=round(seconds, 4)))
+    async def _close(self, run: _Run) -> None:
+        # The record first: once the lock is free a RUNNING record reads as dead.
+        try:
+            await self.records.save(run.record)
+            crash_point("finished")
+        finally:
+            await run.lock.release()
 
-    async def _save_progress(self, progress: _Progress) -> None:
+    def _finish(self, run: _Run, state: int, error: str = "") -> None:
+        record = run.record
+        record.state = state  # type: ignore[assignment]
+        record.error = error
+        record.end_time.GetCurrentTime()
+        del record.timings[:]
+        record.timings.extend(run.clock.timings())
+
+    async def _progress(self, run: _Run, stage: str) -> None:
+        run.observer.update(run.record, stage, run.expected)
         now = time.monotonic()
-        if now - progress.last_saved >= PROGRESS_EVERY_SECONDS:
-            progress.last_saved = now
-            await self.records.save(progress.run)
+        if now - run.last_saved >= PROGRESS_EVERY_SECONDS:
+            run.last_saved = now
+            await self.records.save(run.record)
 
-    async def _sync(self, progress: _Progress, lock: ShardLock) -> None:
-        run, settings = progress.run, self.settings
-        shard = shard_label(run.shard_index, run.shard_count)
-        reader = SnapshotReader(self.store, shard_prefix(run.shard_index, run.shard_count))
-        base = await Baseline.load(self.redis, shard)
-        await base.drop_orphans()
-        if not base.exists:
-            await self._rebuild(base, reader, run.run_id)
-        draft = await base.draft(run.run_id)
-        writer = SnapshotWriter(self.store, reader.prefix, run.run_id, settings.part_size)
-        publisher = EventPublisher(self.notifier, settings.publish_batch)
-
-        # 2. Stream, snapshot, compare, publish, stage.
-        fetch_started = time.perf_counter()
-        complete = False
-        batch: list[dict[str, Any]] = []
+    async def _profiles(self, run: _Run) -> AsyncIterator[extender_pb2.ListProfilesItem]:
+        """The extender's stream, timing only the wait for each item ("fetch")."""
         request = extender_pb2.ListProfilesRequest(
-            shard_index=run.shard_index, shard_count=run.shard_count
+            shard_index=run.record.shard_index, shard_count=run.record.shard_count
         )
-        async for item in self.extender.ListProfiles(request):
-            lock.check()
+        stream = self.extender.ListProfiles(request).__aiter__()
+        while True:
+            started = time.perf_counter()
+            try:
+                item = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                run.clock.add("fetch", time.perf_counter() - started)
+            run.lock.check()
+            yield item
+
+    async def _sync(self, run: _Run) -> None:
+        record, settings = run.record, self.settings
+        dry = record.dry_run
+        reader = SnapshotReader(self.store, shard_prefix(record.shard_index, record.shard_count))
+        base = await Baseline.load(self.redis, run.shard)
+        if not dry:
+            # Drafts of runs that died, and the draft of a held run this one
+            # supersedes (its record was closed when this run began).
+            await HeldRun.clear(self.redis, run.shard)
+            await base.drop_orphans()
+        if not base.exists:
+            with run.clock.stage("rebuild"):
+                await self._rebuild(base, reader, record.run_id)
+        baseline_users = await base.size()
+        run.expected = baseline_users
+        generation = f"dry-{record.run_id}" if dry else record.run_id
+        draft = await base.draft(generation, dry_run=dry)
+        writer = (
+            None
+            if dry
+            else SnapshotWriter(self.store, reader.prefix, record.run_id, settings.part_size)
+        )
+        sink: EventSink = (
+            DryRunSink() if dry else EventPublisher(self.notifier, settings.publish_batch)
+        )
+        comparer = BatchComparer(base, draft, record.run_id, sink, writer, record.counts, run.clock)
+        try:
+            await self._stream(run, comparer, draft)
+            await self._finish_sync(run, base, draft, reader, writer, sink, baseline_users)
+        finally:
+            if dry:
+                await draft.discard()
+
+    async def _stream(self, run: _Run, comparer: BatchComparer, draft: BaselineDraft) -> None:
+        record = run.record
+        batch: list[dict[str, Any]] = []
+        async for item in self._profiles(run):
             kind = item.WhichOneof("item")
             if kind == "profile":
                 batch.append(_profile_dict(item.profile))
-                if len(batch) >= settings.compare_batch:
-                    await self._compare(progress, base, draft, writer, publisher, batch)
+                if len(batch) >= self.settings.compare_batch:
+                    await comparer.compare(batch)
                     batch = []
-                    await self._save_progress(progress)
+                    await self._progress(run, "reading")
             elif kind == "failure":
-                progress.failed.append(item.failure.user_id)
-                progress.seen.add(item.failure.user_id)
-                log.warning(
-                    "profile %s could not be read: %s", item.failure.user_id, item.failure.reason
-                )
+                uid = item.failure.user_id
+                await self.redis.sadd(draft.key("seen"), uid)
+                await draft.note("failed", [uid])
+                record.counts.failed += 1
+                log.warning("profile %s could not be read: %s", uid, item.failure.reason)
             elif kind == "summary":
-                complete = True
-                run.counts.users = item.summary.users
-        await self._compare(progress, base, draft, writer, publisher, batch)
-        progress.timed("fetch", time.perf_counter() - fetch_started)
-        run.counts.failed = len(progress.failed)
+                run.complete = True
+                record.counts.users = item.summary.users
+        await comparer.compare(batch)
+        await self._progress(run, "reading")
+        crash_point("enumerated")
 
-        # 3. Deletions, only from a complete enumeration with no failures.
-        if complete and not progress.failed:
-            await self._delete_vanished(progress, base, draft, publisher)
-        await self._carry_failed(progress, base, writer)
-
-        # 4. Manifest, then every event out.
-        started = time.perf_counter()
-        run.snapshot = writer.finish(
-            complete=complete and not progress.failed,
-            extra={
-                "shardIndex": run.shard_index,
-                "shardCount": run.shard_count,
-                "failedUserIds": progress.failed,
-            },
-        )
-        progress.timed("snapshot", time.perf_counter() - started)
-        await publisher.flush()
-        progress.timed("publish", publisher.seconds)
-        run.counts.events_published = publisher.accepted + publisher.duplicates
-
-        # 5. Commit.
-        lock.check()
-        started = time.perf_counter()
-        await draft.commit()
-        if progress.lob_matches:
-            await self.redis.hdel(LOB_WRITES_KEY, *progress.lob_matches)
-        reader.mark_latest(run.snapshot)
-        reader.prune(settings.keep_snapshots)
-        progress.timed("commit", time.perf_counter() - started)
-        if not complete:
-            self._finish(progress, differ_pb2.PARTIAL, "the user enumeration ended early")
-        elif progress.failed:
-            self._finish(
-                progress,
-                differ_pb2.PARTIAL,
-                f"{len(progress.failed)} profile(s) could not be read and were left unchanged",
-            )
-        else:
-            self._finish(progress, differ_pb2.SUCCEEDED)
-
-    async def _compare(
+    async def _finish_sync(
         self,
-        progress: _Progress,
+        run: _Run,
         base: Baseline,
         draft: BaselineDraft,
-        writer: SnapshotWriter,
-        publisher: EventPublisher,
-        batch: Sequence[dict[str, Any]],
+        reader: SnapshotReader,
+        writer: SnapshotWriter | None,
+        sink: EventSink,
+        baseline_users: int,
     ) -> None:
-        if not batch:
-            return
-        run = progress.run
-        started = time.perf_counter()
-        ids = [str(profile["id"]) for profile in batch]
-        new_digests = [digest(profile) for profile in batch]
-        old_digests = await base.digests(ids)
-        snapshot_started = time.perf_counter()
-        for profile, new in zip(batch, new_digests, strict=True):
-            writer.add(profile, new)
-        progress.timed("snapshot", time.perf_counter() - snapshot_started)
-        progress.seen.update(ids)
-        run.counts.profiles += len(batch)
-        changed = [
-            (profile, new, old)
-            for profile, new, old in zip(batch, new_digests, old_digests, strict=True)
-            if new != old
-        ]
-        run.counts.unchanged += len(batch) - len(changed)
-        if not changed:
-            progress.timed("compare", time.perf_counter() - started)
-            return
-        changed_ids = [str(profile["id"]) for profile, _, _ in changed]
-        befores = await base.profiles(
-            [uid for uid, (_, _, old) in zip(changed_ids, changed, strict=True) if old]
-        )
-        lob_digests = await self.redis.hmget(LOB_WRITES_KEY, changed_ids)
-        now = dt.datetime.now(dt.UTC)
-        events = []
-        for (profile, new, old), uid, lob in zip(changed, changed_ids, lob_digests, strict=True):
-            from_lob = lob is not None and as_text(lob) == new
-            if from_lob:
-                progress.lob_matches.append(uid)
-            before = befores.get(uid) if old else None
-            if before is None:
-                run.counts.created += 1
+        record = run.record
+        complete = run.complete
+        failed = record.counts.failed
+        held_reason = None
+        # Deletions, only from a complete enumeration with no failures.
+        if complete and not failed:
+            with run.clock.stage("compare"):
+                vanished = await list_vanished(base, draft)
+            crash_point("deletes-found")
+            held_reason = self.policy.hold_reason(vanished, baseline_users)
+            if held_reason is None:
+                with run.clock.stage("compare"):
+                    record.counts.deleted = await publish_deletions(
+                        base, draft, sink, record.run_id
+                    )
             else:
-                run.counts.updated += 1
-            events.append(
-                build_event(
-                    run_id=run.run_id,
-                    user_id=uid,
-                    before=before,
-                    after=profile,
-                    before_digest=old or "",
-                    after_digest=new,
-                    origin=notifier_pb2.LOB if from_lob else notifier_pb2.SHAREPOINT,
-                    detect_time=now,
+                record.counts.held_deletes = vanished
+        elif writer is not None:
+            # No deletions from this run: users that could not be read, or
+            # were not seen, stay as committed, in the baseline (untouched)
+            # and in the snapshot, which must stay a full picture of it.
+            with run.clock.stage("snapshot"):
+                async for chunk in draft.members("failed"):
+                    await carry(base, chunk, writer)
+                await carry_unseen(base, draft, writer)
+        await self._progress(run, "publishing")
+
+        if writer is not None:
+            with run.clock.stage("snapshot"):
+                failed_ids = [uid async for chunk in draft.members("failed") for uid in chunk][
+                    :MAX_LISTED_FAILURES
+                ]
+                record.snapshot = await writer.finish(
+                    complete=complete and not failed,
+                    extra={
+                        "shardIndex": record.shard_index,
+                        "shardCount": record.shard_count,
+                        "counts": json_format.MessageToDict(record.counts),
+                        "failedUsers": failed,
+                        "failedUserIds": failed_ids,
+                        "heldForDeletes": held_reason is not None,
+                    },
                 )
+            crash_point("manifest-written")
+        await sink.flush()
+        crash_point("flushed")
+        run.clock.add("publish", sink.seconds)
+        record.counts.events_published = sink.accepted + sink.duplicates
+
+        outcome, reason = differ_pb2.SUCCEEDED, ""
+        if not complete:
+            outcome, reason = differ_pb2.PARTIAL, "the user enumeration ended early"
+        elif failed:
+            outcome = differ_pb2.PARTIAL
+            reason = f"{failed} profile(s) could not be read and were left unchanged"
+        elif held_reason is not None:
+            outcome = differ_pb2.HELD_FOR_DELETES
+            reason = (
+                f"{held_reason}: approve with POST /v1/syncs/{record.run_id}:approveDeletes "
+                f"or `python -m services.snapshot_differ approve-deletes {record.run_id}`"
             )
-        await draft.put(
-            (uid, new, profile) for (profile, new, _), uid in zip(changed, changed_ids, strict=True)
-        )
-        progress.timed("compare", time.perf_counter() - started)
-        await publisher.add(events)
-
-    async def _delete_vanished(
-        self, progress: _Progress, base: Baseline, draft: BaselineDraft, publisher: EventPublisher
-    ) -> None:
-        started = time.perf_counter()
-        vanished = [uid async for uid in base.user_ids() if uid not in progress.seen]
-        now = dt.datetime.now(dt.UTC)
-        run = progress.run
-        for start in range(0, len(vanished), self.settings.compare_batch):
-            chunk = vanished[start : start + self.settings.compare_batch]
-            befores = await base.profiles(chunk)
-            old_digests = await base.digests(chunk)
-            events = [
-                build_event(
-                    run_id=run.run_id,
-                    user_id=uid,
-                    before=befores.get(uid, {"id": uid}),
-                    after=None,
-                    before_digest=old or "",
-                    after_digest="",
-                    origin=notifier_pb2.SHAREPOINT,
-                    detect_time=now,
-                )
-                for uid, old in zip(chunk, old_digests, strict=True)
-            ]
-            await draft.remove(chunk)
-            run.counts.deleted += len(chunk)
-            await publisher.add(events)
-        progress.timed("compare", time.perf_counter() - started)
-
-    async def _carry_failed(
-        self, progress: _Progress, base: Baseline, writer: SnapshotWriter
-    ) -> None:
-        """Failed users keep their committed profile, in the baseline and in the snapshot,
-        so the snapshot stays a complete picture of what is committed."""
-        if not progress.failed:
+        if record.dry_run:
+            self._finish(run, outcome, reason)
             return
-        befores = await base.profiles(progress.failed)
-        digests = await base.digests(list(befores))
-        for (_uid, profile), old in zip(befores.items(), digests, strict=True):
-            if old:
-                writer.add(profile, old)
+        if outcome == differ_pb2.HELD_FOR_DELETES:
+            held = HeldRun(record.run_id, draft.generation, base.generation, record.snapshot)
+            await held.save(self.redis, run.shard)
+            log.warning("sync run %s held: %s", record.run_id, held_reason)
+            self._finish(run, outcome, reason)
+            return
+        with run.clock.stage("commit"):
+            await self._commit(run, base, draft, reader)
+        self._finish(run, outcome, reason)
+
+    async def _commit(
+        self, run: _Run, base: Baseline, draft: BaselineDraft, reader: SnapshotReader
+    ) -> None:
+        run.lock.check()
+        await commit_run(
+            CommitContext(run.record, run.shard, base, draft),
+            reader,
+            hooks=self.commit_hooks,
+            keep_snapshots=self.settings.keep_snapshots,
+        )
 
     async def _rebuild(self, base: Baseline, reader: SnapshotReader, run_id: str) -> None:
         """Redis lost the baseline: rebuild it from the newest committed snapshot."""
-        manifest = reader.latest_manifest_key()
+        manifest = await asyncio.to_thread(reader.latest_manifest_key)
         if manifest is None:
             log.info("no baseline and no committed snapshot: every user is new")
             return
         started = time.perf_counter()
         draft = BaselineDraft(base, f"rebuilt-{run_id}")
         await draft.reset()
-        chunk: list[tuple[str, str, dict[str, Any]]] = []
-        for profile, profile_digest in reader.records(manifest):
-            chunk.append((str(profile["id"]), profile_digest, profile))
-            if len(chunk) >= 5000:
-                await draft.put(chunk)
-                chunk = []
-        await draft.put(chunk)
-        await draft.commit()
+        async for batch in reader.batches(manifest, REBUILD_CHUNK):
+            await draft.put_unchanged(
+                (str(profile["id"]), profile_digest, profile) for profile, profile_digest in batch
+            )
+        # Only a snapshot read to its end (every checksum verified) is committed.
+        await draft.switch()
         log.warning(
             "baseline rebuilt from snapshot %s",
             manifest,
             extra={"users": await base.size(), "seconds": round(time.perf_counter() - started, 3)},
         )
+
+    # -- approving ----------------------------------------------------------
+    async def approve_deletes(self, run_id: str, *, wait: bool = True) -> differ_pb2.SyncRun:
+        """Publishes a held run's deletions and commits it. With `wait=False`
+        the work goes on in the background and the record (RUNNING) returns
+        at once, as for StartSync."""
+        record = await self.records.get(run_id)
+        if record.dry_run:
+            raise FailedPrecondition(
+                f"run {run_id} was a dry run: it reported what it would do and holds "
+                "nothing to approve; start a real run"
+            )
+        shard = shard_label(record.shard_index, record.shard_count)
+        held = await HeldRun.load(self.redis, shard)
+        interrupted_approval = (
+            record.state == differ_pb2.FAILED and held is not None and held.run_id == run_id
+        )
+        if record.state != differ_pb2.HELD_FOR_DELETES and not interrupted_approval:
+            raise FailedPrecondition(
+                f"run {run_id} is not held for deletes (state "
+                f"{differ_pb2.RunState.Name(record.state)}"
+                + (f": {record.error}" if record.error else "")
+                + ")"
+            )
+        lock = ShardLock(self.redis, shard, run_id, self.settings.lock_ttl_seconds)
+        holder = await lock.acquire()
+        if holder is not None:
+            raise AlreadyRunning(f"a sync of this shard is already running: run {holder}")
+        try:
+            held = await HeldRun.load(self.redis, shard)
+            if held is None or held.run_id != run_id:
+                raise FailedPrecondition(
+                    f"run {run_id} can no longer be approved: a later run of the shard "
+                    "superseded it"
+                )
+            base = await Baseline.load(self.redis, shard)
+            draft_kept = await self.redis.exists(base.key("digests", held.generation))
+            if base.generation != held.parent or (base.exists and not draft_kept):
+                raise FailedPrecondition(
+                    f"run {run_id} can no longer be approved: another run committed after "
+                    "it; start a new run"
+                )
+            record.state = differ_pb2.RUNNING
+            record.error = ""
+            record.ClearField("end_time")
+            await self.records.save(record)
+        except BaseException:
+            await lock.release()
+            raise
+        clock = StageClock()
+        for timing in record.timings:
+            clock.add(timing.stage, timing.seconds)
+        run = _Run(record, lock, _NoObserver(), clock)
+        if wait:
+            return await self._execute(run, approve=held)
+        snapshot = differ_pb2.SyncRun()
+        snapshot.CopyFrom(record)
+        self._spawn(self._execute(run, approve=held))
+        return snapshot
+
+    async def _approve(self, run: _Run, held: HeldRun) -> None:
+        record = run.record
+        base = await Baseline.load(self.redis, run.shard)
+        draft = BaselineDraft(base, held.generation)
+        publisher = EventPublisher(self.notifier, self.settings.publish_batch)
+        with run.clock.stage("approve"):
+            deleted = await publish_deletions(base, draft, publisher, record.run_id)
+            await publisher.flush()
+        crash_point("flushed")
+        record.counts.deleted = deleted
+        record.counts.held_deletes = 0
+        record.counts.events_published += publisher.accepted + publisher.duplicates
+        reader = SnapshotReader(self.store, shard_prefix(record.shard_index, record.shard_count))
+        with run.clock.stage("commit"):
+            await self._commit(run, base, draft, reader)
+        log.info("sync run %s approved: %d user(s) deleted", record.run_id, deleted)
+        self._finish(run, differ_pb2.SUCCEEDED)

@@ -1,4 +1,12 @@
-"""The SnapshotDiffer gRPC service."""
+"""The SnapshotDiffer gRPC service.
+
+    servicer = SnapshotDifferServicer(settings, runner)
+    differ_pb2_grpc.add_SnapshotDifferServicer_to_server(servicer, server)
+
+StartSync runs the sync in this process, or (cluster mode) as a Job made from
+the CronJob; the runner decides. ApproveDeletes finishes a held run here in
+either mode: it only publishes deletions and commits, no profile is read.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ from typing import Any
 import grpc
 
 from profilesync.v1 import differ_pb2, differ_pb2_grpc
+from services.common.errors import InvalidArgument
 from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.run import SyncRunner
 
@@ -29,10 +38,8 @@ class SnapshotDifferServicer(differ_pb2_grpc.SnapshotDifferServicer):
         else:
             index, count = request.shard_index, request.shard_count
         if count < 1 or index >= count:
-            from services.common.errors import InvalidArgument
-
             raise InvalidArgument(f"shardIndex must be below shardCount ({count}), got {index}")
-        return await self._runner.start(index, count)
+        return await self._runner.start(index, count, dry_run=request.dry_run)
 
     async def GetSync(
         self, request: differ_pb2.GetSyncRequest, context: Context
@@ -44,3 +51,9 @@ class SnapshotDifferServicer(differ_pb2_grpc.SnapshotDifferServicer):
     ) -> differ_pb2.ListSyncsResponse:
         runs = await self._runner.records.newest(request.page_size or 20)
         return differ_pb2.ListSyncsResponse(runs=runs)
+
+    async def ApproveDeletes(
+        self, request: differ_pb2.ApproveDeletesRequest, context: Context
+    ) -> differ_pb2.SyncRun:
+        # Returns at once (RUNNING); GetSync shows the run end SUCCEEDED.
+        return await self._runner.approve_deletes(request.run_id, wait=False)

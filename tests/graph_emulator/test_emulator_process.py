@@ -8,6 +8,7 @@ password https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth-ropc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -405,3 +406,31 @@ def test_budget_is_shared_by_client_processes(tmp_path: Path) -> None:
         assert stats["peakResourceUnitsPer10s"] <= 150
     finally:
         assert running.stop() == 0
+
+
+async def test_a_busy_http2_connection_stays_open(emulator: EmulatorProcess) -> None:
+    """More than a thousand requests, many in flight, on one HTTP/2 connection: none is cut
+    off (Graph keeps busy connections open; Hypercorn's default would close it)."""
+    url = emulator.ready["url"]
+    async with httpx.AsyncClient(
+        base_url=url, http2=True, verify=trust(emulator), trust_env=False, timeout=60
+    ) as http:
+        token = (
+            await http.post(
+                "/_emulator/token",
+                json={"roles": ["User.Read.All"], "audience": "https://graph.microsoft.com"},
+            )
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        await http.put("/_emulator/config", json={"quotaPer10s": 1_000_000})
+        user_id = (await http.get("/v1.0/users?$top=1", headers=headers)).json()["value"][0]["id"]
+        semaphore = asyncio.Semaphore(25)
+
+        async def one() -> tuple[int, str]:
+            async with semaphore:
+                response = await http.get(f"/v1.0/users/{user_id}?$select=id", headers=headers)
+                return response.status_code, response.http_version
+
+        answers = await asyncio.gather(*(one() for _ in range(1_100)))
+        await http.put("/_emulator/config", json={"quotaPer10s": 5_000})
+    assert set(answers) == {(200, "HTTP/2")}

@@ -16,6 +16,7 @@ import pytest
 from emulator_helpers import BASE_URL, assert_graph_error, bearer, mint, nth_user
 
 from services.graph_emulator.app import create_app
+from services.graph_emulator.costs import Cost, cost_of
 from services.graph_emulator.defaults import DEFAULT_TENANT_ID, GRAPH_RESOURCE
 from services.graph_emulator.keys import SigningKey
 from services.graph_emulator.state import EmulatorState
@@ -229,6 +230,27 @@ async def test_quota_follows_tenant_size_and_configuration(signing_key: SigningK
         users=10, signing_key=signing_key, quota_per_10s=50_000, write_quota_per_150s=9
     )
     assert (scaled.config.quota_per_10s, scaled.config.write_quota_per_150s) == (50_000, 9)
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "options", "units", "writes"),
+    [
+        ("GET", "GET /users", {}, 2, 0),
+        ("GET", "GET /users", {"$select": "id"}, 1, 0),
+        ("GET", "GET /users", {"$expand": "manager"}, 3, 0),
+        ("GET", "GET /users", {"$top": "19"}, 1, 0),
+        ("GET", "GET /users", {"$top": "20"}, 2, 0),
+        ("GET", "GET /users/{id}", {"$expand": "manager", "$select": "id"}, 1, 0),
+        ("GET", "GET /me", {"$expand": "manager"}, 2, 0),
+        ("PATCH", "PATCH /users/{id}", {}, 1, 1),
+        ("PATCH", "PATCH /me", {"$select": "id"}, 1, 1),
+    ],
+)
+def test_cost_rules(
+    method: str, route: str, options: dict[str, str], units: int, writes: int
+) -> None:
+    """$select -1, $expand +1, $top under 20 -1, never below 1; writes cost one write."""
+    assert cost_of(method, route, options) == Cost(units, writes)
 
 
 def test_sliding_window_never_admits_more_than_the_limit_in_any_window() -> None:
