@@ -11,7 +11,7 @@ import pathlib
 import tempfile
 from typing import Any
 
-from services.devstack.lob_client import LobClient, emulator_http, emulator_token
+from services.devstack.lob_client import LobClient, edit_in_delve, emulator_token
 from services.devstack.stack import Stack, StackOptions
 
 __all__ = ["run_demo"]
@@ -57,11 +57,6 @@ def _run_summary(run: dict[str, Any]) -> str:
     return summary + (f"\n   error: {run['error']}" if run.get("error") else "")
 
 
-def _delve_edit(stack: Stack, user_id: str, fields: dict[str, Any]) -> None:
-    with emulator_http(stack.emulator_url, stack.ca_file) as em:
-        em.post(f"/_emulator/users/{user_id}/edit", json=fields).raise_for_status()
-
-
 def run_demo(users: int = 50) -> int:
     with tempfile.TemporaryDirectory(prefix="profile-sync-demo-") as state:
         _say(f"Starting the embedded stack: Graph emulator ({users} users), Redis, extender,")
@@ -88,13 +83,14 @@ def _narrate(stack: Stack, lob: LobClient) -> int:
     people = [event["after"] for event in first[:4]]
     a, b, c, d = people
     _say("\n2. Edits made elsewhere (in Delve, through the emulator):")
-    _delve_edit(stack, a["id"], {"aboutMe": "Platform engineer. Ask me about Kubernetes."})
+    delve = (stack.emulator_url, stack.ca_file)
+    edit_in_delve(*delve, a["id"], aboutMe="Platform engineer. Ask me about Kubernetes.")
     _say(f"   {a['userPrincipalName']}: new About me")
     b_skills = [*b.get("skills", [])[1:], "Kubernetes"]
-    _delve_edit(stack, b["id"], {"skills": b_skills})
+    edit_in_delve(*delve, b["id"], skills=b_skills)
     _say(f"   {b['userPrincipalName']}: skills edited")
-    _delve_edit(
-        stack, c["id"], {"interests": [], "pastProjects": [*c.get("pastProjects", []), "Apollo"]}
+    edit_in_delve(
+        *delve, c["id"], interests=[], pastProjects=[*c.get("pastProjects", []), "Apollo"]
     )
     _say(f"   {c['userPrincipalName']}: interests cleared, project Apollo added")
 

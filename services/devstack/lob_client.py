@@ -9,7 +9,7 @@ import httpx
 
 from services.common.tls import client_ssl_context
 
-__all__ = ["LobClient", "emulator_http", "emulator_token"]
+__all__ = ["LobClient", "edit_in_delve", "emulator_http", "emulator_token"]
 
 
 def emulator_http(emulator_url: str, ca_file: str) -> httpx.Client:
@@ -23,6 +23,12 @@ def emulator_token(emulator_url: str, ca_file: str, **claims: Any) -> str:
         response = client.post("/_emulator/token", json=claims)
         response.raise_for_status()
         return str(response.json()["access_token"])
+
+
+def edit_in_delve(emulator_url: str, ca_file: str, user_id: str, **fields: Any) -> None:
+    """An edit made outside the LOB app (as in Delve), through the emulator's admin API."""
+    with emulator_http(emulator_url, ca_file) as client:
+        client.post(f"/_emulator/users/{user_id}/edit", json=fields).raise_for_status()
 
 
 class LobClient:

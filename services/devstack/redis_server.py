@@ -11,11 +11,15 @@ from services.common.processes import ManagedProcess, free_port, python_module
 __all__ = ["start_redis"]
 
 
-def start_redis(state_dir: pathlib.Path, *, port: int | None = None) -> tuple[ManagedProcess, str]:
+def start_redis(
+    state_dir: pathlib.Path, *, port: int | None = None, persistent: bool = False
+) -> tuple[ManagedProcess, str]:
     """Starts a Redis on 127.0.0.1 and returns the process and its URL.
 
-    Persistence is off: Redis is a cache here; what must survive lives in the
-    object store and the baseline is rebuilt from it.
+    Persistence is off by default: the baseline is a cache rebuilt from the
+    object store. `persistent=True` (an append-only file, fsync on every
+    write) stands in for ElastiCache with durability, where the change log
+    and run records survive a restart of the node.
     """
     state_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
@@ -30,7 +34,9 @@ def start_redis(state_dir: pathlib.Path, *, port: int | None = None) -> tuple[Ma
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if persistent else "no",
+            "--appendfsync",
+            "always",
             "--dir",
             str(state_dir),
             "--protected-mode",

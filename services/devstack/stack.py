@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import signal
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -44,6 +45,8 @@ class StackOptions:
     env: dict[str, str] = field(default_factory=dict)
     with_gateway: bool = True
     log_level: str = "INFO"
+    # Redis with an append-only file, so a restart keeps its data.
+    redis_persistent: bool = False
 
 
 class Stack:
@@ -140,7 +143,9 @@ class Stack:
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         redis_process, self.redis_url = start_redis(
-            self.state_dir / "redis", port=self.options.ports.get("redis") or None
+            self.state_dir / "redis",
+            port=self.options.ports.get("redis") or None,
+            persistent=self.options.redis_persistent,
         )
         self.processes["redis"] = redis_process
 
@@ -208,6 +213,19 @@ class Stack:
                     "STATE_DIR": str(self.state_dir / "gateway"),
                 },
             ).wait_ready(timeout=60)
+
+    def kill_redis(self) -> None:
+        """SIGKILLs Redis (a crashed node); `start_redis_again` brings it back."""
+        process = self.processes["redis"]
+        process.signal(signal.SIGKILL)
+        process.stop()
+
+    def start_redis_again(self) -> None:
+        """A new Redis on the same port and data directory."""
+        port = int(self.redis_url.rsplit(":", 1)[1].split("/")[0])
+        self.processes["redis"], _ = start_redis(
+            self.state_dir / "redis", port=port, persistent=self.options.redis_persistent
+        )
 
     def differ_env(self) -> dict[str, str]:
         """Environment for a one-off `python -m services.snapshot_differ run`."""

@@ -301,6 +301,10 @@ class SyncRunner:
         try:
             await self.records.save(run.record)
             crash_point("finished")
+        except aioredis.RedisError as error:
+            # Redis is down: the record keeps its last saved state, and reads
+            # as interrupted once the lock has expired.
+            log.error("could not record the end of run %s: %s", run.record.run_id, error)
         finally:
             await run.lock.release()
 

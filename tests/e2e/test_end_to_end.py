@@ -8,10 +8,9 @@ import signal
 
 import grpc
 import httpx
-from e2e_stack import edit_in_delve
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.devstack.lob_client import LobClient, emulator_token
+from services.devstack.lob_client import LobClient, edit_in_delve, emulator_token
 from services.devstack.stack import Stack, StackOptions
 
 
@@ -21,7 +20,12 @@ def test_an_edit_in_delve_reaches_the_lob_app_as_one_update(
     before = lob.http.get("/v1/profiles:batchGet")  # wrong method: refused, not a 500
     assert before.status_code in (404, 405)
     profile = lob.http.get("/v1/profiles/" + _some_user(lob, baseline_cursor)).json()
-    edit_in_delve(stack, profile["id"], aboutMe="Now leading the Apollo migration.")
+    edit_in_delve(
+        stack.emulator_url,
+        stack.ca_file,
+        profile["id"],
+        aboutMe="Now leading the Apollo migration.",
+    )
 
     run = lob.sync_and_wait()
     assert run["state"] == "SUCCEEDED"
