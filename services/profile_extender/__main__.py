@@ -17,6 +17,7 @@ from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.rate_budget import RateBudget
 from services.profile_extender.servicer import ProfileExtenderServicer
 from services.profile_extender.updates import ProfileUpdater
+from services.search.index import SearchIndex
 
 SERVICE_NAME = "profilesync.v1.ProfileExtender"
 
@@ -30,7 +31,9 @@ async def serve(settings: ExtenderSettings) -> None:
         budget_per_10s=settings.graph.budget_per_10s,
     )
     graph = GraphClient(settings.graph, tokens, budget=budget)
-    servicer = ProfileExtenderServicer(graph, ProfileUpdater(graph, tokens, redis))
+    servicer = ProfileExtenderServicer(
+        graph, ProfileUpdater(graph, tokens, redis), SearchIndex(redis)
+    )
 
     async def close() -> None:
         await graph.aclose()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc, profile_pb2
 from services.common.auth import current_principal
@@ -17,6 +18,8 @@ from services.common.profiles import shard_of
 from services.profile_extender.convert import profile_from_graph
 from services.profile_extender.graph_client import BATCH_LIMIT, FetchResult, GraphClient
 from services.profile_extender.updates import ProfileUpdater
+from services.search.grpc_api import search_profiles
+from services.search.index import SearchIndex
 
 __all__ = ["ProfileExtenderServicer"]
 
@@ -38,14 +41,25 @@ def _now() -> dt.datetime:
 
 
 class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
-    def __init__(self, graph: GraphClient, updater: ProfileUpdater) -> None:
+    def __init__(self, graph: GraphClient, updater: ProfileUpdater, index: SearchIndex) -> None:
         self._graph = graph
         self._updater = updater
+        self._index = index
+
+    async def SearchProfiles(
+        self, request: extender_pb2.SearchProfilesRequest, context: Context
+    ) -> extender_pb2.SearchProfilesResponse:
+        return await search_profiles(self._index, request)
 
     async def UpdateProfile(
         self, request: extender_pb2.UpdateProfileRequest, context: Context
     ) -> profile_pb2.Profile:
-        return await self._updater.update(request, current_principal())
+        profile = await self._updater.update(request, current_principal())
+        # Findable by its new content at once, not only after the next sync.
+        await self._index.apply(
+            [json_format.MessageToDict(profile, always_print_fields_with_no_presence=True)], []
+        )
+        return profile
 
     async def GetProfile(
         self, request: extender_pb2.GetProfileRequest, context: Context

@@ -38,11 +38,13 @@ from services.common.grpc_clients import authenticated_channel
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
+from services.search.index import SearchIndex
 from services.snapshot_differ.cluster import KubernetesJobLauncher
 from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.object_store import open_store
 from services.snapshot_differ.progress import ProgressBar
 from services.snapshot_differ.run import SyncRunner
+from services.snapshot_differ.search_hook import search_index_hook
 from services.snapshot_differ.servicer import SnapshotDifferServicer
 
 SERVICE_NAME = "profilesync.v1.SnapshotDiffer"
@@ -75,6 +77,7 @@ async def open_runner(
             extender_pb2_grpc.ProfileExtenderStub(extender),
             notifier_pb2_grpc.LobNotifierStub(notifier),
             launcher=launcher,
+            commit_hooks=[search_index_hook(SearchIndex(redis))],
         )
     finally:
         await extender.close(None)

@@ -47,6 +47,19 @@ EDGE_PROFILES: list[dict[str, Any]] = [
         "schools": ["University of Washington"],
         "interests": ["Kubernetes at home"],
     },
+    {
+        # Every word pair of "big data lakes" and "kubernetes operators guide",
+        # but never the whole phrase in one value: must not match them.
+        "id": "00000000-0000-4000-8000-000000000004",
+        "displayName": "Pat Near Miss",
+        "jobTitle": "Data Engineer",
+        "department": "Data & Analytics",
+        "aboutMe": "Big data pipelines feed our data lakes. I joined Contoso last year.",
+        "skills": ["Kubernetes operators", "Operators guide", "Big data"],
+        "pastProjects": ["Data lakes"],
+        "schools": ["University of Washington Bothell"],
+        "interests": [],
+    },
 ]
 
 

@@ -54,13 +54,17 @@ def term_score(term: Term, fields: dict[str, list[list[str]]]) -> float:
     scope = [term.field] if term.field else list(WEIGHTS)
     if term.kind != "prefix":
         return _exact_score(fields, scope, term.words)
+    # Per field: the prefix as a word of its own counts as that word; else a
+    # longer word starting with it counts half the field's weight.
     prefix = term.words[0]
-    candidates = {w for f in scope for v in fields[f] for w in v if w.startswith(prefix)}
-    best = 0.0
-    for word in candidates:
-        kind = WORD if word == prefix else PREFIX
-        best = max(best, kind * _exact_score(fields, scope, [word]))
-    return best
+    total = 0.0
+    for field in scope:
+        exact = _exact_score(fields, [field], [prefix])
+        if exact:
+            total += exact
+        elif any(w.startswith(prefix) for v in fields[field] for w in v):
+            total += WEIGHTS[field] * PREFIX
+    return total
 
 
 _ANALYSED: dict[tuple[str, str], dict[str, list[list[str]]]] = {}

@@ -123,10 +123,11 @@ async def test_ranking_a_skill_above_about_me_and_exact_above_prefix(
                 ["aboutMe"],
             ]
             response = await stub.SearchProfiles(_request("skills:kube*"))
-            # "Kube" itself is an exact match of the prefix; "Kubernetes" a prefix match.
+            # "Kube" itself is the prefix as a whole skill; "Kubernetes" only
+            # starts with it (half the weight). Equal scores keep index order.
             assert [(r.profile.id, r.score) for r in response.results] == [
                 ("prefix-only", 15.0),
-                ("exact-skill", 7.5),
+                ("exact-skill", 5.0),
                 ("skill-phrase", 5.0),
             ]
     finally:
