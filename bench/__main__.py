@@ -22,6 +22,7 @@ from bench.results import Result
 
 # Suite modules, in the order they run.
 SUITES: list[str] = [
+    "lob_load",
     "full_sync",
     "differ_compare",
     "search_latency",

@@ -1,0 +1,151 @@
+"""Many LOB clients at once while a sync runs.
+
+50 concurrent clients read profiles, search and page through changes (and
+some hold a change stream open) for a minute, while a full sync of 10,000
+users runs. Reports latency per operation and every error; the goal is no
+error at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.results import Result
+from services.devstack.lob_client import emulator_token
+from services.devstack.stack import Stack, StackOptions
+
+__all__ = ["run"]
+
+QUERIES = (
+    "skills:python",
+    "kubernetes",
+    "interests:chess OR interests:yoga",
+    "data*",
+    '"project management"',
+)
+
+
+def _percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+async def _client(
+    number: int,
+    http: httpx.AsyncClient,
+    user_ids: list[str],
+    until: float,
+    latencies: dict[str, list[float]],
+    errors: list[str],
+) -> None:
+    rng = random.Random(number)
+    streaming = number % 10 == 0
+    if streaming:
+        try:
+            async with http.stream("GET", "/v1/changes:stream", timeout=None) as response:
+                if response.status_code != 200:
+                    errors.append(f"stream: HTTP {response.status_code}")
+                    return
+                async for _ in response.aiter_lines():
+                    if time.monotonic() > until:
+                        return
+        except httpx.HTTPError as error:
+            if time.monotonic() < until:
+                errors.append(f"stream: {type(error).__name__}")
+        return
+    while time.monotonic() < until:
+        roll = rng.random()
+        if roll < 0.4:
+            operation, request = "get profile", http.get(f"/v1/profiles/{rng.choice(user_ids)}")
+        elif roll < 0.8:
+            operation = "search"
+            request = http.get("/v1/profiles:search", params={"query": rng.choice(QUERIES)})
+        else:
+            operation, request = "list changes", http.get("/v1/changes", params={"pageSize": 100})
+        started = time.perf_counter()
+        try:
+            response = await request
+        except httpx.HTTPError as error:
+            errors.append(f"{operation}: {type(error).__name__}")
+            continue
+        latencies.setdefault(operation, []).append((time.perf_counter() - started) * 1000)
+        if response.status_code != 200:
+            errors.append(f"{operation}: HTTP {response.status_code} {response.text[:120]}")
+
+
+async def _load(stack: Stack, token: str, seconds: float, clients: int) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=clients * 2)
+    async with httpx.AsyncClient(
+        base_url=stack.gateway_url, headers=headers, timeout=60, limits=limits, trust_env=False
+    ) as http:
+        first = (await http.get("/v1/changes", params={"pageSize": 1000})).json()["events"]
+        user_ids = [event["userId"] for event in first]
+        run = (await http.post("/v1/syncs", json={})).json()
+        latencies: dict[str, list[float]] = {}
+        errors: list[str] = []
+        until = time.monotonic() + seconds
+        await asyncio.gather(
+            *(_client(n, http, user_ids, until, latencies, errors) for n in range(clients))
+        )
+        # Polling, as any REST client of GET /v1/syncs/{id} does.
+        while (state := (await http.get(f"/v1/syncs/{run['runId']}")).json())["state"] == "RUNNING":  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+    return {"latencies": latencies, "errors": errors, "sync": state}
+
+
+def run(quick: bool) -> list[Result]:
+    users, seconds, clients = (1_000, 10.0, 20) if quick else (10_000, 60.0, 50)
+    workload = f"{clients} LOB clients for {seconds:.0f} s during a sync of {users:,} users"
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as state:
+        options = StackOptions(state_dir=Path(state), users=users, log_level="WARNING")
+        with Stack(options) as stack:
+            token = emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"])
+            with httpx.Client(
+                base_url=stack.gateway_url,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=600,
+            ) as http:
+                run_id = http.post("/v1/syncs", json={}).json()["runId"]
+                while http.get(f"/v1/syncs/{run_id}").json()["state"] == "RUNNING":
+                    time.sleep(0.5)
+            outcome = asyncio.run(_load(stack, token, seconds, clients))
+    results = []
+    for operation, samples in sorted(outcome["latencies"].items()):
+        for label, share in (("p50", 0.5), ("p99", 0.99)):
+            results.append(
+                Result(
+                    f"under load: {operation} {label}",
+                    f"{workload}; {len(samples):,} calls",
+                    round(_percentile(samples, share), 1),
+                    "ms",
+                )
+            )
+    errors = outcome["errors"]
+    results.append(
+        Result(
+            "under load: errors",
+            workload,
+            len(errors),
+            "errors",
+            goal="0",
+            met=not errors and outcome["sync"]["state"] == "SUCCEEDED",
+        )
+    )
+    if errors:
+        print("   errors (first 5):", *errors[:5], sep="\n   ")
+    mean = (
+        statistics.fmean(len(v) for v in outcome["latencies"].values())
+        if outcome["latencies"]
+        else 0
+    )
+    print(f"   about {mean:,.0f} calls per operation kind")
+    return results
