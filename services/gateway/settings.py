@@ -6,6 +6,7 @@ import pathlib
 from dataclasses import dataclass
 
 from services.common.config import ConfigError, EnvReader
+from services.console.settings import ConsoleSettings
 
 __all__ = ["BACKEND_SERVICES", "Backend", "GatewaySettings", "parse_address"]
 
@@ -35,6 +36,24 @@ def parse_address(name: str, value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+# Beside the descriptor set in the repository; `make protos` regenerates it.
+DEFAULT_OPENAPI_FILE = "docs/openapi.json"
+
+
+def _openapi_file(env: EnvReader) -> pathlib.Path | None:
+    """GATEWAY_OPENAPI_FILE: the document to serve; `off` serves none."""
+    value = env.text("GATEWAY_OPENAPI_FILE", DEFAULT_OPENAPI_FILE)
+    if value.lower() == "off":
+        return None
+    path = pathlib.Path(value).resolve()
+    if not path.is_file():
+        raise ConfigError(
+            f"GATEWAY_OPENAPI_FILE: no OpenAPI document at {path} "
+            "(run make protos, or set it to off)"
+        )
+    return path
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     """Everything the Envoy configuration is rendered from."""
@@ -50,6 +69,15 @@ class GatewaySettings:
     max_request_bytes: int = 1024 * 1024
     # A stream with no event for this long is closed; the client resumes from its cursor.
     stream_idle_timeout_seconds: int = 3600
+    # The OpenAPI document served at /openapi.json; None serves none.
+    openapi_file: pathlib.Path | None = None
+    # Refuse headers and URLs that gRPC would answer with INTERNAL (see
+    # request_guard.py). from_env turns it on; the bare default renders the
+    # configuration the Helm chart mirrors today.
+    request_guard: bool = False
+    # The operations console under /console/ (services/console); None serves none.
+    # from_env serves it; the bare default renders what the Helm chart mirrors.
+    console: ConsoleSettings | None = None
 
     @classmethod
     def from_env(cls, env: EnvReader) -> GatewaySettings:
@@ -66,6 +94,9 @@ class GatewaySettings:
             )
         return cls(
             descriptor_set=descriptor_set,
+            openapi_file=_openapi_file(env),
+            request_guard=env.flag("GATEWAY_REQUEST_GUARD", True),
+            console=ConsoleSettings.from_env(env),
             backends=tuple(backends),
             # Loopback unless told otherwise: the chart sets 0.0.0.0 inside pods.
             host=env.text("GATEWAY_HOST", "127.0.0.1"),

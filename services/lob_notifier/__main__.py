@@ -1,9 +1,16 @@
-"""`python -m services.lob_notifier`: serves the change log until SIGTERM.
+"""`python -m services.lob_notifier`: serves the change log and pushes webhooks until SIGTERM.
 
     REDIS_URL=redis://127.0.0.1:6379/0 GRPC_PORT=50053 python -m services.lob_notifier
 
 Settings are in services.lob_notifier.config. A missing or malformed setting
-exits with code 2 and one line on stderr naming the variable.
+(including a malformed NOTIFIER_SUBSCRIBERS_FILE) exits with code 2 and one
+line on stderr naming the variable.
+
+On SIGTERM: health turns NOT_SERVING, open change streams end and waiting
+long-polls answer at once (clients resume from their cursor on another
+replica), webhook delivery stops and gives its leases up so another replica
+takes over without waiting for them to expire; then in-flight calls get
+SHUTDOWN_GRACE_SECONDS.
 """
 
 from __future__ import annotations
@@ -16,9 +23,13 @@ from services.common.config import ConfigError, EnvReader
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import run_service
+from services.lob_notifier.admin import SubscriberAdmin
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.config import NotifierSettings
+from services.lob_notifier.delivery import DeliveryManager
 from services.lob_notifier.servicer import LobNotifierServicer, binding
+from services.lob_notifier.subscribers import SubscriberStore
+from services.lob_notifier.webhook import WebhookSender
 
 SERVICE_LABEL = "lob_notifier"
 
@@ -29,14 +40,44 @@ async def serve(settings: NotifierSettings) -> None:
         redis,
         settings.stream_key,
         max_events=settings.max_events,
+        max_age_seconds=settings.max_age_seconds,
         dedupe_ttl_seconds=settings.dedupe_ttl_seconds,
     )
+    store = SubscriberStore(redis, change_log.keys)
+    admin = SubscriberAdmin(change_log, store, max_subscribers=settings.delivery.max_subscribers)
+    servicer = LobNotifierServicer(
+        change_log, store, admin, heartbeat_seconds=settings.heartbeat_seconds
+    )
+    sender = WebhookSender(
+        timeout_seconds=settings.delivery.timeout_seconds, ca_bundle=settings.delivery.ca_bundle
+    )
+    delivery = DeliveryManager(
+        change_log,
+        store,
+        admin,
+        sender,
+        settings.delivery,
+        subscribers_file=settings.subscribers_file,
+        file_entries=settings.file_subscribers,
+    )
+    await delivery.start()
+
+    async def on_shutdown() -> None:
+        await servicer.close()
+        await delivery.stop()
+
+    async def on_stop() -> None:
+        await delivery.stop()  # when start-up failed before on_shutdown ran
+        await sender.aclose()
+        await redis.aclose()
+
     await run_service(
         SERVICE_LABEL,
         settings.server,
-        [binding(LobNotifierServicer(change_log))],
+        [binding(servicer)],
         verifier=TokenVerifier(settings.entra),
-        on_stop=redis.aclose,
+        on_shutdown=on_shutdown,
+        on_stop=on_stop,
     )
 
 

@@ -1,24 +1,36 @@
-"""The change log on one Redis stream: idempotent appends and ordered reads.
+"""The change log on one Redis stream: idempotent appends, retention, ordered
+reads that never skip silently.
 
-    log = ChangeLog(connect(url), "profilesync:changes")
+    log = ChangeLog(connect(url), "profilesync:changes", max_events=1_000_000,
+                    max_age_seconds=7 * 86400)
     result = await log.publish(events)    # PublishResult(accepted=2, duplicates=0, last_cursor=...)
-    page = await log.read(None, count=100, block_ms=0)  # oldest first, each with `cursor` set
+    events = await log.read(None, count=100, block_ms=0)  # oldest first, each with `cursor` set
+    await log.read("1700000000000-0", 100, 0)  # raises LogGap if events after it were trimmed
 
-Key layout, for the stream key S (default `profilesync:changes`):
+Each stream entry (id = the event's cursor) has the fields `event_id`,
+`event` (the serialized ChangeEvent, cursor unset), `seq` (how many events
+the log had appended, this one included) and `prev` (the id of the entry
+appended just before it, "0-0" for the first). Other keys: see keys.py.
 
-    S                        stream, one entry per event; fields `event_id` and `event`
-                             (the serialized ChangeEvent, cursor unset). The entry id is
-                             the event's cursor. Trimmed with XADD MAXLEN ~ max_events.
-    {S}:dedupe:<event_id>    string holding the entry id the event got; expires after
-                             dedupe_ttl_seconds. Its presence makes a republish a duplicate.
+Retention. Appends trim the stream to about `max_events` (XTRIM MAXLEN ~)
+and drop entries older than `max_age_seconds` (XTRIM MINID ~); `trim()` does
+the age part for a log nobody publishes to. The `~` lets Redis drop whole
+internal nodes, so it keeps slightly more than asked, never less. Event ids
+are remembered for `dedupe_ttl_seconds` (by default as long as the age
+limit), so a republish within the retention window is dropped.
 
-The braces make every dedupe key hash to the stream's slot, so the script that
-touches both also runs on a Redis Cluster (ElastiCache cluster mode). A stream
-key that already carries a hash tag keeps its own.
+Gaps. Redis does not record what trimming removed; `prev` does. Reading
+after cursor C returns the first retained entry E after C: if E.prev is
+after C, the entries between were trimmed and the read raises LogGap
+instead of returning E. When nothing follows C, C is behind only if the
+stream once had an entry after it (its last generated id). A first entry
+whose prev is "0-0" while C is not means the log was lost (Redis emptied)
+and started again: that is a gap too, since what followed C is unknown.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -31,9 +43,10 @@ from redis import exceptions as redis_errors
 
 from profilesync.v1.notifier_pb2 import ChangeEvent
 from services.common.errors import Unavailable
-from services.lob_notifier.cursors import OLDEST
+from services.lob_notifier.cursors import OLDEST, cursor_key
+from services.lob_notifier.keys import KeyLayout
 
-__all__ = ["ChangeLog", "PublishResult"]
+__all__ = ["Backlog", "ChangeLog", "LogGap", "PublishResult", "store_errors"]
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +55,114 @@ log = logging.getLogger(__name__)
 # services.common.redis_client) and a stopping server is not held up.
 MAX_BLOCK_MS = 5_000
 
+# The newest entry id, or, once trimming has emptied the stream, the last id
+# it generated (which Redis keeps); "0-0" when there is no stream.
+_LAST_ID_LUA = """
+local function last_id(stream)
+  local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if #newest > 0 then return newest[1][1] end
+  if redis.call('EXISTS', stream) == 0 then return '0-0' end
+  local info = redis.call('XINFO', 'STREAM', stream)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then return info[i + 1] end
+  end
+  return '0-0'
+end
+"""
+
+# Entry ids start with Redis's own clock, so the age cut is taken from it too
+# (not from the notifier's clock, which may differ).
+_TRIM_BY_AGE_LUA = """
+local function trim_by_age(stream, max_age_ms)
+  if max_age_ms <= 0 then return end
+  local now = redis.call('TIME')
+  local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - max_age_ms
+  if cutoff > 0 then
+    redis.call('XTRIM', stream, 'MINID', '~', string.format('%.0f', cutoff) .. '-0')
+  end
+end
+"""
+
 # One call for the whole batch: appends each event whose id is not yet known,
 # in order, and remembers the id. A script runs atomically, so a crash or a
 # lost connection leaves either both the entry and its dedupe key or neither.
 # The entry is appended before the dedupe key is written: if a command were
 # ever to fail mid-script (Redis does not roll scripts back), the worst case is
 # an event logged twice on retry, never an event marked seen but not logged.
-#   KEYS[1] the stream; KEYS[1 + i] the dedupe key of event i
-#   ARGV[1] dedupe ttl (s); ARGV[2] max stream length;
-#   ARGV[2i + 1], ARGV[2i + 2] event i's id and serialized event
-_PUBLISH_SCRIPT = """
+#   KEYS[1] the stream; KEYS[2] the sequence counter; KEYS[2 + i] the dedupe key of event i
+#   ARGV[1] dedupe ttl (s); ARGV[2] max stream length; ARGV[3] max age (ms, 0: none);
+#   ARGV[2i + 2], ARGV[2i + 3] event i's id and serialized event
+_PUBLISH_SCRIPT = (
+    _LAST_ID_LUA
+    + _TRIM_BY_AGE_LUA
+    + """
 local accepted, duplicates = 0, 0
-for i = 2, #KEYS do
+local prev = last_id(KEYS[1])
+for i = 3, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 0 then
-    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*',
-                          'event_id', ARGV[2 * i - 1], 'event', ARGV[2 * i])
+    local seq = redis.call('INCR', KEYS[2])
+    local id = redis.call('XADD', KEYS[1], '*', 'event_id', ARGV[2 * i - 2],
+                          'event', ARGV[2 * i - 1], 'prev', prev, 'seq', seq)
     redis.call('SET', KEYS[i], id, 'EX', ARGV[1])
+    prev = id
     accepted = accepted + 1
   else
     duplicates = duplicates + 1
   end
 end
-local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if accepted > 0 then
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
+  trim_by_age(KEYS[1], tonumber(ARGV[3]))
+end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local cursor = ''
-if #last > 0 then cursor = last[1][1] end
+if #newest > 0 then cursor = newest[1][1] end
 return {accepted, duplicates, cursor}
+"""
+)
+
+#   KEYS[1] the stream; ARGV[1] max age (ms)
+_TRIM_SCRIPT = (
+    _TRIM_BY_AGE_LUA
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then trim_by_age(KEYS[1], tonumber(ARGV[1])) end
+return redis.call('XLEN', KEYS[1])
+"""
+)
+
+# What follows a cursor, for gap checks and lag: the first entry after it
+# (id, prev, seq; "" when there is none), the stream's last id, and how many
+# events were ever appended.
+#   KEYS[1] the stream; KEYS[2] the sequence counter; ARGV[1] the cursor
+_FOLLOWING_SCRIPT = (
+    _LAST_ID_LUA
+    + """
+local appended = redis.call('GET', KEYS[2]) or '0'
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'', '', '', '', appended} end
+local found = redis.call('XREAD', 'COUNT', 1, 'STREAMS', KEYS[1], ARGV[1])
+local id, prev, seq = '', '', ''
+-- Real Redis answers nil when nothing follows; some compatible servers an empty array.
+if found and #found > 0 and #found[1][2] > 0 then
+  local entry = found[1][2][1]
+  id = entry[1]
+  for i = 1, #entry[2], 2 do
+    if entry[2][i] == 'prev' then prev = entry[2][i + 1] end
+    if entry[2][i] == 'seq' then seq = entry[2][i + 1] end
+  end
+end
+return {id, prev, seq, last_id(KEYS[1]), appended}
+"""
+)
+
+#   KEYS[1] the stream; returns {first entry id, its prev} or {} when empty
+_OLDEST_SCRIPT = """
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #oldest == 0 then return {} end
+local prev = ''
+for i = 1, #oldest[1][2], 2 do
+  if oldest[1][2][i] == 'prev' then prev = oldest[1][2][i + 1] end
+end
+return {oldest[1][1], prev}
 """
 
 
@@ -79,11 +175,29 @@ class PublishResult:
     last_cursor: str
 
 
-def _dedupe_prefix(stream_key: str) -> str:
-    start = stream_key.find("{")
-    if start != -1 and stream_key.find("}", start + 1) > start + 1:
-        return f"{stream_key}:dedupe:"
-    return f"{{{stream_key}}}:dedupe:"
+@dataclass(frozen=True)
+class Backlog:
+    """What waits after a position: `events` entries, the oldest appended at `oldest_ms`."""
+
+    events: int
+    oldest_ms: int | None
+
+
+class LogGap(Exception):
+    """Events after `cursor` are gone (trimmed by retention, or the log was lost)."""
+
+    def __init__(self, cursor: str, *, log_reset: bool = False) -> None:
+        self.cursor = cursor
+        self.log_reset = log_reset
+        what = "the change log was emptied and restarted" if log_reset else "retention removed them"
+        super().__init__(f"events after {cursor} are no longer in the change log ({what})")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    event: ChangeEvent
+    prev: str  # "" for entries written before `prev` existed
+    seq: int
 
 
 def _text(value: bytes | str) -> str:
@@ -91,7 +205,7 @@ def _text(value: bytes | str) -> str:
 
 
 @contextlib.contextmanager
-def _store_errors() -> Iterator[None]:
+def store_errors() -> Iterator[None]:
     """Turns "Redis cannot answer now" into Unavailable; other Redis errors are bugs."""
     try:
         yield
@@ -108,7 +222,7 @@ def _store_errors() -> Iterator[None]:
 
 
 class ChangeLog:
-    """The notifier's log of ChangeEvents on a Redis stream (key layout in the module doc)."""
+    """The notifier's log of ChangeEvents on a Redis stream (layout in the module doc)."""
 
     def __init__(
         self,
@@ -116,78 +230,246 @@ class ChangeLog:
         stream_key: str,
         *,
         max_events: int = 1_000_000,
-        dedupe_ttl_seconds: int = 7 * 24 * 3600,
+        max_age_seconds: int = 0,
+        dedupe_ttl_seconds: int | None = None,
     ) -> None:
         self._redis = redis
-        self._stream_key = stream_key
-        self._dedupe_prefix = _dedupe_prefix(stream_key)
-        self._max_events = max_events
-        self._dedupe_ttl_seconds = dedupe_ttl_seconds
+        self.keys = KeyLayout(stream_key)
+        self.max_events = max_events
+        self.max_age_seconds = max_age_seconds
+        # A dedupe window shorter than the retention would let a republished
+        # event in twice while the first copy is still readable.
+        self._dedupe_ttl_seconds = dedupe_ttl_seconds or max_age_seconds or 7 * 24 * 3600
         self._publish_script = redis.register_script(_PUBLISH_SCRIPT)
+        self._trim_script = redis.register_script(_TRIM_SCRIPT)
+        self._following_script = redis.register_script(_FOLLOWING_SCRIPT)
+        self._oldest_script = redis.register_script(_OLDEST_SCRIPT)
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
 
     @property
     def stream_key(self) -> str:
-        return self._stream_key
+        return self.keys.stream
 
     def dedupe_key(self, event_id: str) -> str:
-        return self._dedupe_prefix + event_id
+        return self.keys.dedupe(event_id)
+
+    def retention_text(self) -> str:
+        """The retention in words, for error messages."""
+        text = f"the newest {self.max_events:,} events"
+        if self.max_age_seconds:
+            text += f", for at most {_duration(self.max_age_seconds)}"
+        return text
 
     async def publish(self, events: Sequence[ChangeEvent]) -> PublishResult:
         """Appends the events in order, dropping those whose `event_id` the log already has."""
         if not events:
             return PublishResult(0, 0, await self.last_cursor())
-        keys: list[str] = [self._stream_key]
-        args: list[int | str | bytes] = [self._dedupe_ttl_seconds, self._max_events]
+        keys: list[str] = [self.keys.stream, self.keys.seq]
+        args: list[int | str | bytes] = [
+            self._dedupe_ttl_seconds,
+            self.max_events,
+            self.max_age_seconds * 1000,
+        ]
         for event in events:
             if not event.event_id:
                 raise ValueError("every event needs an event_id")
-            keys.append(self.dedupe_key(event.event_id))
+            keys.append(self.keys.dedupe(event.event_id))
             args.extend((event.event_id, _stored_bytes(event)))
-        with _store_errors():
+        with store_errors():
             accepted, duplicates, last_cursor = await self._publish_script(keys=keys, args=args)
         return PublishResult(int(accepted), int(duplicates), _text(last_cursor))
 
-    async def read(self, after_cursor: str | None, count: int, block_ms: int) -> list[ChangeEvent]:
+    async def trim(self) -> int:
+        """Drops events older than the age limit now (appends do it too); returns the length."""
+        with store_errors():
+            length = await self._trim_script(
+                keys=[self.keys.stream], args=[self.max_age_seconds * 1000]
+            )
+        return int(length)
+
+    async def read(
+        self,
+        after_cursor: str | None,
+        count: int,
+        block_ms: int,
+        *,
+        check_idle: bool = True,
+        stop: asyncio.Event | None = None,
+    ) -> list[ChangeEvent]:
         """Up to `count` events after the cursor (None or "": from the oldest retained).
 
         With `block_ms` > 0 and nothing to read yet, waits up to that long and
-        returns as soon as something is published.
+        returns as soon as something is published (or `stop` is set). Raises
+        LogGap when events after the cursor are gone. `check_idle=False` skips
+        the extra look-up that finds a gap when nothing follows the cursor
+        (a stream that just read up to the cursor knows there was none).
         """
         start = after_cursor or OLDEST
+        checked = bool(after_cursor)
+        entries = await self._read_once(start, count, 0)
+        if not entries and checked and check_idle:
+            await self._check_idle(start)
         deadline = time.monotonic() + block_ms / 1000
-        remaining_ms = block_ms
-        while True:
-            events = await self._read_once(start, count, min(remaining_ms, MAX_BLOCK_MS))
-            if events:
-                return events
+        while not entries:
             remaining_ms = int((deadline - time.monotonic()) * 1000)
-            if remaining_ms <= 0:
+            if remaining_ms <= 0 or (stop is not None and stop.is_set()):
                 return []
+            entries = await self._blocking_read(start, count, min(remaining_ms, MAX_BLOCK_MS), stop)
+        if checked:
+            _check_continuity(start, entries[0])
+        return [entry.event for entry in entries]
+
+    async def has_gap(self, cursor: str) -> bool:
+        """Whether events after `cursor` were lost (reading after it would raise LogGap)."""
+        try:
+            await self.read(cursor or OLDEST, 1, 0)
+        except LogGap:
+            return True
+        return False
+
+    async def between(self, first: str, last: str, count: int) -> list[ChangeEvent]:
+        """The events from cursor `first` to `last`, both included (at most `count`)."""
+        with store_errors():
+            entries: list[Any] = (
+                await self._redis.xrange(self.keys.stream, first, last, count=count) or []
+            )
+        return [_decode(entry_id, fields or {}).event for entry_id, fields in entries]
 
     async def last_cursor(self) -> str:
         """The cursor of the newest event in the log, "" when the log is empty."""
-        with _store_errors():
-            newest = await self._redis.xrevrange(self._stream_key, "+", "-", count=1)
+        with store_errors():
+            newest = await self._redis.xrevrange(self.keys.stream, "+", "-", count=1)
         if not newest or newest[0][0] is None:
             return ""
         return _text(newest[0][0])
 
-    async def _read_once(self, start: str, count: int, block_ms: int) -> list[ChangeEvent]:
+    async def latest_position(self) -> str:
+        """A cursor after every event so far (even once retention emptied the log)."""
+        following = await self._following(OLDEST)
+        return following[3] or OLDEST
+
+    async def oldest_position(self) -> str:
+        """A cursor just before the oldest retained event: reading after it misses nothing."""
+        with store_errors():
+            oldest = await self._oldest_script(keys=[self.keys.stream])
+        if not oldest:
+            return await self.latest_position()
+        return _text(oldest[1]) or OLDEST
+
+    async def backlog(self, cursor: str) -> Backlog:
+        """How many events follow `cursor`, and when the first of them was appended."""
+        first_id, _prev, first_seq, _last, appended = await self._following(cursor or OLDEST)
+        if not first_id:
+            return Backlog(0, None)
+        if not first_seq:  # an entry from before sequence numbers: count them
+            with store_errors():
+                remaining: list[Any] = (
+                    await self._redis.xrange(
+                        self.keys.stream, f"({cursor or OLDEST}", "+", count=100_000
+                    )
+                    or []
+                )
+            return Backlog(len(remaining), cursor_key(first_id)[0])
+        return Backlog(int(appended) - int(first_seq) + 1, cursor_key(first_id)[0])
+
+    async def _following(self, cursor: str) -> tuple[str, str, str, str, str]:
+        with store_errors():
+            answer = await self._following_script(
+                keys=[self.keys.stream, self.keys.seq], args=[cursor]
+            )
+        first_id, prev, seq, last_id, appended = (_text(part) for part in answer)
+        return first_id, prev, seq, last_id, appended
+
+    async def _check_idle(self, cursor: str) -> None:
+        first_id, prev, _seq, last_id, _appended = await self._following(cursor)
+        if first_id:
+            # Published since the read: judge by the entry itself.
+            _check_continuity(cursor, _Entry(ChangeEvent(cursor=first_id), prev, 0))
+        elif last_id and cursor_key(last_id) > cursor_key(cursor):
+            # The stream once had an entry after the cursor and holds none now.
+            raise LogGap(cursor)
+
+    async def _blocking_read(
+        self, start: str, count: int, block_ms: int, stop: asyncio.Event | None
+    ) -> list[_Entry]:
+        if stop is None:
+            return await self._read_once(start, count, block_ms)
+        reading = asyncio.ensure_future(self._read_once(start, count, block_ms))
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if reading.done():
+                return reading.result()
+            return []
+        finally:
+            for task in (reading, stopping):
+                task.cancel()
+            await _settle(reading, stopping)
+
+    async def _read_once(self, start: str, count: int, block_ms: int) -> list[_Entry]:
         # BLOCK 0 would wait forever in Redis; no block at all is what 0 means here.
-        with _store_errors():
+        with store_errors():
             response = await self._redis.xread(
-                {self._stream_key: start}, count=count, block=block_ms if block_ms > 0 else None
+                {self.keys.stream: start}, count=count, block=block_ms if block_ms > 0 else None
             )
         return [_decode(entry_id, fields) for entry_id, fields in _entries(response)]
 
 
+async def _settle(*tasks: asyncio.Task[Any]) -> None:
+    """Waits for cancelled tasks to finish, even if the caller is cancelled meanwhile.
+
+    A gRPC handler can be cancelled twice (the client goes away while close()
+    ends the stream); leaving a half-cancelled Redis read behind would leave
+    its connection in an unknown state. The wait is bounded: a cancellation
+    swallowed inside the Redis client (which retries on its own timeouts)
+    still ends with that read, within one block. The caller's own
+    cancellation is raised once the tasks are done.
+    """
+    deadline = time.monotonic() + 2 * MAX_BLOCK_MS / 1000 + 5
+    pending = {task for task in tasks if not task.done()}
+    interrupted = False
+    while pending and time.monotonic() < deadline:
+        try:
+            _, pending = await asyncio.wait(pending, timeout=deadline - time.monotonic())
+        except asyncio.CancelledError:
+            interrupted = True
+    if pending:
+        log.warning("%d Redis read(s) did not stop when cancelled", len(pending))
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()  # retrieved: a failed read after a stop is of no interest
+    if interrupted:
+        raise asyncio.CancelledError
+
+
+def _check_continuity(cursor: str, first: _Entry) -> None:
+    """`first` is the first entry after `cursor`; raises LogGap if others were between."""
+    if not first.prev:
+        return  # written before `prev` existed: nothing to judge by
+    if cursor_key(first.prev) > cursor_key(cursor):
+        raise LogGap(cursor)
+    if first.prev == OLDEST and cursor_key(cursor) != (0, 0):
+        raise LogGap(cursor, log_reset=True)
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} seconds"
+
+
 def _stored_bytes(event: ChangeEvent) -> bytes:
     # The cursor is the entry id Redis assigns; a cursor sent in is meaningless here.
-    if not event.cursor:
+    if not event.cursor and not event.heartbeat:
         return event.SerializeToString()
     stored = ChangeEvent()
     stored.CopyFrom(event)
     stored.ClearField("cursor")
+    stored.ClearField("heartbeat")
     return stored.SerializeToString()
 
 
@@ -201,7 +483,7 @@ def _entries(response: Any) -> Iterator[tuple[bytes | str, dict[Any, Any]]]:
             yield entry_id, fields or {}
 
 
-def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> ChangeEvent:
+def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> _Entry:
     # Needs a client that keeps responses as bytes (services.common.redis_client
     # does): the payload is binary protobuf.
     payload = fields.get(b"event")
@@ -209,4 +491,6 @@ def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> ChangeEvent:
         raise ValueError(f"stream entry {_text(entry_id)} has no binary event field")
     event = ChangeEvent.FromString(payload)
     event.cursor = _text(entry_id)
-    return event
+    prev = fields.get(b"prev")
+    seq = fields.get(b"seq")
+    return _Entry(event, _text(prev) if prev else "", int(seq) if seq else 0)

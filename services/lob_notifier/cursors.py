@@ -2,6 +2,8 @@
 
     is_valid_cursor("1700000000000-0")   # True
     is_valid_cursor("99999999999999999999-0")  # False: Redis ids are two 64-bit numbers
+    cursor_key("1700000000000-2") < cursor_key("1700000000001-0")  # True: compare as numbers
+    normalized("007-01")  # "7-1", the form Redis itself writes
 
 The proto's pattern already refuses most malformed cursors; this catches the
 ones it lets through (numbers too large for Redis), which Redis would
@@ -12,13 +14,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["OLDEST", "is_valid_cursor"]
+__all__ = ["MAX_CURSOR", "OLDEST", "cursor_key", "cursor_time_ms", "is_valid_cursor", "normalized"]
 
 # Reading after 0-0 reads from the oldest retained entry.
 OLDEST = "0-0"
 
 _CURSOR = re.compile(r"([0-9]+)-([0-9]+)")
 _MAX_PART = 2**64 - 1
+MAX_CURSOR = f"{_MAX_PART}-{_MAX_PART}"
 
 
 def is_valid_cursor(value: str) -> bool:
@@ -26,3 +29,22 @@ def is_valid_cursor(value: str) -> bool:
     if match is None:
         return False
     return all(int(part) <= _MAX_PART for part in match.groups())
+
+
+def cursor_key(value: str) -> tuple[int, int]:
+    """The cursor as a pair of numbers, for ordering; "" sorts as 0-0."""
+    if not value:
+        return (0, 0)
+    ms, _, seq = value.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def cursor_time_ms(value: str) -> int:
+    """When the entry was appended (Unix milliseconds): Redis ids start with the time."""
+    return cursor_key(value)[0]
+
+
+def normalized(value: str) -> str:
+    """Without leading zeros, so equal cursors are equal strings (Redis's own form)."""
+    ms, seq = cursor_key(value)
+    return f"{ms}-{seq}"

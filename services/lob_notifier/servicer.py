@@ -1,57 +1,158 @@
-"""The LobNotifier gRPC API over the change log.
+"""The LobNotifier gRPC API over the change log and its subscribers.
 
-    servicer = LobNotifierServicer(ChangeLog(connect(url), "profilesync:changes"))
+    servicer = LobNotifierServicer(change_log, store, admin)
     server, port, _ = await create_server(settings, [binding(servicer)])
+    ...
+    await servicer.close()   # on SIGTERM: open streams end, long-polls answer now
 
 Request limits (page sizes, cursor syntax, batch sizes) are checked by the
 shared interceptor from the proto; this module adds only what the proto
-cannot say, such as a cursor whose numbers are too large for Redis.
+cannot say, such as a cursor whose numbers are too large for Redis. The
+subscriber RPCs are in subscriber_api.py.
+
+Heartbeats. StreamChanges sends a ChangeEvent with `heartbeat: true` and
+only `cursor` set whenever it has had nothing to send: at once if the
+stream starts with nothing to send (so the caller learns the position "from
+now" means, and an HTTP client gets its response headers), then after each
+`heartbeat_seconds` without an event. The cursor is the position the
+stream has reached, so resuming after it never misses an event. Keeping the
+message type, rather than wrapping events in a new one, leaves the REST
+stream (`/v1/changes:stream`, one JSON object per line) as it was for
+consumers that read `eventId`: a heartbeat line has an empty `eventId`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
-from prometheus_client import Counter
 
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
-from services.common.errors import InvalidArgument
+from services.common.errors import CursorExpired, InvalidArgument
 from services.common.server import ServiceBinding
-from services.lob_notifier.change_log import ChangeLog
-from services.lob_notifier.cursors import OLDEST, is_valid_cursor
+from services.lob_notifier import metrics
+from services.lob_notifier.admin import SubscriberAdmin
+from services.lob_notifier.change_log import ChangeLog, LogGap
+from services.lob_notifier.cursors import OLDEST, is_valid_cursor, normalized
+from services.lob_notifier.subscriber_api import SubscriberApi
+from services.lob_notifier.subscribers import SubscriberStore
 
 __all__ = ["SERVICE_NAME", "LobNotifierServicer", "binding"]
 
 SERVICE_NAME: str = notifier_pb2.DESCRIPTOR.services_by_name["LobNotifier"].full_name
 
 DEFAULT_PAGE_SIZE = 100
+DEFAULT_HEARTBEAT_SECONDS = 15
 # Events fetched per read while streaming; the stream sends them one by one.
 STREAM_BATCH = 100
-# A streaming call waits for new events in blocks this long (ms). Cancellation
-# interrupts a block at once; the bound only keeps each Redis call short.
+# A streaming call waits for new events in blocks at most this long (ms).
+# Cancellation and close() interrupt a block at once; the bound only keeps
+# each Redis call short.
 STREAM_BLOCK_MS = 2_000
-
-EVENTS_PUBLISHED = Counter(
-    "profilesync_notifier_events_published_total",
-    "Change events offered to the notifier, by outcome",
-    ["outcome"],
-)
+# How long close() waits for the reads it ended to wind down.
+CLOSE_WAIT_SECONDS = 5.0
 
 
 def _checked_cursor(value: str) -> str:
     if value and not is_valid_cursor(value):
         raise InvalidArgument("afterCursor: must be a cursor returned by this API")
-    return value
+    return normalized(value) if value else value
 
 
-class LobNotifierServicer(notifier_pb2_grpc.LobNotifierServicer):
-    """Publish, ListChanges and StreamChanges on one ChangeLog."""
+class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
+    """Publish, ListChanges, StreamChanges and the subscriber RPCs."""
 
-    def __init__(self, change_log: ChangeLog) -> None:
+    def __init__(
+        self,
+        change_log: ChangeLog,
+        store: SubscriberStore | None = None,
+        admin: SubscriberAdmin | None = None,
+        *,
+        heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS,
+        max_subscribers: int = 100,
+    ) -> None:
         self._log = change_log
+        self._store = store or SubscriberStore(change_log.redis, change_log.keys)
+        self._admin = admin or SubscriberAdmin(
+            change_log, self._store, max_subscribers=max_subscribers
+        )
+        self._heartbeat_seconds = heartbeat_seconds
+        self._closed = asyncio.Event()
+        self._reads = 0
+        self._no_reads = asyncio.Event()
+        self._no_reads.set()
 
+    async def close(self) -> None:
+        """Ends every open stream and answers every waiting long-poll now.
+
+        Returns once they have wound down (or after CLOSE_WAIT_SECONDS), so
+        the server's grace period is left to the other calls.
+        """
+        self._closed.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_reads.wait(), CLOSE_WAIT_SECONDS)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Counts a call that may wait on the log, for close() to wait on."""
+        self._reads += 1
+        self._no_reads.clear()
+        try:
+            yield
+        finally:
+            self._reads -= 1
+            if self._reads == 0:
+                self._no_reads.set()
+
+    # -- reading ------------------------------------------------------------
+    async def _start(self, after_cursor: str, subscriber: str) -> tuple[str, str]:
+        """The cursor to read after, and how to name it in an error."""
+        cursor = _checked_cursor(after_cursor)
+        if not subscriber:
+            return cursor, "afterCursor"
+        if cursor:
+            raise InvalidArgument("give afterCursor or subscriber, not both")
+        record = await self._record(subscriber)
+        return record.cursor, f"subscriber {subscriber}"
+
+    def _expired(self, gap: LogGap, subject: str, subscriber: str) -> CursorExpired:
+        if subscriber:
+            then = (
+                "resynchronise the profiles, then move the subscriber with SeekSubscriber "
+                f"(POST /v1/subscribers/{subscriber}:seek)"
+            )
+        else:
+            then = (
+                "resynchronise: note lastCursor from ListChanges, read the profiles again "
+                "(GET /v1/profiles/{id}, POST /v1/profiles:batchGet or the latest snapshot), "
+                "then read the changes after the noted cursor"
+            )
+        return CursorExpired(
+            f"{subject}: {gap}; the log keeps {self._log.retention_text()}. To continue, {then}"
+        )
+
+    async def _read(
+        self,
+        cursor: str,
+        count: int,
+        block_ms: int,
+        *,
+        subject: str,
+        subscriber: str,
+        check_idle: bool = True,
+    ) -> list[notifier_pb2.ChangeEvent]:
+        try:
+            return await self._log.read(
+                cursor or None, count, block_ms, check_idle=check_idle, stop=self._closed
+            )
+        except LogGap as gap:
+            raise self._expired(gap, subject, subscriber) from None
+
+    # -- RPCs ---------------------------------------------------------------
     async def Publish(
         self,
         request: notifier_pb2.PublishRequest,
@@ -61,12 +162,16 @@ class LobNotifierServicer(notifier_pb2_grpc.LobNotifierServicer):
     ) -> notifier_pb2.PublishResponse:
         now = Timestamp()
         now.GetCurrentTime()
-        for event in request.events:
+        for index, event in enumerate(request.events):
+            if event.heartbeat:
+                raise InvalidArgument(
+                    f"events[{index}].heartbeat: must not be set (heartbeats are not events)"
+                )
             if not event.HasField("detect_time"):
                 event.detect_time.CopyFrom(now)
         result = await self._log.publish(request.events)
-        EVENTS_PUBLISHED.labels("accepted").inc(result.accepted)
-        EVENTS_PUBLISHED.labels("duplicate").inc(result.duplicates)
+        metrics.EVENTS_PUBLISHED.labels("accepted").inc(result.accepted)
+        metrics.EVENTS_PUBLISHED.labels("duplicate").inc(result.duplicates)
         return notifier_pb2.PublishResponse(
             accepted=result.accepted,
             duplicates=result.duplicates,
@@ -80,16 +185,21 @@ class LobNotifierServicer(notifier_pb2_grpc.LobNotifierServicer):
             notifier_pb2.ListChangesRequest, notifier_pb2.ListChangesResponse
         ],
     ) -> notifier_pb2.ListChangesResponse:
-        cursor = _checked_cursor(request.after_cursor)
+        cursor, subject = await self._start(request.after_cursor, request.subscriber)
         # XREAD BLOCK answers at once when events are there, so this waits
         # only when there is nothing yet.
-        events = await self._log.read(
-            cursor or None,
-            count=request.page_size or DEFAULT_PAGE_SIZE,
-            block_ms=request.wait_seconds * 1000,
-        )
+        with self._reading():
+            events = await self._read(
+                cursor,
+                request.page_size or DEFAULT_PAGE_SIZE,
+                request.wait_seconds * 1000,
+                subject=subject,
+                subscriber=request.subscriber,
+            )
         return notifier_pb2.ListChangesResponse(
-            events=events, next_cursor=events[-1].cursor if events else request.after_cursor
+            events=events,
+            next_cursor=events[-1].cursor if events else (cursor or request.after_cursor),
+            last_cursor=await self._log.last_cursor(),
         )
 
     async def StreamChanges(
@@ -99,19 +209,52 @@ class LobNotifierServicer(notifier_pb2_grpc.LobNotifierServicer):
             notifier_pb2.StreamChangesRequest, notifier_pb2.ChangeEvent
         ],
     ) -> AsyncIterator[notifier_pb2.ChangeEvent]:
-        cursor = _checked_cursor(request.after_cursor)
+        cursor, subject = await self._start(request.after_cursor, request.subscriber)
         if not cursor:
             # "From now" is pinned to a concrete position before the first
             # wait, so an event published between two waits is never missed.
-            cursor = await self._log.last_cursor() or OLDEST
-        # Runs until the client cancels: grpc cancels this task, which ends
-        # the pending read at once.
-        while True:
-            events = await self._log.read(cursor, count=STREAM_BATCH, block_ms=STREAM_BLOCK_MS)
+            cursor = await self._log.latest_position() or OLDEST
+        heartbeat_seconds = request.heartbeat_seconds or self._heartbeat_seconds
+        metrics.OPEN_STREAMS.inc()
+        try:
+            messages = self._stream(cursor, subject, request.subscriber, heartbeat_seconds)
+            with self._reading():
+                async with contextlib.aclosing(messages):
+                    async for message in messages:
+                        yield message
+        finally:
+            metrics.OPEN_STREAMS.dec()
+
+    async def _stream(
+        self, cursor: str, subject: str, subscriber: str, heartbeat_seconds: int
+    ) -> AsyncGenerator[notifier_pb2.ChangeEvent, None]:
+        first = True
+        last_sent = time.monotonic()
+        # Runs until the client cancels (grpc cancels this task, which
+        # ends the pending read at once) or close() is called.
+        while not self._closed.is_set():
+            quiet_ms = int((time.monotonic() - last_sent) * 1000)
+            block_ms = 0 if first else min(STREAM_BLOCK_MS, heartbeat_seconds * 1000 - quiet_ms)
+            events = await self._read(
+                cursor,
+                STREAM_BATCH,
+                max(0, block_ms),
+                subject=subject,
+                subscriber=subscriber,
+                check_idle=first,
+            )
             for event in events:
                 yield event
             if events:
                 cursor = events[-1].cursor
+                last_sent = time.monotonic()
+            elif first or time.monotonic() - last_sent >= heartbeat_seconds:
+                if self._closed.is_set():
+                    break
+                metrics.HEARTBEATS.inc()
+                yield notifier_pb2.ChangeEvent(cursor=cursor, heartbeat=True)
+                last_sent = time.monotonic()
+            first = False
 
 
 def binding(servicer: LobNotifierServicer) -> ServiceBinding:

@@ -74,7 +74,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         },
     ),
     "emulator": {
-        "graphEmulator": {"enabled": True, "users": 500},
+        "graphEmulator": {"enabled": True, "users": 500, "extraArgs": ["--quota", "2000"]},
         "redis": {"url": "redis://redis-master:6379/0", "allowInsecure": True},
         "networkPolicy": {"allowExternal": False, "allowExternalEgress": False},
     },
@@ -170,18 +170,20 @@ def render_raw(
     *,
     kube_version: str = OLDEST_KUBE,
     api_versions: tuple[str, ...] = (),
+    release: str = RELEASE,
 ) -> dict[str, str]:
     """Template path -> rendered text, exactly as `helm template` would print it."""
-    return dict(_render_cached(json.dumps(values, sort_keys=True), kube_version, api_versions))
+    values_json = json.dumps(values, sort_keys=True)
+    return dict(_render_cached(values_json, kube_version, api_versions, release))
 
 
 @functools.lru_cache(maxsize=64)
 def _render_cached(
-    values_json: str, kube_version: str, api_versions: tuple[str, ...]
+    values_json: str, kube_version: str, api_versions: tuple[str, ...], release: str
 ) -> tuple[tuple[str, str], ...]:
     # The chart is rendered once per value set and version; each caller parses its own copy.
     options = {
-        "name": RELEASE,
+        "name": release,
         "namespace": NAMESPACE,
         "is_install": True,
         "kube_version": f"v{kube_version}",

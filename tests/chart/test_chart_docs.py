@@ -93,3 +93,11 @@ def test_chart_readme_lists_every_value() -> None:
     )
     for path in documented():
         assert f"| `{path}` |" in readme
+
+
+def test_chart_deploys_the_version_the_project_builds() -> None:
+    import tomllib
+
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    project = tomllib.loads((CHART_DIR.parent.parent / "pyproject.toml").read_text())["project"]
+    assert chart["appVersion"] == project["version"]

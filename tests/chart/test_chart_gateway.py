@@ -4,18 +4,31 @@ descriptor set, and an Envoy image of the release the configuration is validated
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
+import dataclasses
 import json
 import pathlib
 from typing import Any
 
 import pytest
 import yaml
-from chart_harness import NAMESPACE, PREFIX, ROOT, VALUE_SETS, find, merged, render
+from chart_harness import (
+    CHART_DIR,
+    NAMESPACE,
+    PREFIX,
+    ROOT,
+    VALUE_SETS,
+    chart_script,
+    find,
+    merged,
+    render,
+)
 
+from services.common.config import EnvReader
 from services.gateway.envoy_config import render_config
 from services.gateway.envoy_process import LOG_FORMAT, default_envoy_path, validate_config
-from services.gateway.settings import Backend, GatewaySettings
+from services.gateway.settings import BACKEND_SERVICES, Backend, GatewaySettings
 
 DESCRIPTOR_SET = ROOT / "build" / "profilesync.pb"
 CONFIG_MAP_LIMIT = 1024 * 1024
@@ -38,7 +51,8 @@ def chart_envoy_config(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def python_envoy_config(services: list[str], **settings: Any) -> dict[str, Any]:
-    """What services/gateway renders for the same backends, as the chart names them."""
+    """What `python -m services.gateway` renders with its defaults, for the same backends as
+    the chart names them (and any other `settings` the chart's values change)."""
     backends = tuple(
         Backend(
             service,
@@ -47,12 +61,52 @@ def python_envoy_config(services: list[str], **settings: Any) -> dict[str, Any]:
         )
         for service in services
     )
-    config = render_config(
-        GatewaySettings(
-            descriptor_set=DESCRIPTOR_SET, backends=backends, host="0.0.0.0", **settings
-        )
+    environ = {name: "backend:1" for name in BACKEND_SERVICES.values()}
+    environ["GATEWAY_DESCRIPTOR_SET"] = str(DESCRIPTOR_SET)
+    with contextlib.chdir(ROOT):
+        defaults = GatewaySettings.from_env(EnvReader(environ))
+    chosen = dataclasses.replace(
+        defaults,
+        backends=backends,
+        host="0.0.0.0",  # noqa: S104
+        **settings,
     )
-    return json.loads(json.dumps(config))  # tuples -> lists, as YAML has them
+    config = json.loads(json.dumps(render_config(chosen)))  # tuples -> lists, as in YAML
+    # The chart mounts the files it serves from its ConfigMap.
+    transcoder(config)["proto_descriptor"] = CHART_DESCRIPTOR_PATH
+    for route in routes_of(config):
+        body = route.get("direct_response", {}).get("body", {})
+        if "filename" in body:
+            body["filename"] = f"/etc/envoy/{pathlib.Path(body['filename']).name}"
+    return config
+
+
+def routes_of(config: dict[str, Any]) -> list[dict[str, Any]]:
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    found: list[dict[str, Any]] = manager["typed_config"]["route_config"]["virtual_hosts"][0][
+        "routes"
+    ]
+    return found
+
+
+def differences(chart: Any, python: Any, path: str = "") -> list[str]:
+    """Where two configurations differ, as readable paths (empty when they are equal)."""
+    if isinstance(chart, dict) and isinstance(python, dict):
+        found = []
+        for key in sorted(set(chart) | set(python)):
+            if key not in chart:
+                found.append(f"{path}.{key}: only the gateway module has it")
+            elif key not in python:
+                found.append(f"{path}.{key}: only the chart has it")
+            else:
+                found += differences(chart[key], python[key], f"{path}.{key}")
+        return found
+    if isinstance(chart, list) and isinstance(python, list):
+        if len(chart) != len(python):
+            return [f"{path}: {len(chart)} items in the chart, {len(python)} in the module"]
+        return [d for i, (a, b) in enumerate(zip(chart, python, strict=True))
+                for d in differences(a, b, f"{path}[{i}]")]  # fmt: skip
+    return [] if chart == python else [f"{path}: chart {chart!r}, module {python!r}"]
 
 
 def without_chart_additions(config: dict[str, Any]) -> dict[str, Any]:
@@ -90,9 +144,33 @@ def test_chart_config_is_what_the_gateway_module_renders(
     value_set: str, services: list[str], settings: dict[str, Any]
 ) -> None:
     chart = without_chart_additions(chart_envoy_config(VALUE_SETS[value_set]))
-    python = python_envoy_config(services, **settings)
-    transcoder(python)["proto_descriptor"] = CHART_DESCRIPTOR_PATH
-    assert chart == python
+    assert differences(chart, python_envoy_config(services, **settings)) == []
+
+
+def test_guard_openapi_and_console_can_be_turned_off_as_in_the_module() -> None:
+    off = {"requestGuard": False, "openapi": False, "console": False}
+    values = merged(VALUE_SETS["defaults"], {"gateway": off})
+    chart = without_chart_additions(chart_envoy_config(values))
+    python = python_envoy_config(
+        list(BACKEND_COMPONENTS), request_guard=False, openapi_file=None, console=None
+    )
+    assert differences(chart, python) == []
+    assert list(gateway_config_map(values)["binaryData"]) == ["profilesync.pb"]
+
+
+def test_gateway_serves_the_files_the_embedded_default_serves() -> None:
+    config_map = gateway_config_map(VALUE_SETS["defaults"])
+    served = {k: base64.b64decode(v) for k, v in config_map["binaryData"].items()}
+    module = chart_script().embedded_gateway_config()
+    files = {
+        pathlib.Path(body["filename"])
+        for route in routes_of(module)
+        if "filename" in (body := route.get("direct_response", {}).get("body", {}))
+    }
+    for path in files:
+        assert served[path.name] == path.read_bytes(), path
+    paths = [r["match"].get("path") for r in routes_of(chart_envoy_config(VALUE_SETS["defaults"]))]
+    assert "/healthz" in paths
 
 
 def test_gateway_values_reach_the_config() -> None:
@@ -108,14 +186,20 @@ def test_gateway_values_reach_the_config() -> None:
         port=8000,
     )
     transcoder(python)["proto_descriptor"] = CHART_DESCRIPTOR_PATH
-    assert chart == python
+    assert differences(chart, python) == []
 
 
 @pytest.mark.parametrize("value_set", ["defaults", "differ-server-off", "emulator"])
 def test_envoy_accepts_the_chart_config(value_set: str, tmp_path: pathlib.Path) -> None:
     config = chart_envoy_config(VALUE_SETS[value_set])
-    # The descriptor set is mounted from the ConfigMap in a pod; here it is the built one.
+    # The files are mounted from the ConfigMap in a pod; here they are the chart's own.
     transcoder(config)["proto_descriptor"] = str(DESCRIPTOR_SET)
+    for route in routes_of(config):
+        body = route.get("direct_response", {}).get("body", {})
+        if "filename" in body:
+            body["filename"] = str(
+                CHART_DIR / "files" / "static" / pathlib.Path(body["filename"]).name
+            )
     path = tmp_path / "envoy.yaml"
     path.write_text(yaml.safe_dump(config))
     validate_config(default_envoy_path(), path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any
 
 import helm_python as helm
@@ -82,3 +83,13 @@ def test_defaults_make_the_components_the_issue_lists() -> None:
     assert not of_kind(manifests, "Ingress")
     assert not of_kind(manifests, "ServiceMonitor")
     assert not [m for m in manifests if "graph-emulator" in m["metadata"]["name"]]
+
+
+def test_the_packaged_chart_carries_its_generated_files(tmp_path: pathlib.Path) -> None:
+    archive = helm.package(CHART_DIR, destination=tmp_path)
+    with helm.Chart.load(archive) as chart:
+        names = {f["name"] for f in chart.files}
+        assert {"files/profilesync.pb", "files/rest-routes.json"} <= names
+        assert not {n for n in names if n.startswith("ci/") or n.endswith(".gitignore")}
+        rendered = chart.render(VALUE_SETS["defaults"], name="rel", namespace="profiles")
+    assert "binaryData" in rendered["profile-sync/templates/gateway-configmap.yaml"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pathlib
+import shutil
 from typing import Any
 
 import helm_python as helm
 import pytest
-from chart_harness import MINIMAL, VALUE_SETS, merged, render
+from chart_harness import CHART_DIR, MINIMAL, VALUE_SETS, merged, render
 
 
 def refusal(values: dict[str, Any]) -> str:
@@ -35,7 +37,7 @@ def test_a_value_of_the_wrong_kind_is_refused() -> None:
 
 def test_missing_required_values_are_all_listed_at_once() -> None:
     message = refusal({})
-    assert "5 value(s) to fix" in message
+    assert "5 problem(s) to fix" in message
     for name in (
         "azure.tenantId is required",
         "azure.clientId is required",
@@ -49,7 +51,7 @@ def test_missing_required_values_are_all_listed_at_once() -> None:
 def test_one_missing_required_value_is_named() -> None:
     values = merged(MINIMAL, {"azure": {"existingSecret": ""}})
     message = refusal(values)
-    assert "1 value(s) to fix" in message
+    assert "1 problem(s) to fix" in message
     assert "azure.existingSecret is required" in message
     assert "kubectl create secret generic" in message
 
@@ -96,3 +98,19 @@ def test_a_webhook_secret_too_short_to_sign_with_is_refused() -> None:
 def test_the_value_sets_render() -> None:
     for values in VALUE_SETS.values():
         assert render(values)
+
+
+def test_a_chart_packaged_without_its_generated_files_says_how_to_make_them(
+    tmp_path: pathlib.Path,
+) -> None:
+    copy = tmp_path / "profile-sync"
+    shutil.copytree(
+        CHART_DIR, copy, ignore=shutil.ignore_patterns("*.pb", "*routes.json", "static")
+    )
+    with helm.Chart.load(copy) as chart, pytest.raises(helm.HelmError) as caught:
+        chart.render(MINIMAL, name="rel", namespace="profiles")
+    assert (
+        "files/profilesync.pb, files/rest-routes.json and files/gateway-routes.json are missing"
+        in str(caught.value)
+    )
+    assert "make chart-test" in str(caught.value)

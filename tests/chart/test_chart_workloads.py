@@ -60,7 +60,7 @@ def test_grpc_services_are_probed_through_their_health_service() -> None:
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["grpc"] == {"port": port}, (name, probe)
         env = container_env(find(manifests, "Deployment", f"{PREFIX}-{name}"))
-        assert env["GRPC_HOST"] == "0.0.0.0"
+        assert env["GRPC_HOST"] == "0.0.0.0"  # noqa: S104
         assert env["GRPC_PORT"] == str(port)
         assert env["METRICS_PORT"] == "9464"
 
@@ -321,3 +321,27 @@ def test_helm_test_script_passes_on_healthy_services_and_fails_otherwise() -> No
         http_server.shutdown()
         http_server.server_close()
         server.stop(None)
+
+
+def test_a_long_release_name_still_gives_valid_distinct_names() -> None:
+    release = "profile-sync-production-eu-west-1-identity-platform"  # Helm's limit is 53
+    manifests = render(VALUE_SETS["everything-on"], release=release)
+    names = [(m["kind"], m["metadata"]["name"]) for m in manifests]
+    assert len(names) == len(set(names))
+    suffixes = (
+        "-extender",
+        "-notifier",
+        "-gateway",
+        "-differ",
+        "-headless",
+        "-subscribers",
+        "-test",
+        "-sync",
+    )
+    for kind, name in names:
+        assert len(name) <= 63 and not name.endswith("-"), (kind, name)
+        # The component survives the cut: it is what tells the resources apart.
+        assert kind == "ServiceMonitor" or name.endswith(suffixes), (kind, name)
+    for manifest in manifests:
+        for value in manifest["metadata"]["labels"].values():
+            assert len(value) <= 63

@@ -11,6 +11,7 @@ from notifier_harness import running_notifier
 
 from profilesync.v1 import notifier_pb2
 from services.lob_notifier.change_log import ChangeLog, LogGap
+from services.lob_notifier.cursors import cursor_key
 
 
 def small_log(change_log: ChangeLog, **limits: int) -> ChangeLog:
@@ -114,6 +115,15 @@ async def test_a_lost_log_expires_the_cursors_into_it(change_log: ChangeLog) -> 
     published = await change_log.publish([make_event(1), make_event(2)])
     # Redis lost everything (a restart without persistence, a failover without replica).
     await change_log.redis.delete(change_log.stream_key, change_log.keys.seq)
+    # A restart takes far longer than a millisecond, so the new log's ids (taken
+    # from Redis's clock) come after the old cursor; here, wait for that clock.
+    old_ms = cursor_key(published.last_cursor)[0]
+
+    async def clock_passed() -> bool:
+        seconds, micros = await change_log.redis.time()
+        return seconds * 1000 + micros // 1000 > old_ms
+
+    await eventually(clock_passed, what="Redis's clock to pass the old cursor")
     await change_log.publish([make_event(3)])
 
     async with running_notifier(change_log) as served:

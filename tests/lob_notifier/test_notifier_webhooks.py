@@ -412,3 +412,45 @@ def test_backoff_grows_exponentially_with_jitter_and_honours_retry_after() -> No
         assert len(set(delays)) > 1  # jittered
     assert backoff_seconds(1, settings, 30.0) >= 30.0
     assert backoff_seconds(1, settings, 10_000.0) == 300.0
+
+
+async def test_a_dead_letter_whose_events_were_trimmed_cannot_be_replayed(
+    served: Served,
+    start_delivery: StartDelivery,
+    receivers: Callable[..., WebhookReceiver],
+) -> None:
+    small = ChangeLog(served.change_log.redis, served.change_log.stream_key, max_events=10)
+    receiver = receivers().listen()
+    receiver.failing_with = 500
+    await subscribe(served, "crm", receiver.url)
+    await start_delivery(log=small, max_attempts=1, batch_size=100)
+    await small.publish([make_event(n) for n in range(5)])
+
+    async def parked() -> bool:
+        return await served.store.dead_letter_count("crm") == 1
+
+    await eventually(parked, what="the parked batch")
+    receiver.failing_with = None
+    # Retention overtakes the parked batch, while the subscriber keeps up
+    # (batches smaller than the log's limit, each delivered before the next).
+    for start in range(5, 155, 5):
+        await small.publish([make_event(n) for n in range(start, start + 5)])
+
+        async def kept_up(expected: int = start) -> bool:
+            return len(receiver.delivered_ids()) == expected
+
+        await eventually(kept_up, what="delivery to keep up")
+
+    page = await served.stub.ListDeadLetters(notifier_pb2.ListDeadLettersRequest(name="crm"))
+    [dead] = page.dead_letters
+    assert dead.expired and list(dead.events) == [] and dead.event_count == 5
+
+    await served.stub.ReplayDeadLetters(notifier_pb2.ReplayDeadLettersRequest(name="crm", all=True))
+
+    async def parked_again() -> notifier_pb2.DeadLetter | None:
+        answer = await served.stub.ListDeadLetters(notifier_pb2.ListDeadLettersRequest(name="crm"))
+        return answer.dead_letters[0] if answer.dead_letters else None
+
+    again = await eventually(parked_again, what="the replay refused and parked again")
+    assert "cannot replay" in again.last_error and again.delivery_id == dead.delivery_id
+    assert receiver.delivered_ids() == event_ids(5, 155)

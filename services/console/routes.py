@@ -1,0 +1,289 @@
+"""The gateway routes that serve the console under /console/.
+
+    bootstrap = render_config(gateway_settings)          # Envoy's configuration
+    add_console(bootstrap, ConsoleSettings())            # adds the console to it
+
+Envoy answers every file itself (`direct_response` reading the file when it
+loads its configuration), so the console needs no web server of its own and
+works the same on the embedded default and in a cluster. On the embedded
+default one more route, /console/dev-token, passes a token request on to the
+Graph emulator, so the sign-in page can offer "get a token from the emulator"
+without the browser talking to the emulator (another origin, another CA).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from typing import Any
+
+from services.console.settings import ConsoleSettings, EmulatorTokens
+
+__all__ = [
+    "CONFIG_PATH",
+    "CONSOLE_PATH",
+    "CONTENT_TYPES",
+    "DEV_TOKEN_PATH",
+    "EMULATOR_CLUSTER",
+    "add_console",
+    "console_clusters",
+    "console_files",
+    "console_routes",
+    "direct_response_limit",
+]
+
+CONSOLE_PATH = "/console/"
+CONFIG_PATH = "/console/config.json"
+DEV_TOKEN_PATH = "/console/dev-token"  # noqa: S105 - a route, not a secret
+EMULATOR_CLUSTER = "console_emulator"
+EMULATOR_TOKEN_PATH = "/_emulator/token"  # noqa: S105 - a route, not a secret
+
+# What the browser needs to use each file; module scripts must be JavaScript.
+CONTENT_TYPES: dict[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+# Envoy keeps every served file in memory: the console stays a handful of small files.
+MAX_FILES = 64
+MAX_FILE_BYTES = 1024 * 1024
+# Envoy's default limit on a direct-response body; larger files need the route table to allow them.
+ENVOY_DEFAULT_BODY_LIMIT = 4096
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
+# The transcoder refuses a path no RPC claims; the console's routes turn it off.
+_WITHOUT_TRANSCODER = {
+    _TRANSCODER: {
+        "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+        "disabled": True,
+    }
+}
+
+# The pages load only their own scripts and styles and call only the gateway
+# they came from; nothing may frame them (clickjacking of the approve button).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_COMMON_HEADERS: dict[str, str] = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    # Envoy reads the files once at start; a new release must still reach browsers.
+    "cache-control": "no-cache",
+}
+
+
+def _headers(content_type: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "header": {"key": key, "value": value},
+            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+        }
+        for key, value in {"content-type": content_type, **_COMMON_HEADERS}.items()
+    ]
+
+
+def _method(regex: str) -> dict[str, Any]:
+    return {"name": ":method", "string_match": {"safe_regex": {"regex": regex}}}
+
+
+def console_files(root: pathlib.Path) -> list[tuple[str, pathlib.Path]]:
+    """(path under /console/, file) for every file in `root`, in a stable order.
+
+    Raises ValueError naming a file the gateway cannot serve (unknown type,
+    unsafe name, too large) or a folder with too many files.
+    """
+    files: list[tuple[str, pathlib.Path]] = []
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if path.is_dir() or any(part.startswith(".") for part in relative.parts):
+            continue
+        if not all(_SAFE_NAME.fullmatch(part) for part in relative.parts):
+            raise ValueError(f"console file {relative}: names may use only letters, digits, . _ -")
+        if path.suffix not in CONTENT_TYPES:
+            raise ValueError(f"console file {relative}: no content type for {path.suffix!r} files")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ValueError(f"console file {relative}: larger than {MAX_FILE_BYTES} bytes")
+        files.append((relative.as_posix(), path))
+    if len(files) > MAX_FILES:
+        raise ValueError(f"console folder {root}: {len(files)} files, at most {MAX_FILES}")
+    if not any(name == "index.html" for name, _ in files):
+        raise ValueError(f"console folder {root}: no index.html")
+    return files
+
+
+def _file_route(url_path: str, path: pathlib.Path) -> dict[str, Any]:
+    return {
+        "match": {"path": url_path, "headers": [_method("GET|HEAD")]},
+        "direct_response": {"status": 200, "body": {"filename": str(path)}},
+        "response_headers_to_add": _headers(CONTENT_TYPES[path.suffix]),
+        "typed_per_filter_config": _WITHOUT_TRANSCODER,
+    }
+
+
+def _client_config(settings: ConsoleSettings) -> dict[str, Any]:
+    """What the pages learn from the gateway at load: only what differs per installation."""
+    config: dict[str, Any] = {}
+    if settings.emulator is not None:
+        config["emulatorTokenUrl"] = DEV_TOKEN_PATH
+    return config
+
+
+def _dev_token_route(emulator: EmulatorTokens) -> dict[str, Any]:
+    return {
+        # POST only, and only the token route: the rest of the emulator's admin
+        # API (deleting users, changing quotas) is not reachable this way.
+        "match": {"path": DEV_TOKEN_PATH, "headers": [_method("POST")]},
+        "route": {
+            "cluster": EMULATOR_CLUSTER,
+            "prefix_rewrite": EMULATOR_TOKEN_PATH,
+            # The emulator names its token issuer after the Host it is called by;
+            # it must be the authority the services trust.
+            "host_rewrite_literal": emulator.authority,
+            "timeout": "15s",
+        },
+        "request_headers_to_remove": ["authorization", "cookie"],
+        "typed_per_filter_config": _WITHOUT_TRANSCODER,
+    }
+
+
+def console_routes(settings: ConsoleSettings) -> list[dict[str, Any]]:
+    """The routes of the console, to go before the transcoder's routes."""
+    routes: list[dict[str, Any]] = [
+        {
+            "match": {"path": CONSOLE_PATH.rstrip("/")},
+            "redirect": {"path_redirect": CONSOLE_PATH},
+            "typed_per_filter_config": _WITHOUT_TRANSCODER,
+        },
+    ]
+    for name, path in console_files(settings.root):
+        if name == "index.html":
+            routes.append(_file_route(CONSOLE_PATH, path))
+        routes.append(_file_route(CONSOLE_PATH + name, path))
+    routes.append(
+        {
+            "match": {"path": CONFIG_PATH, "headers": [_method("GET|HEAD")]},
+            "direct_response": {
+                "status": 200,
+                "body": {"inline_string": json.dumps(_client_config(settings))},
+            },
+            "response_headers_to_add": _headers(CONTENT_TYPES[".json"]),
+            "typed_per_filter_config": _WITHOUT_TRANSCODER,
+        }
+    )
+    if settings.emulator is not None:
+        routes.append(_dev_token_route(settings.emulator))
+    routes.append(
+        {
+            # Anything else under /console/ is a clear 404, not the transcoder's refusal.
+            "match": {"prefix": CONSOLE_PATH},
+            "direct_response": {
+                "status": 404,
+                "body": {"inline_string": "no such console page or file"},
+            },
+            "typed_per_filter_config": _WITHOUT_TRANSCODER,
+        }
+    )
+    return routes
+
+
+def console_clusters(settings: ConsoleSettings) -> list[dict[str, Any]]:
+    """The emulator's cluster when the sign-in may get tokens from it; none otherwise."""
+    emulator = settings.emulator
+    if emulator is None:
+        return []
+    cluster: dict[str, Any] = {
+        "name": EMULATOR_CLUSTER,
+        "type": "STATIC" if emulator.is_ip else "STRICT_DNS",
+        "connect_timeout": "5s",
+        "dns_lookup_family": "V4_PREFERRED",
+        "load_assignment": {
+            "cluster_name": EMULATOR_CLUSTER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {
+                                        "address": emulator.host,
+                                        "port_value": emulator.port,
+                                    }
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+    if emulator.tls and emulator.ca_file is not None:
+        tls_context: dict[str, Any] = {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+            "UpstreamTlsContext",
+            "common_tls_context": {
+                "validation_context": {
+                    "trusted_ca": {"filename": str(emulator.ca_file)},
+                    # Envoy checks only the chain unless told which name to expect.
+                    "match_typed_subject_alt_names": [
+                        {
+                            "san_type": "IP_ADDRESS" if emulator.is_ip else "DNS",
+                            "matcher": {"exact": emulator.host},
+                        }
+                    ],
+                }
+            },
+        }
+        if not emulator.is_ip:
+            tls_context["sni"] = emulator.host
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": tls_context,
+        }
+    return [cluster]
+
+
+def direct_response_limit(settings: ConsoleSettings) -> int:
+    """The body size the route table must allow for the largest console file (twice it,
+    so an edited file still fits until the next restart)."""
+    largest = max(path.stat().st_size for _, path in console_files(settings.root))
+    return max(ENVOY_DEFAULT_BODY_LIMIT, largest * 2)
+
+
+def _rest_route_config(bootstrap: dict[str, Any]) -> dict[str, Any]:
+    for listener in bootstrap["static_resources"]["listeners"]:
+        if listener["name"] != "rest":
+            continue
+        for chain in listener["filter_chains"]:
+            for network_filter in chain["filters"]:
+                if network_filter["name"] == "envoy.filters.network.http_connection_manager":
+                    route_config: dict[str, Any] = network_filter["typed_config"]["route_config"]
+                    return route_config
+    raise ValueError("the gateway configuration has no 'rest' listener to add the console to")
+
+
+def add_console(bootstrap: dict[str, Any], settings: ConsoleSettings | None) -> dict[str, Any]:
+    """Adds the console to a rendered gateway bootstrap (in place) and returns it;
+    `None` leaves the bootstrap as it is."""
+    if settings is None:
+        return bootstrap
+    route_config = _rest_route_config(bootstrap)
+    # Ahead of everything else: the console's paths are its own, and the
+    # transcoder's routes end with a catch-all.
+    route_config["virtual_hosts"][0]["routes"][0:0] = console_routes(settings)
+    route_config["max_direct_response_body_size_bytes"] = max(
+        route_config.get("max_direct_response_body_size_bytes", ENVOY_DEFAULT_BODY_LIMIT),
+        direct_response_limit(settings),
+    )
+    bootstrap["static_resources"]["clusters"].extend(console_clusters(settings))
+    return bootstrap

@@ -1,0 +1,390 @@
+// The Profiles page: search with the API's query syntax, a profile's
+// details, and its recent change events read from the change log.
+
+import { h, replace } from "./dom.js";
+import { count, localTime, num, plural, timeElement } from "./format.js";
+
+const PAGE_SIZE = 20;
+const CHANGES_PAGE = 1000;
+// Pages of the change log read per period before the period is narrowed.
+const MAX_PAGES = 30;
+const SHOWN_CHANGES = 50;
+const DAY_MS = 86400 * 1000;
+const PERIODS = [
+  { value: "1", label: "last 24 hours", ms: DAY_MS },
+  { value: "7", label: "last 7 days", ms: 7 * DAY_MS },
+  { value: "30", label: "last 30 days", ms: 30 * DAY_MS },
+  { value: "all", label: "everything the log keeps", ms: 0 },
+];
+const LIST_FIELDS = [
+  { key: "skills", label: "Skills" },
+  { key: "pastProjects", label: "Past projects" },
+  { key: "schools", label: "Schools" },
+  { key: "interests", label: "Interests" },
+];
+const SYNTAX = [
+  ["kubernetes retail", "profiles with both words, in any field"],
+  ["skills:kubernetes", "a word in one field (skills, aboutMe, pastProjects, schools, interests, displayName, jobTitle, department …)"],
+  ['"machine learning"', "a phrase"],
+  ["kube*", "a prefix (at least two characters)"],
+  ["-department:sales", "without a word"],
+  ["skills:go OR skills:rust", "either group"],
+];
+const OUT_OF_RANGE = 11;
+
+function chips(items) {
+  if (!items || !items.length) return h("p", { class: "muted" }, "none");
+  return h("ul", { class: "chips" }, items.map((item) => h("li", {}, item)));
+}
+
+function profileLink(profile) {
+  return `#/profiles/${encodeURIComponent(profile.id)}`;
+}
+
+function shortValue(value) {
+  if (value === null || value === undefined || value === "") return "(empty)";
+  const text = Array.isArray(value) ? value.join(", ") : String(value);
+  return text.length > 160 ? `${text.slice(0, 157)}…` : text;
+}
+
+function fieldChange(change) {
+  const added = change.added || [];
+  const removed = change.removed || [];
+  if (added.length || removed.length) {
+    return h(
+      "li",
+      {},
+      h("strong", {}, change.field),
+      added.length ? h("span", { class: "added" }, ` + ${added.join(", ")}`) : null,
+      removed.length ? h("span", { class: "removed" }, ` − ${removed.join(", ")}`) : null,
+    );
+  }
+  return h("li", {}, h("strong", {}, change.field), `: ${shortValue(change.before)} → ${shortValue(change.after)}`);
+}
+
+function eventDetails(event) {
+  if (event.kind === "CREATED") return h("span", {}, "profile first seen");
+  if (event.kind === "DELETED") return h("span", {}, "user removed from the tenant");
+  const changes = event.fieldChanges || [];
+  if (!changes.length) return h("span", {}, (event.changedFields || []).join(", ") || "—");
+  return h("ul", { class: "field-changes" }, changes.map(fieldChange));
+}
+
+export function mount(context, { rest, query }) {
+  if (rest.length) return mountDetails(context, rest[0]);
+  return mountSearch(context, query);
+}
+
+// -- search -------------------------------------------------------------------
+
+function mountSearch(context, query) {
+  const { api, main, reportError, showNotice, clearNotice, announce, navigate } = context;
+  const abort = new AbortController();
+  const initial = query.get("q") || "";
+  const input = h("input", {
+    type: "search",
+    id: "search-input",
+    name: "q",
+    value: initial,
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-describedby": "search-help",
+    required: true,
+    maxlength: 512,
+  });
+  const results = h("section", { id: "search-results", "aria-labelledby": "results-heading" });
+  const idInput = h("input", { type: "text", id: "open-id", name: "id", autocomplete: "off", spellcheck: "false", required: true, maxlength: 256 });
+  let nextPageToken = "";
+  let shown = [];
+
+  replace(
+    main,
+    h("h1", {}, "Profiles"),
+    h(
+      "form",
+      {
+        role: "search",
+        class: "card",
+        "aria-label": "Search profiles",
+        onsubmit(event) {
+          event.preventDefault();
+          const text = input.value.trim();
+          if (text) navigate(`#/profiles?q=${encodeURIComponent(text)}`);
+        },
+      },
+      h("label", { for: "search-input" }, "Search profiles"),
+      h("div", { class: "inline-form" }, input, h("button", { type: "submit", class: "primary" }, "Search")),
+      h(
+        "details",
+        { id: "search-help" },
+        h("summary", {}, "Query syntax"),
+        h(
+          "dl",
+          { class: "syntax" },
+          SYNTAX.map(([example, meaning]) => [h("dt", {}, h("code", {}, example)), h("dd", {}, meaning)]),
+        ),
+      ),
+    ),
+    h(
+      "form",
+      {
+        class: "card",
+        "aria-labelledby": "open-heading",
+        onsubmit(event) {
+          event.preventDefault();
+          const id = idInput.value.trim();
+          if (id) navigate(`#/profiles/${encodeURIComponent(id)}`);
+        },
+      },
+      h("h2", { id: "open-heading" }, "Open one profile"),
+      h("label", { for: "open-id" }, "Object id or user principal name"),
+      h("div", { class: "inline-form" }, idInput, h("button", { type: "submit", class: "secondary" }, "Open")),
+    ),
+    results,
+  );
+
+  function renderResults(total) {
+    replace(
+      results,
+      h("h2", { id: "results-heading" }, `${plural(total, "profile")} match`),
+      shown.length
+        ? h(
+            "ol",
+            { class: "results" },
+            shown.map(({ profile, matchedFields, score }) =>
+              h(
+                "li",
+                { class: "result", dataset: { profileId: profile.id } },
+                h("h3", {}, h("a", { href: profileLink(profile) }, profile.displayName || profile.userPrincipalName || profile.id)),
+                h("p", { class: "muted" }, [profile.jobTitle, profile.department, profile.userPrincipalName].filter(Boolean).join(" · ")),
+                h("p", { class: "skills-line" }, "Skills: ", (profile.skills || []).join(", ") || "none"),
+                h(
+                  "p",
+                  { class: "cell-note" },
+                  `Matched in ${(matchedFields || []).join(", ") || "—"} · score ${num(score).toFixed(2)}`,
+                ),
+              ),
+            ),
+          )
+        : h("p", { class: "muted" }, "No profile matches this query."),
+      nextPageToken ? h("button", { type: "button", class: "secondary", onclick: () => search(true) }, "More results") : null,
+    );
+  }
+
+  async function search(more = false) {
+    const text = initial.trim();
+    results.setAttribute("aria-busy", "true");
+    try {
+      const page = await api.get("/v1/profiles:search", {
+        query: { query: text, pageSize: PAGE_SIZE, pageToken: more ? nextPageToken : "" },
+        signal: abort.signal,
+      });
+      clearNotice();
+      shown = more ? [...shown, ...(page.results || [])] : page.results || [];
+      nextPageToken = page.nextPageToken || "";
+      const total = num(page.totalSize) || shown.length;
+      renderResults(total);
+      announce(`${plural(total, "profile")} match ${text}.`);
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      if (error.status === 501) {
+        showNotice("Search is not available on this gateway yet", `${error.message}. Open a profile by its id or user principal name instead.`, { kind: "warning" });
+        replace(results);
+      } else if (error.status === 400) {
+        showNotice("The query could not be read", error.message, { kind: "warning" });
+        replace(results);
+        input.focus();
+      } else {
+        reportError(error);
+      }
+    } finally {
+      results.removeAttribute("aria-busy");
+    }
+  }
+
+  if (initial) search();
+  else input.focus();
+  return () => abort.abort();
+}
+
+// -- one profile ----------------------------------------------------------------
+
+function mountDetails(context, id) {
+  const { api, main, reportError } = context;
+  const abort = new AbortController();
+  const body = h("div", { id: "profile" }, h("p", { class: "muted" }, "Loading the profile…"));
+  replace(main, h("p", {}, h("a", { href: "#/profiles" }, "← Profiles")), h("h1", { id: "profile-heading" }, id), body);
+
+  async function load() {
+    try {
+      const profile = await api.get(`/v1/profiles/${encodeURIComponent(id)}`, { signal: abort.signal });
+      renderProfile(profile);
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      replace(body, h("p", { class: "muted" }, "The profile could not be read."));
+      reportError(error);
+    }
+  }
+
+  function renderProfile(profile) {
+    replace(document.getElementById("profile-heading"), profile.displayName || profile.userPrincipalName || profile.id);
+    const identity = [
+      ["User principal name", profile.userPrincipalName],
+      ["Object id", h("code", {}, profile.id)],
+      ["Mail", profile.mail || "—"],
+      ["Job title", profile.jobTitle || "—"],
+      ["Department", profile.department || "—"],
+      ["Version", h("code", { class: "version" }, profile.version || "—")],
+      ["Read from Graph", timeElement(profile.fetchTime)],
+    ];
+    const changes = h("section", { class: "card", "aria-labelledby": "changes-heading", id: "profile-changes" });
+    replace(
+      body,
+      h(
+        "div",
+        { class: "profile-grid" },
+        h(
+          "section",
+          { class: "card", "aria-labelledby": "identity-heading" },
+          h("h2", { id: "identity-heading" }, "Identity"),
+          h("dl", { class: "facts" }, identity.map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)])),
+        ),
+        h(
+          "section",
+          { class: "card", "aria-labelledby": "about-heading" },
+          h("h2", { id: "about-heading" }, "About me"),
+          profile.aboutMe ? h("p", { class: "about" }, profile.aboutMe) : h("p", { class: "muted" }, "not filled in"),
+          LIST_FIELDS.map(({ key, label }) => [h("h3", {}, label), h("div", { dataset: { field: key } }, chips(profile[key]))]),
+        ),
+      ),
+      changes,
+    );
+    mountChanges(context, profile, changes, abort.signal);
+  }
+
+  load();
+  return () => abort.abort();
+}
+
+function mountChanges(context, profile, section, signal) {
+  const { api, reportError } = context;
+  const select = h(
+    "select",
+    { id: "changes-period" },
+    PERIODS.map(({ value, label }) => h("option", { value, selected: value === "30" }, label)),
+  );
+  const status = h("p", { class: "muted", role: "status", id: "changes-status" });
+  const list = h("div", { id: "changes-list" });
+  replace(
+    section,
+    h("h2", { id: "changes-heading" }, "Recent changes"),
+    h(
+      "form",
+      {
+        class: "inline-form",
+        onsubmit(event) {
+          event.preventDefault();
+          load();
+        },
+      },
+      h("label", { for: "changes-period" }, "Period"),
+      select,
+      h("button", { type: "submit", class: "secondary" }, "Show"),
+    ),
+    status,
+    list,
+  );
+
+  // Reads the log forward from the start of a period, keeping this user's events.
+  // Cursors are Redis stream ids (milliseconds-sequence), so a period's start is a cursor.
+  async function scan(periodMs) {
+    let cursor = periodMs ? `${Date.now() - periodMs}-0` : "";
+    let scanned = 0;
+    const found = [];
+    for (let pages = 0; pages < MAX_PAGES; pages += 1) {
+      let page;
+      try {
+        page = await api.get("/v1/changes", { query: { afterCursor: cursor, pageSize: CHANGES_PAGE }, signal });
+      } catch (error) {
+        // A period reaching back before the oldest event the log holds: read from the oldest.
+        if (error.status === 400 && error.code === OUT_OF_RANGE && cursor && pages === 0) {
+          cursor = "";
+          pages -= 1;
+          continue;
+        }
+        throw error;
+      }
+      const events = page.events || [];
+      scanned += events.length;
+      for (const event of events) if (event.userId === profile.id) found.push(event);
+      if (events.length < CHANGES_PAGE) return { found, scanned, complete: true };
+      cursor = page.nextCursor;
+    }
+    return { found, scanned, complete: false };
+  }
+
+  async function load() {
+    const period = PERIODS.find(({ value }) => value === select.value) || PERIODS[2];
+    status.textContent = `Reading the change log (${period.label})…`;
+    list.setAttribute("aria-busy", "true");
+    try {
+      let periodMs = period.ms || 0;
+      let outcome = await scan(periodMs);
+      // Too many events to read: look at a shorter, more recent period instead.
+      for (let tries = 0; !outcome.complete && tries < 3; tries += 1) {
+        periodMs = periodMs ? periodMs / 4 : 7 * DAY_MS;
+        outcome = await scan(periodMs);
+      }
+      const newest = outcome.found.slice(-SHOWN_CHANGES).reverse();
+      const since = periodMs ? `since ${localTime(new Date(Date.now() - periodMs))}` : "in the whole log";
+      status.textContent =
+        `${plural(outcome.found.length, "change")} of this profile among ${count(outcome.scanned)} events ${since}` +
+        (outcome.complete ? "." : " (the period holds more events than the console reads; showing what it read).") +
+        (outcome.found.length > SHOWN_CHANGES ? ` Showing the newest ${SHOWN_CHANGES}.` : "");
+      renderChanges(newest);
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      status.textContent = "The change log could not be read.";
+      reportError(error);
+    } finally {
+      list.removeAttribute("aria-busy");
+    }
+  }
+
+  function renderChanges(events) {
+    if (!events.length) {
+      replace(list);
+      return;
+    }
+    replace(
+      list,
+      h(
+        "div",
+        { class: "table-wrap", role: "region", "aria-label": "Change events of this profile", tabindex: "0" },
+        h(
+          "table",
+          { class: "changes" },
+          h("caption", {}, "Change events, newest first"),
+          h("thead", {}, h("tr", {}, ["Detected", "Kind", "Origin", "What changed", "Run"].map((text) => h("th", { scope: "col" }, text)))),
+          h(
+            "tbody",
+            {},
+            events.map((event) =>
+              h(
+                "tr",
+                { dataset: { eventId: event.eventId, kind: event.kind } },
+                h("td", {}, timeElement(event.detectTime)),
+                h("th", { scope: "row" }, h("span", { class: `kind kind-${event.kind}` }, event.kind)),
+                h("td", {}, event.origin === "LOB" ? "LOB app" : "SharePoint"),
+                h("td", {}, eventDetails(event)),
+                h("td", {}, h("code", {}, event.runId || "—")),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+
+  load();
+}

@@ -1,0 +1,443 @@
+// The Syncs page: every run with its counts and stage timings, charts of
+// duration and changes per run, starting a run, approving held deletions,
+// and the live progress of a running run (polled once a second).
+
+import { stackedBars } from "./charts.js";
+import { h, replace } from "./dom.js";
+import { count, localTime, num, parseTime, plural, runSeconds, seconds, shortTime, timeElement } from "./format.js";
+
+const STAGES = ["rebuild", "fetch", "snapshot", "compare", "publish", "commit", "approve"];
+const CHANGES = [
+  { key: "created", label: "created" },
+  { key: "updated", label: "updated" },
+  { key: "deleted", label: "deleted" },
+  { key: "heldDeletes", label: "deletions held" },
+];
+const STATE_LABELS = {
+  RUNNING: "Running",
+  SUCCEEDED: "Succeeded",
+  PARTIAL: "Partial",
+  FAILED: "Failed",
+  HELD_FOR_DELETES: "Held for deletes",
+};
+const LIST_SIZE = 50;
+const CHART_RUNS = 30;
+const RUNNING_POLL_MS = 1000;
+const IDLE_POLL_MS = 10000;
+
+export function stateBadge(state) {
+  return h("span", { class: `state state-${state || "UNKNOWN"}` }, STATE_LABELS[state] || state || "Unknown");
+}
+
+function stageSeconds(run) {
+  const totals = {};
+  for (const { stage, seconds: spent } of run.timings || []) {
+    totals[stage] = (totals[stage] || 0) + num(spent);
+  }
+  return totals;
+}
+
+function stagesText(run) {
+  const totals = stageSeconds(run);
+  const names = Object.keys(totals).sort((a, b) => STAGES.indexOf(a) - STAGES.indexOf(b));
+  return names.map((name) => `${name} ${seconds(totals[name])}`).join(" · ");
+}
+
+function summary(run) {
+  const c = run.counts || {};
+  const parts = [
+    `${count(c.created)} created`,
+    `${count(c.updated)} updated`,
+    `${count(c.deleted)} deleted`,
+    `${count(c.unchanged)} unchanged`,
+  ];
+  if (num(c.heldDeletes)) parts.push(`${count(c.heldDeletes)} deletions held`);
+  if (num(c.failed)) parts.push(`${count(c.failed)} profiles failed`);
+  return parts.join(", ");
+}
+
+function runLabel(run) {
+  return `${run.runId}${run.dryRun ? " (dry run)" : ""}`;
+}
+
+export function mount(context) {
+  const { api, main, reportError, clearNotice, showNotice, announce, confirm } = context;
+  const abort = new AbortController();
+  let runs = [];
+  const watching = new Set();
+  let lastResult = null;
+  let timer = null;
+  let pollFailed = false;
+  let renderedTable = "";
+  let renderedCharts = "";
+
+  const startButton = h("button", { type: "button", class: "primary", id: "start-sync", onclick: startSync }, "Start a sync");
+  const refreshButton = h("button", { type: "button", class: "secondary", onclick: () => refresh() }, "Refresh");
+  const updated = h("span", { class: "muted", id: "syncs-updated", "aria-live": "off" });
+  const held = h("div", { id: "held" });
+  const live = h("div", { id: "live" });
+  const result = h("div", { id: "last-result" });
+  const charts = h("div", { class: "charts", id: "sync-charts" });
+  const table = h("div", { id: "runs-table" }, h("p", { class: "muted" }, "Loading runs…"));
+
+  replace(
+    main,
+    h("h1", {}, "Syncs"),
+    h(
+      "p",
+      { class: "lead" },
+      "A run reads every profile from Graph, stores the snapshot, compares it with the last " +
+        "committed one and publishes the differences to the LOB app. A run that would delete " +
+        "more users than allowed is held until someone approves it.",
+    ),
+    h("div", { class: "toolbar" }, startButton, refreshButton, updated),
+    held,
+    live,
+    result,
+    charts,
+    table,
+  );
+
+  function upsert(run) {
+    const index = runs.findIndex((known) => known.runId === run.runId);
+    if (index >= 0) runs[index] = run;
+    else runs = [run, ...runs];
+  }
+
+  async function loadList() {
+    const page = await api.get("/v1/syncs", { query: { pageSize: LIST_SIZE }, signal: abort.signal });
+    runs = page.runs || [];
+    for (const run of runs) if (run.state === "RUNNING") watching.add(run.runId);
+  }
+
+  function finished(run) {
+    lastResult = run;
+    announce(`Sync ${run.runId} ${(STATE_LABELS[run.state] || run.state).toLowerCase()}: ${summary(run)}.`);
+  }
+
+  async function poll() {
+    if (watching.size) {
+      for (const id of [...watching]) {
+        const run = await api.get(`/v1/syncs/${encodeURIComponent(id)}`, { signal: abort.signal });
+        upsert(run);
+        if (run.state !== "RUNNING") {
+          watching.delete(id);
+          finished(run);
+        }
+      }
+      if (!watching.size) await loadList();
+    } else {
+      await loadList();
+    }
+  }
+
+  function schedule() {
+    window.clearTimeout(timer);
+    if (abort.signal.aborted) return;
+    timer = window.setTimeout(refresh, watching.size ? RUNNING_POLL_MS : IDLE_POLL_MS);
+  }
+
+  async function refresh() {
+    window.clearTimeout(timer);
+    try {
+      await poll();
+      if (pollFailed) clearNotice();
+      pollFailed = false;
+      render();
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      pollFailed = true;
+      reportError(error);
+      if (!runs.length) replace(table, h("p", { class: "muted" }, "No runs to show."));
+    } finally {
+      schedule();
+    }
+  }
+
+  async function startSync() {
+    const dryRun = h("input", { type: "checkbox", id: "dry-run", name: "dryRun" });
+    const last = runs.find((run) => run.state !== "RUNNING" && num(run.counts?.users));
+    const body = h(
+      "div",
+      {},
+      h(
+        "p",
+        {},
+        `The run reads every profile from Graph (${last ? `${count(last.counts.users)} users last time` : "the whole tenant"}), ` +
+          "compares them with the last committed snapshot and publishes the differences to the LOB app.",
+      ),
+      h("p", { class: "checkbox" }, dryRun, h("label", { for: "dry-run" }, "Dry run: compare and report only; publish and commit nothing")),
+    );
+    if (!(await confirm({ title: "Start a sync now?", body, ok: "Start sync" }))) return;
+    startButton.disabled = true;
+    try {
+      const run = await api.post("/v1/syncs", dryRun.checked ? { dryRun: true } : {});
+      clearNotice();
+      upsert(run);
+      if (run.state === "RUNNING") watching.add(run.runId);
+      announce(`Sync ${run.runId} started.`);
+      render();
+    } catch (error) {
+      if (error.status === 409) {
+        showNotice("A sync is already running", error.message, { kind: "warning" });
+      } else {
+        reportError(error);
+      }
+    } finally {
+      startButton.disabled = false;
+      refresh();
+    }
+  }
+
+  async function approve(run) {
+    const n = num(run.counts?.heldDeletes);
+    const body = h(
+      "div",
+      {},
+      h(
+        "p",
+        {},
+        `Run ${run.runId} found ${plural(n, "user")} missing from a complete read of the tenant — ` +
+          "more than the threshold allows, so it held them.",
+      ),
+      h(
+        "p",
+        {},
+        `Approving publishes ${plural(n, "DELETED event")} to the LOB app and commits the run. ` +
+          "The console cannot undo this.",
+      ),
+      run.error ? h("p", { class: "muted" }, run.error) : null,
+    );
+    if (!(await confirm({ title: `Approve ${plural(n, "deletion")}?`, body, ok: "Approve deletions" }))) return;
+    try {
+      const approved = await api.post(`/v1/syncs/${encodeURIComponent(run.runId)}:approveDeletes`, {});
+      clearNotice();
+      upsert(approved);
+      if (approved.state === "RUNNING") watching.add(approved.runId);
+      else finished(approved);
+      announce(`Deletions of run ${run.runId} approved.`);
+      render();
+    } catch (error) {
+      reportError(error);
+    } finally {
+      refresh();
+    }
+  }
+
+  // -- rendering ------------------------------------------------------------
+
+  function renderHeld() {
+    const waiting = runs.find((run) => run.state === "HELD_FOR_DELETES");
+    if (!waiting) {
+      held.replaceChildren();
+      return;
+    }
+    const n = num(waiting.counts?.heldDeletes);
+    replace(
+      held,
+      h(
+        "section",
+        { class: "card attention", "aria-labelledby": "held-heading", id: "held-run", dataset: { runId: waiting.runId } },
+        h("h2", { id: "held-heading" }, `Deletions waiting for approval: ${plural(n, "user")}`),
+        h(
+          "p",
+          {},
+          "Run ",
+          h("code", {}, waiting.runId),
+          ` (started `,
+          timeElement(waiting.startTime),
+          `) would delete ${plural(n, "user")}. Its creates and updates are published; its deletions and its commit wait.`,
+        ),
+        waiting.error ? h("p", { class: "muted" }, waiting.error) : null,
+        h(
+          "button",
+          { type: "button", class: "danger", id: "approve-held", onclick: () => approve(waiting) },
+          `Approve ${plural(n, "deletion")}…`,
+        ),
+      ),
+    );
+  }
+
+  function renderLive() {
+    const running = runs.filter((run) => run.state === "RUNNING");
+    if (!running.length) {
+      live.replaceChildren();
+      return;
+    }
+    replace(
+      live,
+      running.map((run) => {
+        const c = run.counts || {};
+        const read = num(c.profiles) + num(c.failed);
+        const users = num(c.users);
+        const stages = stagesText(run);
+        return h(
+          "section",
+          { class: "card live", "aria-labelledby": `live-${run.runId}`, dataset: { runId: run.runId } },
+          h("h2", { id: `live-${run.runId}` }, "Running: ", h("code", {}, runLabel(run))),
+          h("p", {}, "Started ", timeElement(run.startTime), `, running for ${seconds(runSeconds(run))}.`),
+          users
+            ? h(
+                "p",
+                { class: "progress-line" },
+                h("progress", { max: users, value: Math.min(read, users), "aria-label": "Profiles read" }),
+                ` ${count(read)} of ${count(users)} profiles read (${Math.round((100 * Math.min(read, users)) / users)}%)`,
+              )
+            : h("p", {}, `${count(read)} profiles read so far; the tenant's users are still being listed.`),
+          h("p", {}, summary(run)),
+          h("p", { class: "muted" }, stages ? `Stages done: ${stages}` : "No stage finished yet."),
+        );
+      }),
+    );
+  }
+
+  function renderResult() {
+    if (!lastResult) {
+      result.replaceChildren();
+      return;
+    }
+    const run = runs.find((known) => known.runId === lastResult.runId) || lastResult;
+    replace(
+      result,
+      h(
+        "section",
+        { class: `card result result-${run.state}`, "aria-labelledby": "result-heading", dataset: { runId: run.runId, state: run.state } },
+        h("h2", { id: "result-heading" }, "Last finished: ", h("code", {}, runLabel(run)), " ", stateBadge(run.state)),
+        h("p", { id: "result-summary" }, `${summary(run)}; ${plural(run.counts?.eventsPublished, "event")} published; took ${seconds(runSeconds(run))}.`),
+        run.error ? h("p", { class: "muted" }, run.error) : null,
+      ),
+    );
+  }
+
+  function renderCharts() {
+    const done = runs.filter((run) => run.state !== "RUNNING" && parseTime(run.startTime)).slice(0, CHART_RUNS).reverse();
+    const signature = JSON.stringify(done);
+    if (signature === renderedCharts) return;
+    renderedCharts = signature;
+    const label = (run) => shortTime(parseTime(run.startTime));
+    const name = (run) => `Run ${runLabel(run)} at ${localTime(parseTime(run.startTime))}`;
+    const durationBars = done.map((run) => {
+      const values = stageSeconds(run);
+      // A run without stage timings still shows how long it took.
+      if (!Object.keys(values).length) values.other = runSeconds(run);
+      return { label: label(run), name: name(run), values };
+    });
+    const stageSeries = [...STAGES, "other"]
+      .filter((stage) => durationBars.some((bar) => bar.values[stage] > 0))
+      .map((stage) => ({ key: stage, label: stage }));
+    const changeBars = done.map((run) => ({
+      label: label(run),
+      name: name(run),
+      values: Object.fromEntries(CHANGES.map(({ key }) => [key, num(run.counts?.[key])])),
+    }));
+    const span = (totals) =>
+      done.length
+        ? `${plural(done.length, "run")} from ${localTime(parseTime(done[0].startTime))} to ` +
+          `${localTime(parseTime(done[done.length - 1].startTime))}`
+        : "";
+    replace(
+      charts,
+      stackedBars({
+        title: "Run duration by stage",
+        series: stageSeries,
+        bars: durationBars,
+        format: seconds,
+        emptyText: "No finished runs yet.",
+        description: (totals) =>
+          `${span(totals)}. Longest ${seconds(Math.max(...totals))}, latest ${seconds(totals[totals.length - 1])}.`,
+      }),
+      stackedBars({
+        title: "Changes per run",
+        series: CHANGES,
+        bars: changeBars,
+        format: (value) => count(value),
+        emptyText: "No finished runs yet.",
+        description: (totals) =>
+          `${span(totals)}. Most changes in one run: ${count(Math.max(...totals))}; latest run: ${count(totals[totals.length - 1])}.`,
+      }),
+    );
+  }
+
+  function renderTable() {
+    const signature = JSON.stringify(runs);
+    if (signature === renderedTable) return;
+    renderedTable = signature;
+    if (!runs.length) {
+      replace(table, h("p", { class: "muted", id: "no-runs" }, "No runs yet. Start one with the button above."));
+      return;
+    }
+    const headers = [
+      "Started",
+      "Run",
+      "State",
+      "Duration",
+      "Users",
+      "Read",
+      "Failed",
+      "Created",
+      "Updated",
+      "Deleted",
+      "Unchanged",
+      "Held deletes",
+      "Events",
+      "Stages",
+      "",
+    ];
+    const rows = runs.map((run) => {
+      const c = run.counts || {};
+      const cells = ["users", "profiles", "failed", "created", "updated", "deleted", "unchanged", "heldDeletes", "eventsPublished"].map(
+        (key) => h("td", { class: "number", dataset: { count: key } }, count(c[key])),
+      );
+      return h(
+        "tr",
+        { dataset: { runId: run.runId, state: run.state } },
+        h("td", {}, timeElement(run.startTime)),
+        h("th", { scope: "row" }, h("code", {}, run.runId), run.dryRun ? h("span", { class: "tag" }, "dry run") : null),
+        h("td", {}, stateBadge(run.state), run.error ? h("p", { class: "cell-note" }, run.error) : null),
+        h("td", { class: "number" }, seconds(runSeconds(run))),
+        cells,
+        h("td", { class: "stages" }, stagesText(run) || "—"),
+        h(
+          "td",
+          {},
+          run.state === "HELD_FOR_DELETES"
+            ? h(
+                "button",
+                { type: "button", class: "danger small", "aria-label": `Approve deletions of run ${run.runId}`, onclick: () => approve(run) },
+                "Approve…",
+              )
+            : null,
+        ),
+      );
+    });
+    replace(
+      table,
+      h(
+        "div",
+        { class: "table-wrap", role: "region", "aria-labelledby": "runs-caption", tabindex: "0" },
+        h(
+          "table",
+          { class: "runs" },
+          h("caption", { id: "runs-caption" }, `Runs, newest first (${plural(runs.length, "run")})`),
+          h("thead", {}, h("tr", {}, headers.map((text) => h("th", { scope: "col" }, text)))),
+          h("tbody", {}, rows),
+        ),
+      ),
+    );
+  }
+
+  function render() {
+    renderHeld();
+    renderLive();
+    renderResult();
+    renderCharts();
+    renderTable();
+    replace(updated, `Updated ${localTime(new Date())}`);
+  }
+
+  refresh();
+  return () => {
+    abort.abort();
+    window.clearTimeout(timer);
+  };
+}

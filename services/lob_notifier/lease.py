@@ -1,0 +1,99 @@
+"""A lease in Redis: at most one holder at a time, lost unless renewed.
+
+    lease = Lease(redis, "{profilesync:changes}:sub:crm:lease", owner="pod-a-17", ttl_seconds=15)
+    if await lease.acquire():
+        renewing = asyncio.create_task(lease.keep_renewed())   # ends when the lease is lost
+        ... work while lease.held ...
+        await lease.release()
+
+The holder renews every third of the TTL. It treats the lease as lost as
+soon as a renewal is refused, or when it could not renew before the TTL ran
+out (say Redis was unreachable): from then on another replica may hold it.
+Writes that must only come from the holder check the lease in the same Lua
+script (see `CHECK_LUA`), so a holder that lost the lease mid-request cannot
+record anything afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import redis.asyncio as aioredis
+
+from services.common.errors import Unavailable
+from services.lob_notifier.change_log import store_errors
+
+__all__ = ["CHECK_LUA", "Lease"]
+
+log = logging.getLogger(__name__)
+
+# Prepended to scripts whose KEYS[1] is the lease and ARGV[1] the owner.
+CHECK_LUA = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+
+_RENEW = CHECK_LUA + "redis.call('PEXPIRE', KEYS[1], ARGV[2])\nreturn 1\n"
+_RELEASE = CHECK_LUA + "redis.call('DEL', KEYS[1])\nreturn 1\n"
+
+
+class Lease:
+    def __init__(self, redis: aioredis.Redis, key: str, *, owner: str, ttl_seconds: float) -> None:
+        self._redis = redis
+        self.key = key
+        self.owner = owner
+        self._ttl_ms = max(1, int(ttl_seconds * 1000))
+        self._valid_until = 0.0
+        self._lost = asyncio.Event()
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+
+    @property
+    def held(self) -> bool:
+        return not self._lost.is_set() and time.monotonic() < self._valid_until
+
+    @property
+    def lost(self) -> asyncio.Event:
+        return self._lost
+
+    async def acquire(self) -> bool:
+        started = time.monotonic()
+        with store_errors():
+            taken = await self._redis.set(self.key, self.owner, nx=True, px=self._ttl_ms)
+        if taken:
+            self._valid_until = started + self._ttl_ms / 1000
+            self._lost.clear()
+        return bool(taken)
+
+    async def renew(self) -> bool:
+        started = time.monotonic()
+        with store_errors():
+            renewed = await self._renew(keys=[self.key], args=[self.owner, self._ttl_ms])
+        if renewed:
+            self._valid_until = started + self._ttl_ms / 1000
+        else:
+            self._lost.set()
+        return bool(renewed)
+
+    async def keep_renewed(self) -> None:
+        """Renews until the lease is lost (then sets `lost` and returns)."""
+        interval = self._ttl_ms / 3000
+        while not self._lost.is_set():
+            await asyncio.sleep(interval)
+            try:
+                if not await self.renew():
+                    log.warning("lease %s was taken over", self.key)
+                    return
+            except Unavailable:
+                if time.monotonic() >= self._valid_until:
+                    log.warning("lease %s expired while Redis was unreachable", self.key)
+                    self._lost.set()
+                    return
+
+    async def release(self) -> None:
+        """Gives the lease up at once (another replica need not wait for the TTL)."""
+        self._lost.set()
+        try:
+            with store_errors():
+                await self._release(keys=[self.key], args=[self.owner])
+        except Unavailable:
+            pass  # it expires by itself

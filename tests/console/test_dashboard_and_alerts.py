@@ -1,0 +1,196 @@
+"""The Grafana dashboard and the alert rules in the chart: valid, readable by Grafana and
+Prometheus, and naming only metrics that the running services export on /metrics."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from dashboard_queries import (
+    GRAFANA_BUILTINS,
+    all_panels,
+    dashboard_queries,
+    exported_names,
+    metric_names,
+    variable_metrics,
+    variables_in,
+)
+
+from services.devstack.lob_client import LobClient, emulator_token
+from services.devstack.stack import Stack, StackOptions
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "charts" / "profile-sync" / "dashboards" / "profile-sync.json"
+RULES = ROOT / "charts" / "profile-sync" / "alerts" / "rules.yaml"
+
+PANEL_TYPES = {"row", "timeseries", "stat", "gauge", "bargauge", "table", "text", "heatmap"}
+SEVERITIES = {"critical", "warning", "info"}
+DURATION = re.compile(r"^(0|(\d+(ms|s|m|h|d|w|y))+)$")
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def rules() -> list[dict[str, Any]]:
+    loaded: list[dict[str, Any]] = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, set[str]]]:
+    """Metric names on each service's /metrics (the gateway's are Envoy's statistics,
+    which the chart serves on the gateway's /metrics), after one sync and a search."""
+    options = StackOptions(state_dir=tmp_path_factory.mktemp("metrics-stack"), users=5, seed=2)
+    with Stack(options) as stack:
+        token = emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"])
+        client = LobClient(stack.gateway_url, token)
+        try:
+            assert client.sync_and_wait()["state"] == "SUCCEEDED"
+            client.http.get("/v1/profiles:search", params={"query": "skills:go"})
+        finally:
+            client.close()
+        pages = {
+            name: f"http://127.0.0.1:{stack.processes[name].ready['metricsPort']}/metrics"
+            for name in ("extender", "differ", "notifier")
+        }
+        pages["gateway"] = f"{stack.processes['gateway'].ready['adminUrl']}/stats/prometheus"
+        names = {}
+        for name, url in pages.items():
+            response = httpx.get(url, timeout=30, trust_env=False)
+            response.raise_for_status()
+            names[name] = exported_names(response.text)
+        yield names
+
+
+# -- Grafana -------------------------------------------------------------------------------
+
+
+def test_dashboard_is_a_grafana_dashboard(dashboard: dict[str, Any]) -> None:
+    assert dashboard["title"] == "profile-sync"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,40}", dashboard["uid"])
+    assert dashboard["id"] is None  # Grafana assigns it on import
+    assert isinstance(dashboard["schemaVersion"], int) and dashboard["schemaVersion"] >= 36
+    assert dashboard["time"]["from"].startswith("now-")
+    panels = all_panels(dashboard)
+    ids = [panel["id"] for panel in panels]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    cells: set[tuple[int, int]] = set()
+    for panel in panels:
+        assert panel["type"] in PANEL_TYPES, panel["title"]
+        grid = panel["gridPos"]
+        assert all(isinstance(grid[key], int) for key in ("h", "w", "x", "y")), panel["title"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        covered = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not covered & cells, f"{panel['title']} overlaps another panel"
+        cells |= covered
+        if panel["type"] == "row":
+            continue
+        assert panel["description"], f"{panel['title']} says what it shows"
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+        ref_ids = [target["refId"] for target in panel["targets"]]
+        assert ref_ids and len(ref_ids) == len(set(ref_ids)), panel["title"]
+
+
+def test_dashboard_variables_are_defined_and_queries_parse(dashboard: dict[str, Any]) -> None:
+    variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    queries = list(dashboard_queries(dashboard))
+    assert len(queries) >= 20
+    for where, expr in queries:
+        unknown = variables_in(expr) - set(variables) - set(GRAFANA_BUILTINS)
+        assert not unknown, f"{where}: undefined variables {unknown}"
+        try:
+            assert metric_names(expr), f"{where}: selects no metric"
+        except ValueError as error:
+            pytest.fail(f"{where}: not valid PromQL ({error}): {expr}")
+
+
+def test_dashboard_covers_what_operators_watch(dashboard: dict[str, Any]) -> None:
+    queries = " ".join(expr for _, expr in dashboard_queries(dashboard))
+    for needle in (
+        "ProfileExtender/ListProfiles",  # sync reads: duration and outcome
+        "SnapshotDiffer/StartSync",
+        "profilesync_graph_throttled_total",  # Graph 429s
+        "profilesync_notifier_events_published_total",
+        "profilesync_notifier_webhook_events_delivered_total",
+        "profilesync_notifier_subscriber_lag_seconds",
+        "profilesync_notifier_subscriber_dead_letters",
+        "ProfileExtender/SearchProfiles",  # search latency
+    ):
+        assert needle in queries, f"no panel shows {needle}"
+
+
+def test_every_metric_the_dashboard_names_is_exported(
+    dashboard: dict[str, Any], exported: dict[str, set[str]]
+) -> None:
+    everything = set().union(*exported.values())
+    missing = [
+        f"{where}: {name}"
+        for where, expr in dashboard_queries(dashboard)
+        for name in sorted(metric_names(expr))
+        if name not in everything
+    ]
+    missing += [
+        f"variable {variable}: {name}"
+        for variable, name in variable_metrics(dashboard)
+        if name not in everything
+    ]
+    assert not missing, "not on any service's /metrics:\n" + "\n".join(missing)
+
+
+# -- alerts ---------------------------------------------------------------------------------
+
+
+def test_alert_rules_are_prometheus_rules(rules: list[dict[str, Any]]) -> None:
+    assert isinstance(rules, list) and rules
+    names = [rule["alert"] for rule in rules]
+    assert len(names) == len(set(names))
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations", "keep_firing_for"}
+        assert re.fullmatch(r"ProfileSync[A-Z][A-Za-z]+", rule["alert"])
+        assert DURATION.match(rule["for"]), rule["alert"]
+        assert rule["labels"]["severity"] in SEVERITIES, rule["alert"]
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+        try:
+            assert metric_names(rule["expr"]), rule["alert"]
+        except ValueError as error:
+            pytest.fail(f"{rule['alert']}: not valid PromQL ({error})")
+
+
+def test_alerts_cover_the_failures_operators_must_hear_of(rules: list[dict[str, Any]]) -> None:
+    exprs = " ".join(rule["expr"] for rule in rules)
+    for needle in (
+        "ProfileExtender/ListProfiles",  # syncs stopped reading the tenant
+        "profilesync_notifier_subscriber_lag_seconds",
+        "profilesync_graph_throttled_total",
+        "profilesync_notifier_subscriber_dead_letters",
+    ):
+        assert needle in exprs, f"no alert watches {needle}"
+
+
+def test_every_metric_the_alerts_name_is_exported(
+    rules: list[dict[str, Any]], exported: dict[str, set[str]]
+) -> None:
+    everything = set().union(*exported.values())
+    missing = [
+        f"{rule['alert']}: {name}"
+        for rule in rules
+        for name in sorted(metric_names(rule["expr"]))
+        if name not in everything
+    ]
+    assert not missing, "not on any service's /metrics:\n" + "\n".join(missing)
