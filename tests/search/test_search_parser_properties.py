@@ -131,7 +131,9 @@ def test_analysis_ignores_case_and_unicode_normal_form(text: str) -> None:
     assert words(unicodedata.normalize("NFD", text)) == words(unicodedata.normalize("NFC", text))
     assert words(text.lower()) == words(text.upper().lower())
     for word in words(text):
-        assert word == word.lower() and " " not in word and "|" not in word
+        # Folded words are fixed points of the folding (casefold, not lower():
+        # Cherokee, for one, folds to its upper-case letters).
+        assert words(word) == [word] and " " not in word and "|" not in word
 
 
 @SETTINGS
