@@ -57,6 +57,10 @@ async def _admit(
 
 async def _fail(context: Context, method: str, error: BaseException) -> None:
     if isinstance(error, ProfileSyncError):
+        if isinstance(error, (Unauthenticated, PermissionDenied)):
+            # Refusals decided inside a handler (e.g. Graph refused the user)
+            # are logged like the interceptor's own; the reason only.
+            log.warning("refused %s: %s", method, error)
         RPC_TOTAL.labels(method, error.code.name).inc()
         await context.abort(error.code, str(error))
     if isinstance(error, NotImplementedError):

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
+import contextlib
+import logging
+from collections.abc import Iterator
 
-__all__ = ["as_bytes", "as_text", "connect"]
+import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+
+from services.common.errors import Unavailable
+
+__all__ = ["as_bytes", "as_text", "connect", "unavailable_when_redis_is"]
+
+log = logging.getLogger(__name__)
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -32,3 +41,25 @@ def as_bytes(value: object) -> bytes:
     if isinstance(value, bytes):
         return value
     return str(value).encode()
+
+
+@contextlib.contextmanager
+def unavailable_when_redis_is(what: str) -> Iterator[None]:
+    """Turns "Redis cannot answer now" into Unavailable (HTTP 503, retry later)
+    naming `what` depends on it; other Redis errors are bugs and pass through.
+
+        with unavailable_when_redis_is("the change log"):
+            await redis.xadd(...)
+    """
+    try:
+        yield
+    except (
+        redis_errors.ConnectionError,  # includes BusyLoadingError (a restarting replica)
+        redis_errors.TimeoutError,
+        redis_errors.ReadOnlyError,  # a failover in progress
+        redis_errors.OutOfMemoryError,
+    ) as error:
+        log.warning("%s: Redis unavailable: %s", what, error)
+        raise Unavailable(
+            f"{what}: Redis is unavailable ({type(error).__name__}); retry later"
+        ) from error

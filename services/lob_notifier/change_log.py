@@ -31,7 +31,6 @@ and started again: that is a gap too, since what followed C is unknown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -39,14 +38,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
 
 from profilesync.v1.notifier_pb2 import ChangeEvent
-from services.common.errors import Unavailable
+from services.common.redis_client import unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST, cursor_key
 from services.lob_notifier.keys import KeyLayout
 
-__all__ = ["Backlog", "ChangeLog", "LogGap", "PublishResult", "store_errors"]
+__all__ = ["Backlog", "ChangeLog", "LogGap", "PublishResult"]
 
 log = logging.getLogger(__name__)
 
@@ -204,23 +202,6 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-@contextlib.contextmanager
-def store_errors() -> Iterator[None]:
-    """Turns "Redis cannot answer now" into Unavailable; other Redis errors are bugs."""
-    try:
-        yield
-    except (
-        redis_errors.ConnectionError,  # includes BusyLoadingError (a restarting replica)
-        redis_errors.TimeoutError,
-        redis_errors.ReadOnlyError,  # a failover in progress
-        redis_errors.OutOfMemoryError,
-    ) as error:
-        log.warning("change log store unavailable: %s", error)
-        raise Unavailable(
-            f"the change log is unavailable (Redis: {type(error).__name__}); retry later"
-        ) from error
-
-
 class ChangeLog:
     """The notifier's log of ChangeEvents on a Redis stream (layout in the module doc)."""
 
@@ -278,13 +259,13 @@ class ChangeLog:
                 raise ValueError("every event needs an event_id")
             keys.append(self.keys.dedupe(event.event_id))
             args.extend((event.event_id, _stored_bytes(event)))
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             accepted, duplicates, last_cursor = await self._publish_script(keys=keys, args=args)
         return PublishResult(int(accepted), int(duplicates), _text(last_cursor))
 
     async def trim(self) -> int:
         """Drops events older than the age limit now (appends do it too); returns the length."""
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             length = await self._trim_script(
                 keys=[self.keys.stream], args=[self.max_age_seconds * 1000]
             )
@@ -332,7 +313,7 @@ class ChangeLog:
 
     async def between(self, first: str, last: str, count: int) -> list[ChangeEvent]:
         """The events from cursor `first` to `last`, both included (at most `count`)."""
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             entries: list[Any] = (
                 await self._redis.xrange(self.keys.stream, first, last, count=count) or []
             )
@@ -340,7 +321,7 @@ class ChangeLog:
 
     async def last_cursor(self) -> str:
         """The cursor of the newest event in the log, "" when the log is empty."""
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             newest = await self._redis.xrevrange(self.keys.stream, "+", "-", count=1)
         if not newest or newest[0][0] is None:
             return ""
@@ -353,7 +334,7 @@ class ChangeLog:
 
     async def oldest_position(self) -> str:
         """A cursor just before the oldest retained event: reading after it misses nothing."""
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             oldest = await self._oldest_script(keys=[self.keys.stream])
         if not oldest:
             return await self.latest_position()
@@ -365,7 +346,7 @@ class ChangeLog:
         if not first_id:
             return Backlog(0, None)
         if not first_seq:  # an entry from before sequence numbers: count them
-            with store_errors():
+            with unavailable_when_redis_is("the change log"):
                 remaining: list[Any] = (
                     await self._redis.xrange(
                         self.keys.stream, f"({cursor or OLDEST}", "+", count=100_000
@@ -376,7 +357,7 @@ class ChangeLog:
         return Backlog(int(appended) - int(first_seq) + 1, cursor_key(first_id)[0])
 
     async def _following(self, cursor: str) -> tuple[str, str, str, str, str]:
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             answer = await self._following_script(
                 keys=[self.keys.stream, self.keys.seq], args=[cursor]
             )
@@ -411,7 +392,7 @@ class ChangeLog:
 
     async def _read_once(self, start: str, count: int, block_ms: int) -> list[_Entry]:
         # BLOCK 0 would wait forever in Redis; no block at all is what 0 means here.
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             response = await self._redis.xread(
                 {self.keys.stream: start}, count=count, block=block_ms if block_ms > 0 else None
             )

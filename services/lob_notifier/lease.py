@@ -23,7 +23,7 @@ import time
 import redis.asyncio as aioredis
 
 from services.common.errors import Unavailable
-from services.lob_notifier.change_log import store_errors
+from services.common.redis_client import unavailable_when_redis_is
 
 __all__ = ["CHECK_LUA", "Lease"]
 
@@ -57,7 +57,7 @@ class Lease:
 
     async def acquire(self) -> bool:
         started = time.monotonic()
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             taken = await self._redis.set(self.key, self.owner, nx=True, px=self._ttl_ms)
         if taken:
             self._valid_until = started + self._ttl_ms / 1000
@@ -66,7 +66,7 @@ class Lease:
 
     async def renew(self) -> bool:
         started = time.monotonic()
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             renewed = await self._renew(keys=[self.key], args=[self.owner, self._ttl_ms])
         if renewed:
             self._valid_until = started + self._ttl_ms / 1000
@@ -93,7 +93,7 @@ class Lease:
         """Gives the lease up at once (another replica need not wait for the TTL)."""
         self._lost.set()
         try:
-            with store_errors():
+            with unavailable_when_redis_is("the change log"):
                 await self._release(keys=[self.key], args=[self.owner])
         except Unavailable:
             pass  # it expires by itself

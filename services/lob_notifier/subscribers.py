@@ -32,7 +32,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from services.lob_notifier.change_log import store_errors
+from services.common.redis_client import unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST
 from services.lob_notifier.keys import KeyLayout
 from services.lob_notifier.lease import CHECK_LUA
@@ -290,7 +290,7 @@ class SubscriberStore:
         max_subscribers: int,
     ) -> tuple[SubscriberRecord, bool]:
         """Creates (at `start_cursor`) or replaces the settings; True when created."""
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             outcome = await self._put(
                 keys=[self.keys.subscriber(name), self.keys.subscribers],
                 args=[name, url, secret, source, now_ms(), start_cursor, max_subscribers],
@@ -302,7 +302,7 @@ class SubscriberStore:
         return record, bool(int(outcome))
 
     async def get(self, name: str) -> SubscriberRecord | None:
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             fields = await self._redis.hgetall(self.keys.subscriber(name))
         if not fields:
             return None
@@ -325,7 +325,7 @@ class SubscriberStore:
         )
 
     async def names(self) -> list[str]:
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             members = await self._redis.smembers(self.keys.subscribers)
         return sorted(_text(member) for member in members)
 
@@ -339,7 +339,7 @@ class SubscriberStore:
 
     async def delete(self, name: str) -> bool:
         keys = self.keys
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.srem(keys.subscribers, name)
                 pipe.delete(keys.subscriber(name))
@@ -351,14 +351,14 @@ class SubscriberStore:
     # -- positions ----------------------------------------------------------
     async def ack(self, name: str, cursor: str) -> bool | None:
         """Moves the position forward to `cursor`; None if no such subscriber."""
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             moved = await self._ack(keys=[self.keys.subscriber(name)], args=[cursor, now_ms()])
         if int(moved) < 0:
             return None
         return bool(int(moved))
 
     async def seek(self, name: str, cursor: str) -> bool:
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             found = await self._seek(keys=[self.keys.subscriber(name)], args=[cursor])
         return bool(int(found))
 
@@ -368,7 +368,7 @@ class SubscriberStore:
     ) -> bool:
         """After a 2xx: moves the position to `new_cursor` ("" for a replayed batch)."""
         keys = self.keys
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             done = await self._success(
                 keys=[keys.lease(name), keys.subscriber(name), keys.replay(name)],
                 args=[lease_owner, now_ms(), new_cursor, read_after, events],
@@ -386,7 +386,7 @@ class SubscriberStore:
         next_attempt_ms: int,
     ) -> bool:
         keys = self.keys
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             done = await self._failure(
                 keys=[keys.lease(name), keys.subscriber(name)],
                 args=[lease_owner, now_ms(), error, failures, failures_key, next_attempt_ms],
@@ -410,7 +410,7 @@ class SubscriberStore:
     ) -> str | None:
         """Dead-letters a batch and moves past it; returns the dead letter's id."""
         keys = self.keys
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             parked = await self._park(
                 keys=[keys.lease(name), keys.subscriber(name), keys.dead(name), keys.replay(name)],
                 args=[
@@ -437,7 +437,7 @@ class SubscriberStore:
     ) -> tuple[list[DeadLetterRecord], bool]:
         """Up to `count` dead letters after id `after` ("" from the first); True if more follow."""
         start = f"({after}" if after else "-"
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             entries: list[Any] = (
                 await self._redis.xrange(self.keys.dead(name), start, "+", count=count + 1) or []
             )
@@ -445,11 +445,11 @@ class SubscriberStore:
         return records, len(entries) > count
 
     async def dead_letter_count(self, name: str) -> int:
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             return int(await self._redis.xlen(self.keys.dead(name)))
 
     async def replay_count(self, name: str) -> int:
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             return int(await self._redis.llen(self.keys.replay(name)))
 
     async def queue_replay(self, name: str, ids: list[str] | None) -> tuple[int, list[str]] | None:
@@ -458,7 +458,7 @@ class SubscriberStore:
         Returns (queued, ids not found), or None when there is no such subscriber.
         """
         keys = self.keys
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             answer = await self._replay(
                 keys=[keys.subscriber(name), keys.dead(name), keys.replay(name)],
                 args=_in_order(ids) if ids is not None else [],
@@ -468,14 +468,14 @@ class SubscriberStore:
         return int(answer[0]), [_text(item) for item in answer[1:]]
 
     async def next_replay(self, name: str) -> ReplayItem | None:
-        with store_errors():
+        with unavailable_when_redis_is("the change log"):
             head = await self._redis.lindex(self.keys.replay(name), 0)
         if head is None:
             return None
         parts = _text(head).split(" ")
         if len(parts) != 5:
             # Not ours to interpret: drop it rather than block the queue.
-            with store_errors():
+            with unavailable_when_redis_is("the change log"):
                 await self._redis.lpop(self.keys.replay(name))
             return None
         dead_id, delivery_id, first, last, count = parts

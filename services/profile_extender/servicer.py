@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc, profile_pb2
 from services.common.auth import current_principal
 from services.common.errors import NotFound, ProfileSyncError
+from services.common.profile_messages import profile_to_dict
 from services.common.profiles import shard_of
 from services.profile_extender.convert import profile_from_graph
 from services.profile_extender.graph_client import BATCH_LIMIT, FetchResult, GraphClient
@@ -56,9 +56,7 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     ) -> profile_pb2.Profile:
         profile = await self._updater.update(request, current_principal())
         # Findable by its new content at once, not only after the next sync.
-        await self._index.apply(
-            [json_format.MessageToDict(profile, always_print_fields_with_no_presence=True)], []
-        )
+        await self._index.apply([profile_to_dict(profile)], [])
         return profile
 
     async def GetProfile(

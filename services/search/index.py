@@ -24,16 +24,15 @@ import contextlib
 import json
 import re
 import secrets
-from collections.abc import AsyncIterable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
 
 from services.common.errors import AlreadyRunning, InvalidArgument, Unavailable
 from services.common.profiles import LIST_FIELDS, TEXT_FIELDS, digest
-from services.common.redis_client import as_bytes, as_text
+from services.common.redis_client import as_bytes, as_text, unavailable_when_redis_is
 from services.search import keys
 from services.search.analysis import profile_texts
 from services.search.fields import (
@@ -122,19 +121,6 @@ def _stored(profile: Mapping[str, Any], where: str) -> dict[str, Any]:
     return stored
 
 
-@contextlib.contextmanager
-def _redis_errors() -> Iterator[None]:
-    """Redis being unreachable or full is UNAVAILABLE to callers, not an internal error."""
-    try:
-        yield
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError) as error:
-        raise Unavailable(f"search index: Redis is unavailable ({error})") from error
-    except redis_errors.ResponseError as error:
-        if str(error).startswith("OOM"):
-            raise Unavailable("search index: Redis is out of memory") from error
-        raise
-
-
 class SearchIndex:
     """Search over profiles kept in Redis; see the module docstring for an example."""
 
@@ -187,7 +173,7 @@ class SearchIndex:
         not overwrite them with its (older) source. Raises AlreadyRunning if
         another rebuild holds the lease.
         """
-        with _redis_errors():
+        with unavailable_when_redis_is("search index"):
             number = int(await self._redis.incr(keys.GENSEQ))
             generation = f"g{number}"
             lease_ms = int(self.settings.rebuild_lease_seconds * 1000)
@@ -203,7 +189,7 @@ class SearchIndex:
                     batch = []
             if batch:
                 total += await self._write(batch, "build", generation)
-            with _redis_errors():
+            with unavailable_when_redis_is("search index"):
                 replaced = await self._swap_script(
                     keys=[keys.BUILDING, keys.CURRENT, keys.EPOCH],
                     args=[generation, keys.generation_prefix(generation) + "touched"],
@@ -244,7 +230,7 @@ class SearchIndex:
         ]
         for entry in entries:
             args += entry
-        with _redis_errors():
+        with unavailable_when_redis_is("search index"):
             reply = await self._apply_script(
                 keys=[keys.CURRENT, keys.BUILDING, keys.EPOCH, keys.GENSEQ, keys.DOCSEQ],
                 args=args,
@@ -275,12 +261,12 @@ class SearchIndex:
     async def exists(self) -> bool:
         """Whether an index was ever built here (False after Redis lost it):
         then `rebuild` it from the newest snapshot rather than applying changes."""
-        with _redis_errors():
+        with unavailable_when_redis_is("search index"):
             return bool(await self._redis.exists(keys.CURRENT))
 
     async def count(self) -> int:
         """Profiles in the live index."""
-        with _redis_errors():
+        with unavailable_when_redis_is("search index"):
             generation = await self._redis.get(keys.CURRENT)
             if generation is None:
                 return 0
@@ -301,7 +287,7 @@ class SearchIndex:
             )
         parsed = parse(query)
         plan = compile_query(parsed)
-        with _redis_errors():
+        with unavailable_when_redis_is("search index"):
             cursor = await self._decode(page_token, plan.digest) if page_token else None
             reply = await self._search_script(
                 keys=[keys.CURRENT],

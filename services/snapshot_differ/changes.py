@@ -12,12 +12,13 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
-from profilesync.v1 import notifier_pb2, profile_pb2
+from profilesync.v1 import notifier_pb2
+from services.common.profile_messages import profile_from_dict
 from services.common.profiles import LIST_FIELDS, PROFILE_FIELDS, canonical
 
-__all__ = ["build_event", "event_id", "field_changes", "profile_message"]
+__all__ = ["build_event", "event_id", "field_changes"]
 
 
 def event_id(
@@ -58,10 +59,6 @@ def field_changes(
     return result
 
 
-def profile_message(profile: Mapping[str, Any]) -> profile_pb2.Profile:
-    return json_format.ParseDict(dict(profile), profile_pb2.Profile(), ignore_unknown_fields=True)
-
-
 def build_event(
     *,
     run_id: str,
@@ -93,8 +90,8 @@ def build_event(
         origin=origin,
     )
     if before is not None:
-        event.before.CopyFrom(profile_message(before))
+        event.before.CopyFrom(profile_from_dict(before))
     if after is not None:
-        event.after.CopyFrom(profile_message(after))
+        event.after.CopyFrom(profile_from_dict(after))
     event.detect_time.FromDatetime(detect_time)
     return event

@@ -49,6 +49,7 @@ from profilesync.v1 import (
     notifier_pb2_grpc,
 )
 from services.common.errors import AlreadyRunning, FailedPrecondition
+from services.common.profile_messages import profile_to_dict
 from services.snapshot_differ.baseline import Baseline, BaselineDraft
 from services.snapshot_differ.cluster import JobLauncher
 from services.snapshot_differ.commit import CommitContext, CommitHook, commit_run
@@ -90,10 +91,6 @@ def new_run_id() -> str:
     overlap), unique across shards and processes."""
     now = dt.datetime.now(dt.UTC)
     return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{secrets.token_hex(4)}"
-
-
-def _profile_dict(profile: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(profile, always_print_fields_with_no_presence=True)
 
 
 def _peak_rss_bytes() -> int:
@@ -379,7 +376,7 @@ class SyncRunner:
         async for item in self._profiles(run):
             kind = item.WhichOneof("item")
             if kind == "profile":
-                batch.append(_profile_dict(item.profile))
+                batch.append(profile_to_dict(item.profile))
                 if len(batch) >= self.settings.compare_batch:
                     await comparer.compare(batch)
                     batch = []

@@ -137,7 +137,8 @@ async def test_every_profile_arrives_once_through_a_storm_of_429s_and_503s(
     assert summary is not None and summary.users == USERS and summary.failures == 0
     assert len(ids) == len(set(ids)) == USERS
     seen = stats(emulator)
-    assert seen["throttled"] > 0 or seen.get("injectedFailures", 1) > 0
+    # The storm really happened: about 30% of some 5,250 reads were refused.
+    assert seen["injectedFailures"] >= USERS // 5, seen
 
 
 async def test_two_replicas_together_stay_inside_the_budget(
