@@ -266,25 +266,7 @@ def docs_mentions() -> set[str]:
 
 # Read, but not documented in the README or docs/ when this list was last updated. Drop an
 # entry once its variable is documented; a new undocumented variable fails the test below.
-UNDOCUMENTED: dict[str, str] = {
-    **{
-        name: "the embedded default's gateway launcher (the chart runs Envoy directly)"
-        for name in (
-            "GATEWAY_ADMIN_HOST",
-            "GATEWAY_ADMIN_PORT",
-            "GATEWAY_READY_TIMEOUT_SECONDS",
-            "GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS",
-            "ENVOY_LOG_LEVEL",
-            "ENVOY_PATH",
-            "STATE_DIR",
-            "GATEWAY_OPENAPI_FILE",
-            "GATEWAY_REQUEST_GUARD",
-            "GATEWAY_CONSOLE_DIR",
-        )
-    },
-    "EMULATOR_URL": "the web console's sign-in through the Graph emulator",
-    "EMULATOR_CA_FILE": "the web console's sign-in through the Graph emulator",
-}
+UNDOCUMENTED: dict[str, str] = {}
 
 
 def test_every_variable_the_services_read_is_documented() -> None:
