@@ -1,8 +1,10 @@
 """The gRPC server interceptor every service installs.
 
 For each call it verifies the caller's token against the RPC's access
-policy (services.common.auth), checks the request against the limits
-declared in the protos, maps domain errors to status codes
+policy (services.common.auth), decodes the request bytes itself
+(services.common.decoding, so bytes that do not decode are an
+INVALID_ARGUMENT rather than grpc's UNKNOWN), checks the request against the
+limits declared in the protos, maps domain errors to status codes
 (services.common.errors), hides unexpected failures behind a reference id,
 and records Prometheus metrics.
 """
@@ -20,6 +22,7 @@ from google.protobuf.message import Message
 from prometheus_client import Counter, Histogram
 
 from services.common.auth import TokenVerifier, set_principal
+from services.common.decoding import Deserializer, decode_request
 from services.common.errors import PermissionDenied, ProfileSyncError, Unauthenticated
 from services.common.validation import validate
 
@@ -40,9 +43,15 @@ RPC_SECONDS = Histogram(
 
 
 async def _admit(
-    verifier: TokenVerifier | None, context: Context, method: str, request: Any
-) -> None:
-    """Authentication, authorisation and input limits, before any handler runs."""
+    verifier: TokenVerifier | None,
+    context: Context,
+    method: str,
+    raw: Any,
+    deserializer: Deserializer | None,
+) -> Any:
+    """Authentication, authorisation, decoding and input limits, before any handler
+    runs; answers the decoded request. The token is checked before the bytes are
+    looked at, so a caller without one learns nothing about what it sent."""
     if verifier is not None:
         try:
             principal = await verifier.authenticate(context.invocation_metadata(), method)
@@ -51,8 +60,10 @@ async def _admit(
             log.warning("refused %s: %s", method, refusal)
             raise
         set_principal(principal)
+    request = decode_request(deserializer, raw)
     if isinstance(request, Message):
         validate(request)
+    return request
 
 
 async def _fail(context: Context, method: str, error: BaseException) -> None:
@@ -74,12 +85,15 @@ async def _fail(context: Context, method: str, error: BaseException) -> None:
 
 
 def _wrap_unary(
-    verifier: TokenVerifier | None, method: str, behavior: UnaryBehavior
+    verifier: TokenVerifier | None,
+    method: str,
+    behavior: UnaryBehavior,
+    deserializer: Deserializer | None,
 ) -> UnaryBehavior:
-    async def handle(request: Any, context: Context) -> Any:
+    async def handle(raw: Any, context: Context) -> Any:
         started = time.perf_counter()
         try:
-            await _admit(verifier, context, method, request)
+            request = await _admit(verifier, context, method, raw, deserializer)
             response = await behavior(request, context)
         except (grpc.aio.AbortError, KeyboardInterrupt):
             raise
@@ -95,12 +109,15 @@ def _wrap_unary(
 
 
 def _wrap_stream(
-    verifier: TokenVerifier | None, method: str, behavior: StreamBehavior
+    verifier: TokenVerifier | None,
+    method: str,
+    behavior: StreamBehavior,
+    deserializer: Deserializer | None,
 ) -> StreamBehavior:
-    async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
+    async def handle(raw: Any, context: Context) -> AsyncIterator[Any]:
         started = time.perf_counter()
         try:
-            await _admit(verifier, context, method, request)
+            request = await _admit(verifier, context, method, raw, deserializer)
             async for item in behavior(request, context):
                 yield item
         except (grpc.aio.AbortError, KeyboardInterrupt):
@@ -132,16 +149,20 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         # Health and reflection are answered by grpc's own servicers as they are.
         if handler is None or not method.startswith("/profilesync."):
             return handler
+        # No request_deserializer on the handlers returned: grpc would decode
+        # before this code runs and answer a DecodeError as UNKNOWN; the wrapped
+        # behaviour decodes the raw bytes itself (see services.common.decoding).
+        deserializer = handler.request_deserializer
         if handler.unary_unary is not None:
+            behavior = cast(UnaryBehavior, handler.unary_unary)
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(self._verifier, method, cast(UnaryBehavior, handler.unary_unary)),
-                request_deserializer=handler.request_deserializer,
+                _wrap_unary(self._verifier, method, behavior, deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
+            stream_behavior = cast(StreamBehavior, handler.unary_stream)
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(self._verifier, method, cast(StreamBehavior, handler.unary_stream)),
-                request_deserializer=handler.request_deserializer,
+                _wrap_stream(self._verifier, method, stream_behavior, deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler
