@@ -41,6 +41,14 @@ __all__ = ["BATCH_LIMIT", "PROFILE_SELECT", "FetchResult", "GraphClient"]
 log = logging.getLogger(__name__)
 
 THROTTLED = Counter("profilesync_graph_throttled_total", "429 answers from Graph (items included)")
+# Graph evaluates each request inside a $batch on its own, so those are what
+# is counted; a $batch envelope counts only when it fails as a whole (then
+# once for each request it carried).
+REQUESTS = Counter(
+    "profilesync_graph_requests_total",
+    "Requests answered by Graph (each request inside a $batch), by outcome",
+    ["outcome"],
+)
 
 # Graph answers at most 20 requests per $batch.
 BATCH_LIMIT = 20
@@ -79,6 +87,21 @@ def _retry_delay(headers: httpx.Headers | dict[str, str], attempt: int) -> float
             return min(seconds, MAX_RETRY_AFTER_SECONDS)
     backoff: float = min(0.25 * 2**attempt, 30.0)
     return backoff * random.uniform(0.5, 1.0)
+
+
+OUTCOMES = ("ok", "throttled", "not_found", "refused", "server_error", "transport_error")
+for _name in OUTCOMES:  # every series from the start, so rate() sees the first one
+    REQUESTS.labels(_name)
+
+
+def _outcome(status: int) -> str:
+    if 200 <= status < 300:
+        return "ok"
+    if status == 429:
+        return "throttled"
+    if status == 404:
+        return "not_found"
+    return "refused" if 400 <= status < 500 else "server_error"
 
 
 def _graph_error_message(body: Any) -> str:
@@ -124,11 +147,13 @@ class GraphClient:
         *,
         user_token: str | None = None,
         cost: int = 1,
+        batch: bool = False,
     ) -> httpx.Response:
         """One Graph request, retried on 429, 5xx and network errors.
 
         Sent with the app's token, or with `user_token` (delegated) when given;
-        `cost` resource units are taken from the shared budget per attempt.
+        `cost` resource units are taken from the shared budget per attempt. A
+        `batch` carries `cost` requests, which the caller counts when answered.
         """
         last_problem = ""
         for attempt in range(self._settings.max_attempts):
@@ -141,9 +166,12 @@ class GraphClient:
             try:
                 response = await self._http.request(method, url, json=body, headers=headers)
             except httpx.TransportError as error:
+                REQUESTS.labels("transport_error").inc(cost if batch else 1)
                 last_problem = f"{type(error).__name__} talking to Graph"
                 await asyncio.sleep(_retry_delay({}, attempt))
                 continue
+            if not (batch and response.status_code == 200):
+                REQUESTS.labels(_outcome(response.status_code)).inc(cost if batch else 1)
             if response.status_code not in RETRYABLE_STATUS:
                 return response
             last_problem = f"HTTP {response.status_code} from Graph"
@@ -230,6 +258,7 @@ class GraphClient:
                     f"{self._settings.graph_url}/$batch",
                     {"requests": requests},
                     cost=len(requests),
+                    batch=True,
                 )
             self._raise_for(response, "a $batch of users")
             wait = 0.0
@@ -239,6 +268,7 @@ class GraphClient:
                 if key not in pending:
                     continue
                 status = int(item.get("status", 0))
+                REQUESTS.labels(_outcome(status)).inc()
                 user_id = pending[key]
                 if status == 200:
                     done[key] = FetchResult(user_id, user=item.get("body"))

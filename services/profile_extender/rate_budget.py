@@ -22,10 +22,23 @@ import logging
 import time
 
 import redis.asyncio as aioredis
+from prometheus_client import Counter, Gauge
 
 __all__ = ["RateBudget"]
 
 log = logging.getLogger(__name__)
+
+# Budget use across replicas: sum(rate(units_total[1m])) * 10 / max(units_per_10s).
+BUDGET_UNITS = Gauge(
+    "profilesync_graph_budget_units_per_10s", "Graph resource units the budget allows per 10 s"
+)
+UNITS_SPENT = Counter(
+    "profilesync_graph_budget_units_total", "Graph resource units reserved by this replica"
+)
+WAITED = Counter(
+    "profilesync_graph_budget_wait_seconds_total",
+    "Seconds requests waited for the shared Graph budget (or a Retry-After pause)",
+)
 
 WINDOW_SECONDS = 10.0
 # After Redis fails, how long this replica paces itself before asking again.
@@ -72,6 +85,7 @@ class RateBudget:
         self._redis = redis
         self._key = key
         self.budget_per_10s = budget_per_10s
+        BUDGET_UNITS.set(budget_per_10s)
         # A burst of one $batch at least, a small share of the budget at most:
         # the steady rate is what the budget leaves after the burst.
         self.burst_units = max(20, budget_per_10s // 50)
@@ -94,7 +108,9 @@ class RateBudget:
     async def spend(self, units: int) -> None:
         """Waits until `units` resource units may be sent without exceeding the budget."""
         wait = await self.reserve(units)
+        UNITS_SPENT.inc(max(0, units))
         if wait > 0:
+            WAITED.inc(wait)
             await asyncio.sleep(wait)
 
     async def reserve(self, units: int) -> float:

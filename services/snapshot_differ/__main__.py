@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 from google.protobuf import json_format
+from prometheus_client import REGISTRY
 
 from profilesync.v1 import differ_pb2, differ_pb2_grpc, extender_pb2_grpc, notifier_pb2_grpc
 from services.common.auth import TokenVerifier
@@ -41,6 +42,7 @@ from services.common.server import ServiceBinding, run_service
 from services.search.index import SearchIndex
 from services.snapshot_differ.cluster import KubernetesJobLauncher
 from services.snapshot_differ.config import DifferSettings
+from services.snapshot_differ.metrics import SyncRunsCollector
 from services.snapshot_differ.object_store import open_store
 from services.snapshot_differ.progress import ProgressBar
 from services.snapshot_differ.run import SyncRunner
@@ -88,12 +90,17 @@ async def open_runner(
 async def serve(settings: DifferSettings) -> None:
     async with open_runner(settings, serving=True) as runner:
         servicer = SnapshotDifferServicer(settings, runner)
+        # Only the server exports run outcomes: `run` processes end before a
+        # scrape, and their runs are in the records this collector reads.
+        collector = SyncRunsCollector(runner.records, asyncio.get_running_loop())
+        REGISTRY.register(collector)
         binding = ServiceBinding(
             SERVICE_NAME,
             lambda server: differ_pb2_grpc.add_SnapshotDifferServicer_to_server(servicer, server),
         )
 
         async def stop_runs() -> None:
+            REGISTRY.unregister(collector)
             runner.cancel_all()
             await runner.wait_all()
 
