@@ -86,8 +86,28 @@ async def run_server(
     if ready is not None:
         write_ready_file(ready, ready_payload)
     log.info("listening", extra={"url": ready_payload["url"], "readyFile": str(ready)})
+    serving = asyncio.create_task(
+        serve(cast(ASGIFramework, app), config, shutdown_trigger=stop.wait, mode="asgi")
+    )
     try:
-        await serve(cast(ASGIFramework, app), config, shutdown_trigger=stop.wait, mode="asgi")
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        try:
+            # Hypercorn's shutdown waits for the listener to close, which on this Python
+            # waits for every open keep-alive connection: a client that holds one (any
+            # HTTP/2 client does) would keep the process alive after SIGTERM. Past the
+            # grace period, in-flight requests have had their time; stop regardless.
+            await asyncio.wait_for(asyncio.shield(serving), config.graceful_timeout + 1.0)
+        except TimeoutError:
+            # Cancelling the connection tasks makes asyncio report each one as an error;
+            # at this point they are expected, so they go to the debug log.
+            loop.set_exception_handler(
+                lambda _loop, context: log.debug("closed at shutdown: %s", context.get("message"))
+            )
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+            log.info("connections still open after the grace period were closed")
     finally:
         if ready is not None:
             # A stale ready file would point clients at a dead port.

@@ -161,6 +161,19 @@ def test_signal_stops_cleanly(tmp_path: Path, signum: int) -> None:
     assert any(json.loads(line)["msg"] == "stopped" for line in running.log_lines())
 
 
+def test_an_idle_keep_alive_connection_does_not_hold_the_emulator_after_sigterm(
+    tmp_path: Path,
+) -> None:
+    # HTTP/2 clients (httpx, MSAL's session) keep their connection open between requests.
+    running = start_emulator(tmp_path, "--users", "5")
+    with httpx.Client(verify=trust(running), trust_env=False, http2=True) as held_open:
+        assert held_open.get(f"{running.ready['url']}/_emulator/health").status_code == 200
+        assert running.stop(signal.SIGTERM, timeout=10) == 0
+    messages = [json.loads(line)["msg"] for line in running.log_lines()]
+    assert "connections still open after the grace period were closed" in messages
+    assert messages[-1] == "stopped"
+
+
 def test_state_dir_is_reused(tmp_path: Path) -> None:
     first = start_emulator(tmp_path, "--users", "1")
     ca = Path(first.ready["caFile"]).read_bytes()
