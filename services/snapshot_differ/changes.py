@@ -3,6 +3,13 @@
 Fields are compared in their canonical form (services.common.profiles), so
 whitespace, Unicode normalisation and list order never make a change; list
 fields are compared as sets and report the items added and removed.
+
+An event's id is derived from the user, the kind, the digests before and
+after, and the baseline generation the before state was read from (the id of
+the run that committed it). A rerun of a run that died before committing
+compares against the same generation and so republishes the same ids, which
+the notifier drops; a profile that flips back and forth (A→B→A→B) gets a new
+id for each flip, because each flip starts from a newer generation.
 """
 
 from __future__ import annotations
@@ -22,10 +29,17 @@ __all__ = ["build_event", "event_id", "field_changes"]
 
 
 def event_id(
-    user_id: str, kind: notifier_pb2.ChangeKind, before_digest: str, after_digest: str
+    user_id: str,
+    kind: notifier_pb2.ChangeKind,
+    before_digest: str,
+    after_digest: str,
+    before_generation: str = "",
 ) -> str:
-    """Derived from the content only, so a rerun of the same change yields the same id."""
-    material = f"{user_id}\x00{kind}\x00{before_digest}\x00{after_digest}".encode()
+    """The same for a rerun of the same change against the same baseline
+    generation (see the module doc); "" stands for no baseline yet."""
+    material = (
+        f"{user_id}\x00{kind}\x00{before_generation}\x00{before_digest}\x00{after_digest}"
+    ).encode()
     return hashlib.sha256(material).hexdigest()[:32]
 
 
@@ -69,8 +83,13 @@ def build_event(
     after_digest: str,
     origin: notifier_pb2.ChangeOrigin,
     detect_time: dt.datetime,
+    before_generation: str = "",
 ) -> notifier_pb2.ChangeEvent:
-    """A CREATED (no before), DELETED (no after) or UPDATED event."""
+    """A CREATED (no before), DELETED (no after) or UPDATED event.
+
+    `before_generation` is the baseline generation `before` comes from (""
+    when there is none); it keeps ids of later flips of the same profile apart.
+    """
     if before is None:
         kind = notifier_pb2.CREATED
         changes = field_changes({}, after or {})
@@ -81,7 +100,7 @@ def build_event(
         kind = notifier_pb2.UPDATED
         changes = field_changes(before, after)
     event = notifier_pb2.ChangeEvent(
-        event_id=event_id(user_id, kind, before_digest, after_digest),
+        event_id=event_id(user_id, kind, before_digest, after_digest, before_generation),
         run_id=run_id,
         user_id=user_id,
         kind=kind,

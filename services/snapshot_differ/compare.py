@@ -116,6 +116,9 @@ class BatchComparer:
                     after_digest=new,
                     origin=notifier_pb2.LOB if from_lob else notifier_pb2.SHAREPOINT,
                     detect_time=now,
+                    # The committed generation, not this run's draft: a rerun
+                    # after a crash compares against the same one.
+                    before_generation=self.base.generation or "",
                 )
             )
         await self.draft.put((uid, new, profile) for uid, profile, new, _, _ in changed)

@@ -97,8 +97,8 @@ async def publish_deletions(
     base: Baseline, draft: BaselineDraft, sink: EventSink, run_id: str
 ) -> int:
     """One DELETED event per noted user (ids derived from the committed
-    digest, so a repeat after a crash yields the same ids); removes them from
-    the draft. Returns how many."""
+    digest and generation, so a repeat after a crash yields the same ids);
+    removes them from the draft. Returns how many."""
     deleted = 0
     async for chunk in draft.members("deletes", CHUNK):
         befores = await base.profiles(chunk)
@@ -114,6 +114,7 @@ async def publish_deletions(
                 after_digest="",
                 origin=notifier_pb2.SHAREPOINT,
                 detect_time=now,
+                before_generation=base.generation or "",
             )
             for uid, old in zip(chunk, old_digests, strict=True)
         ]
