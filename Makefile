@@ -44,7 +44,7 @@ test: $(PROTO_STAMP) lint typecheck ## the whole test suite
 chart-test: $(PROTO_STAMP) ## render, lint and validate the Helm chart (make test runs the same tests)
 	$(PY) scripts/chart_test.py
 
-bench: $(PROTO_STAMP)
+bench: $(PROTO_STAMP) ## the benchmarks (bench/results.json); QUICK=1: small workloads, fails only on lost data or a broken suite
 	$(PY) -m bench $(if $(QUICK),--quick,)
 
 clean:

@@ -4,6 +4,8 @@
 
 Each suite is a module in this package with `run(quick: bool) -> list[Result]`.
 `--quick` (CI) runs small workloads to prove the suite works, not to time it.
+The exit status is 1 when a suite fails or a required figure (nothing lost)
+is not met; timings never decide it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ SUITES: list[str] = [
     "search_latency",
     "graph_emulator_capacity",
     "notifier_throughput",
+    "freshness",
+    "rest_update",
 ]
 
 RESULTS_FILE = pathlib.Path(__file__).resolve().parent / "results.json"
@@ -59,6 +63,15 @@ def print_table(results: list[Result]) -> None:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
+def unmet_required(results: list[Result]) -> list[str]:
+    """Correctness figures (nothing lost) that were not met: each fails the run."""
+    return [
+        f"{r.name}: {_format(r.value)} {r.unit}, goal {r.goal}"
+        for r in results
+        if r.required and r.met is not True
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small workloads (CI)")
@@ -84,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results)
     RESULTS_FILE.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
     print(f"\nwritten {RESULTS_FILE}")
+    failures += unmet_required(results)
     if failures:
-        print("\n".join(["failed suites:", *failures]), file=sys.stderr)
+        print("\n".join(["failed:", *failures]), file=sys.stderr)
         return 1
     return 0
 

@@ -13,6 +13,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,30 @@ QUERIES = (
 def _percentile(samples: list[float], share: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def _request(
+    operation: str, http: httpx.AsyncClient, rng: random.Random, user_ids: list[str]
+) -> Awaitable[httpx.Response]:
+    if operation == "get profile":
+        return http.get(f"/v1/profiles/{rng.choice(user_ids)}")
+    if operation == "search":
+        return http.get("/v1/profiles:search", params={"query": rng.choice(QUERIES)})
+    return http.get("/v1/changes", params={"pageSize": 100})
+
+
+async def _unloaded(
+    http: httpx.AsyncClient, user_ids: list[str], calls: int
+) -> dict[str, list[float]]:
+    """The same operations one at a time on an idle stack: the rows' baseline."""
+    rng = random.Random(-1)
+    latencies: dict[str, list[float]] = {}
+    for operation in ("get profile", "search", "list changes"):
+        for _ in range(calls):
+            started = time.perf_counter()
+            (await _request(operation, http, rng, user_ids)).raise_for_status()
+            latencies.setdefault(operation, []).append((time.perf_counter() - started) * 1000)
+    return latencies
 
 
 async def _client(
@@ -63,13 +88,8 @@ async def _client(
         return
     while time.monotonic() < until:
         roll = rng.random()
-        if roll < 0.4:
-            operation, request = "get profile", http.get(f"/v1/profiles/{rng.choice(user_ids)}")
-        elif roll < 0.8:
-            operation = "search"
-            request = http.get("/v1/profiles:search", params={"query": rng.choice(QUERIES)})
-        else:
-            operation, request = "list changes", http.get("/v1/changes", params={"pageSize": 100})
+        operation = "get profile" if roll < 0.4 else "search" if roll < 0.8 else "list changes"
+        request = _request(operation, http, rng, user_ids)
         started = time.perf_counter()
         try:
             response = await request
@@ -81,7 +101,9 @@ async def _client(
             errors.append(f"{operation}: HTTP {response.status_code} {response.text[:120]}")
 
 
-async def _load(stack: Stack, token: str, seconds: float, clients: int) -> dict[str, Any]:
+async def _load(
+    stack: Stack, token: str, seconds: float, clients: int, idle_calls: int
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=clients * 2)
     async with httpx.AsyncClient(
@@ -89,6 +111,7 @@ async def _load(stack: Stack, token: str, seconds: float, clients: int) -> dict[
     ) as http:
         first = (await http.get("/v1/changes", params={"pageSize": 1000})).json()["events"]
         user_ids = [event["userId"] for event in first]
+        unloaded = await _unloaded(http, user_ids, idle_calls)
         run = (await http.post("/v1/syncs", json={})).json()
         latencies: dict[str, list[float]] = {}
         errors: list[str] = []
@@ -99,11 +122,13 @@ async def _load(stack: Stack, token: str, seconds: float, clients: int) -> dict[
         # Polling, as any REST client of GET /v1/syncs/{id} does.
         while (state := (await http.get(f"/v1/syncs/{run['runId']}")).json())["state"] == "RUNNING":  # noqa: ASYNC110
             await asyncio.sleep(0.5)
-    return {"latencies": latencies, "errors": errors, "sync": state}
+    return {"latencies": latencies, "unloaded": unloaded, "errors": errors, "sync": state}
 
 
 def run(quick: bool) -> list[Result]:
-    users, seconds, clients = (1_000, 10.0, 20) if quick else (10_000, 60.0, 50)
+    users, seconds, clients, idle_calls = (
+        (1_000, 10.0, 20, 30) if quick else (10_000, 60.0, 50, 100)
+    )
     workload = f"{clients} LOB clients for {seconds:.0f} s during a sync of {users:,} users"
     with tempfile.TemporaryDirectory(prefix="bench-load-") as state:
         options = StackOptions(state_dir=Path(state), users=users, log_level="WARNING")
@@ -117,16 +142,19 @@ def run(quick: bool) -> list[Result]:
                 run_id = http.post("/v1/syncs", json={}).json()["runId"]
                 while http.get(f"/v1/syncs/{run_id}").json()["state"] == "RUNNING":
                     time.sleep(0.5)
-            outcome = asyncio.run(_load(stack, token, seconds, clients))
+            outcome = asyncio.run(_load(stack, token, seconds, clients, idle_calls))
     results = []
     for operation, samples in sorted(outcome["latencies"].items()):
+        idle = outcome["unloaded"][operation]
         for label, share in (("p50", 0.5), ("p99", 0.99)):
             results.append(
                 Result(
                     f"under load: {operation} {label}",
-                    f"{workload}; {len(samples):,} calls",
+                    f"{workload}; {len(samples):,} calls; baseline: {len(idle)} calls "
+                    "one at a time before the sync",
                     round(_percentile(samples, share), 1),
                     "ms",
+                    baseline=round(_percentile(idle, share), 1),
                 )
             )
     errors = outcome["errors"]

@@ -14,6 +14,8 @@ class Result:
                baseline=None, goal="< 20 ms", met=True)
 
     `ratio` is value / baseline when a baseline was measured side by side.
+    `required` marks a correctness figure (nothing lost): `python -m bench`
+    fails when it is not met, also with --quick, which judges no timing.
     """
 
     name: str
@@ -23,6 +25,7 @@ class Result:
     baseline: float | None = None
     goal: str | None = None
     met: bool | None = None
+    required: bool = False
 
     @property
     def ratio(self) -> float | None:
