@@ -2,6 +2,7 @@
 
 for where, expr in dashboard_queries(dashboard): metric_names(expr)
 exported_names(metrics_text)      # sample names a /metrics page can produce
+sample_values(metrics_text)       # (name, labels) -> value of every sample on the page
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import promql_parser
+from prometheus_client.parser import text_string_to_metric_families
 
 # Grafana's own variables, and what they stand for when the query is parsed.
 GRAFANA_BUILTINS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
@@ -99,3 +101,12 @@ def exported_names(metrics_text: str) -> set[str]:
         elif line and not line.startswith("#"):
             names.add(re.split(r"[{\s]", line, maxsplit=1)[0])
     return names
+
+
+def sample_values(metrics_text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """(sample name, labels) -> value, for a prometheus_client /metrics page."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        for sample in family.samples
+    }

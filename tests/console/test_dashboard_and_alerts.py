@@ -1,12 +1,15 @@
 """The Grafana dashboard and the alert rules in the chart: valid, readable by Grafana and
-Prometheus, and naming only metrics that the running services export on /metrics."""
+Prometheus, and naming only metrics that the running services export on /metrics, with the
+values a sync leaves there."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import pathlib
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -18,6 +21,7 @@ from dashboard_queries import (
     dashboard_queries,
     exported_names,
     metric_names,
+    sample_values,
     variable_metrics,
     variables_in,
 )
@@ -46,16 +50,33 @@ def rules() -> list[dict[str, Any]]:
     return loaded
 
 
+@dataclass
+class Scraped:
+    """What each service's /metrics showed after one sync (the run as GET /v1/syncs/{id}
+    answered) and a search."""
+
+    run: dict[str, Any]
+    texts: dict[str, str]
+
+    @property
+    def names(self) -> dict[str, set[str]]:
+        return {name: exported_names(text) for name, text in self.texts.items()}
+
+    def value(self, service: str, name: str, **labels: str) -> float | None:
+        return sample_values(self.texts[service]).get((name, frozenset(labels.items())))
+
+
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, set[str]]]:
-    """Metric names on each service's /metrics (the gateway's are Envoy's statistics,
-    which the chart serves on the gateway's /metrics), after one sync and a search."""
+def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
+    """The gateway's metrics are Envoy's statistics, which the chart serves on the
+    gateway's /metrics."""
     options = StackOptions(state_dir=tmp_path_factory.mktemp("metrics-stack"), users=5, seed=2)
     with Stack(options) as stack:
         token = emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"])
         client = LobClient(stack.gateway_url, token)
         try:
-            assert client.sync_and_wait()["state"] == "SUCCEEDED"
+            run = client.sync_and_wait()
+            assert run["state"] == "SUCCEEDED"
             client.http.get("/v1/profiles:search", params={"query": "skills:go"})
         finally:
             client.close()
@@ -64,12 +85,18 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, set
             for name in ("extender", "differ", "notifier")
         }
         pages["gateway"] = f"{stack.processes['gateway'].ready['adminUrl']}/stats/prometheus"
-        names = {}
+        texts = {}
         for name, url in pages.items():
             response = httpx.get(url, timeout=30, trust_env=False)
             response.raise_for_status()
-            names[name] = exported_names(response.text)
-        yield names
+            texts[name] = response.text
+        yield Scraped(run, texts)
+
+
+@pytest.fixture(scope="module")
+def exported(scraped: Scraped) -> dict[str, set[str]]:
+    """Metric names on each service's /metrics."""
+    return scraped.names
 
 
 # -- Grafana -------------------------------------------------------------------------------
@@ -123,9 +150,15 @@ def test_dashboard_variables_are_defined_and_queries_parse(dashboard: dict[str, 
 def test_dashboard_covers_what_operators_watch(dashboard: dict[str, Any]) -> None:
     queries = " ".join(expr for _, expr in dashboard_queries(dashboard))
     for needle in (
-        "ProfileExtender/ListProfiles",  # sync reads: duration and outcome
-        "SnapshotDiffer/StartSync",
+        "profilesync_sync_last_success_timestamp_seconds",
+        "profilesync_sync_last_run_duration_seconds",  # sync duration
+        "profilesync_sync_last_run_stage_duration_seconds",
+        "profilesync_sync_runs_total",  # sync outcomes
+        "profilesync_sync_last_run_state",
+        "profilesync_sync_held_runs",
+        "profilesync_graph_requests_total",
         "profilesync_graph_throttled_total",  # Graph 429s
+        "profilesync_graph_budget_units_total",  # budget use
         "profilesync_notifier_events_published_total",
         "profilesync_notifier_webhook_events_delivered_total",
         "profilesync_notifier_subscriber_lag_seconds",
@@ -175,7 +208,8 @@ def test_alert_rules_are_prometheus_rules(rules: list[dict[str, Any]]) -> None:
 def test_alerts_cover_the_failures_operators_must_hear_of(rules: list[dict[str, Any]]) -> None:
     exprs = " ".join(rule["expr"] for rule in rules)
     for needle in (
-        "ProfileExtender/ListProfiles",  # syncs stopped reading the tenant
+        "profilesync_sync_last_success_timestamp_seconds",  # syncs stopped succeeding
+        "profilesync_sync_held_runs",  # a run waits for its deletions to be approved
         "profilesync_notifier_subscriber_lag_seconds",
         "profilesync_graph_throttled_total",
         "profilesync_notifier_subscriber_dead_letters",
@@ -194,3 +228,45 @@ def test_every_metric_the_alerts_name_is_exported(
         if name not in everything
     ]
     assert not missing, "not on any service's /metrics:\n" + "\n".join(missing)
+
+
+def test_no_successful_sync_alert_also_fires_when_the_metric_is_absent(
+    rules: list[dict[str, Any]],
+) -> None:
+    [rule] = [rule for rule in rules if rule["alert"] == "ProfileSyncNoSuccessfulSync"]
+    assert (
+        "time() - max by (namespace) (profilesync_sync_last_success_timestamp_seconds)"
+        in (rule["expr"])
+    )
+    assert "absent_over_time(profilesync_sync_records_up" in rule["expr"]
+    assert "unless on (namespace)" in rule["expr"]
+
+
+# -- values after a sync ----------------------------------------------------------------------
+
+
+def test_the_differ_exports_the_outcome_of_the_run(scraped: Scraped) -> None:
+    run = scraped.run
+    ended = dt.datetime.fromisoformat(run["endTime"].replace("Z", "+00:00")).timestamp()
+    assert scraped.value("differ", "profilesync_sync_records_up") == 1
+    assert scraped.value("differ", "profilesync_sync_runs_total", state="SUCCEEDED") == 1
+    assert scraped.value("differ", "profilesync_sync_runs_total", state="FAILED") == 0
+    last_success = scraped.value("differ", "profilesync_sync_last_success_timestamp_seconds")
+    assert last_success == pytest.approx(ended, abs=0.001)
+    assert scraped.value("differ", "profilesync_sync_last_run_changes", kind="created") == 5
+    assert scraped.value("differ", "profilesync_sync_held_runs") == 0
+    assert scraped.value("differ", "profilesync_sync_running") == 0
+    fetch = next(t["seconds"] for t in run["timings"] if t["stage"] == "fetch")
+    assert scraped.value(
+        "differ", "profilesync_sync_last_run_stage_duration_seconds", stage="fetch"
+    ) == pytest.approx(fetch)
+
+
+def test_the_extender_counts_graph_requests_and_budget_units(scraped: Scraped) -> None:
+    # Five users: at least one page of ids and five profile reads inside a $batch.
+    ok = scraped.value("extender", "profilesync_graph_requests_total", outcome="ok")
+    assert ok is not None and ok >= 6
+    units = scraped.value("extender", "profilesync_graph_budget_units_total")
+    assert units is not None and units >= ok
+    budget = scraped.value("extender", "profilesync_graph_budget_units_per_10s")
+    assert budget is not None and budget > 0
