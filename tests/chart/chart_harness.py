@@ -130,7 +130,11 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
                     "endpointUrl": "https://bucket.vpce-0a1b2c3d.s3.eu-west-1.vpce.amazonaws.com"
                 },
             },
-            "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}},
+            "metrics": {
+                "serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}},
+                "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
+                "grafanaDashboard": {"enabled": True},
+            },
             "commonLabels": {"team": "identity"},
         },
     ),

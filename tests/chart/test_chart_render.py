@@ -14,7 +14,10 @@ NEWEST_KUBE = kubernetes_validate.latest_version()
 KUBE_VERSIONS = [OLDEST_KUBE, NEWEST_KUBE]
 
 # Custom resources whose schemas kubernetes-validate does not ship.
-CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+CUSTOM_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
 
 
 def validate_all(manifests: list[dict[str, Any]], version: str) -> list[str]:

@@ -337,6 +337,8 @@ def test_a_long_release_name_still_gives_valid_distinct_names() -> None:
         "-subscribers",
         "-test",
         "-sync",
+        "-dashboard",
+        "-alerts",
     )
     for kind, name in names:
         assert len(name) <= 63 and not name.endswith("-"), (kind, name)

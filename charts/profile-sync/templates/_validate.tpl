@@ -98,6 +98,16 @@ installer fixes them all in one go. Called from validate.yaml.
 {{- end -}}
 {{- end -}}
 
+{{- /* The dashboard and the alerts read the services' metrics, sync outcomes from the differ server. */ -}}
+{{- range $key := list "grafanaDashboard" "prometheusRule" -}}
+{{- if and (get $v.metrics $key).enabled (not $v.metrics.enabled) -}}
+{{- $errors = append $errors (printf "metrics.%s.enabled needs metrics.enabled: its queries read the services' metrics" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if and $v.metrics.prometheusRule.enabled (not $v.differ.server.enabled) -}}
+{{- $errors = append $errors "metrics.prometheusRule.enabled needs differ.server.enabled: the differ server exports the sync outcomes the alerts watch (without it ProfileSyncNoSuccessfulSync always fires)" -}}
+{{- end -}}
+
 {{- /* Ports: the metrics port is shared by every pod, so it must differ from theirs. */ -}}
 {{- $ports := dict "extender.port" $v.extender.port "notifier.port" $v.notifier.port "differ.server.port" $v.differ.server.port "gateway.port" $v.gateway.port "gateway.adminPort" $v.gateway.adminPort -}}
 {{- range $key, $port := $ports -}}
