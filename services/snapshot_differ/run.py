@@ -496,7 +496,11 @@ class SyncRunner:
             log.info("no baseline and no committed snapshot: every user is new")
             return
         started = time.perf_counter()
-        draft = BaselineDraft(base, f"rebuilt-{run_id}")
+        # Named as the lost generation was, after the run that committed the
+        # snapshot: event ids derive from it (changes.py), so a rerun of a run
+        # that died before Redis lost the baseline repeats that run's ids.
+        document = await asyncio.to_thread(reader.manifest, manifest)
+        draft = BaselineDraft(base, str(document.get("runId") or f"rebuilt-{run_id}"))
         await draft.reset()
         async for batch in reader.batches(manifest, REBUILD_CHUNK):
             await draft.put_unchanged(

@@ -7,8 +7,12 @@ The notifier drops an event whose id it has seen within its dedupe window
 
 from __future__ import annotations
 
-from profilesync.v1 import differ_pb2, notifier_pb2
+import pytest
 
+from profilesync.v1 import differ_pb2, notifier_pb2
+from services.snapshot_differ.lock import lock_key
+
+from .differ_process import differ_env, run_differ
 from .harness import DifferHarness, make_profile
 
 USERS = [make_profile(i) for i in range(6)]
@@ -80,3 +84,34 @@ async def test_a_deleted_user_who_comes_back_the_same_is_created_again(
         ("CREATED", returning["id"])
     ]
     assert back[0].event_id != first[returning["id"]]
+
+
+@pytest.mark.timeout(300)
+async def test_a_rerun_after_redis_lost_the_baseline_repeats_the_killed_runs_ids(
+    harness: DifferHarness, authority: dict[str, object]
+) -> None:
+    """A run killed after publishing part of its changes, then Redis loses the
+    baseline (not the change log): the rerun rebuilds the baseline from the
+    committed snapshot and must publish the same ids, so nothing reaches the
+    LOB app twice."""
+    harness.set_profiles(USERS)
+    assert (await harness.runner.run_to_end(0, 1)).state == differ_pb2.SUCCEEDED
+    await harness.new_events()
+    edited = [make_profile(i, aboutMe=f"Edited {i}") for i in range(len(USERS))]
+    harness.set_profiles(edited)
+
+    sizes = {"COMPARE_BATCH": "2", "PUBLISH_BATCH": "2"}
+    env = differ_env(harness, authority, **sizes)
+    crashed = await run_differ({**env, "DIFFER_CRASH_AT": "published:1"}, "run", "--no-progress")
+    assert crashed.returncode == -9, crashed.stderr
+    await harness.redis.delete(lock_key("s0of1"))
+    baseline = [key async for key in harness.redis.scan_iter(match="profilesync:baseline:*")]
+    await harness.redis.delete(*baseline)
+
+    rerun = await run_differ(env, "run", "--no-progress")
+    assert rerun.returncode == 0, rerun.stderr + rerun.stdout
+    assert "rebuild" in {t["stage"] for t in rerun.run["timings"]}
+
+    events = await harness.new_events()
+    assert sorted(e.user_id for e in events) == sorted(p["id"] for p in edited)
+    assert len({e.event_id for e in events}) == len(events) == len(USERS)
