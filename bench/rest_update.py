@@ -109,7 +109,7 @@ def _measure(stack: Stack, rounds: int) -> tuple[list[float], list[float]]:
 
 
 def run(quick: bool) -> list[Result]:
-    rounds = 30 if quick else 300
+    rounds = 30 if quick else 500
     with tempfile.TemporaryDirectory(prefix="bench-update-") as state:
         options = StackOptions(state_dir=Path(state), users=100, log_level="WARNING")
         with Stack(options) as stack:
