@@ -259,9 +259,11 @@ class SyncRunsCollector(Collector):
         yield from self._view.describe()
 
     def collect(self) -> Iterator[Metric]:
-        runs = self._read()
+        # One scrape at a time: they would read the same records, and the
+        # outage is then logged exactly once.
         with self._lock:
-            yield from self._view.families(runs)
+            families = self._view.families(self._read())
+        yield from families
 
     def _read(self) -> list[differ_pb2.SyncRun] | None:
         if _running_loop() is self._loop:
