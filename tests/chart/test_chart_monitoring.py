@@ -106,3 +106,23 @@ def test_alerts_without_the_differ_server_are_refused() -> None:
 def test_a_label_that_kubernetes_would_refuse_is_refused() -> None:
     values = merged(BOTH_ON, {"metrics": {"grafanaDashboard": {"label": "not a label"}}})
     assert "/metrics/grafanaDashboard/label" in refusal(values)
+
+
+def test_the_overdue_threshold_follows_the_schedule_and_touches_no_other_rule() -> None:
+    # An hourly sync: four intervals are four hours.
+    values = merged(BOTH_ON, {"metrics": {"prometheusRule": {"syncOverdueSeconds": 14400}}})
+    [group] = find(render(values), "PrometheusRule", f"{PREFIX}-alerts")["spec"]["groups"]
+    shipped = {r["alert"]: r for r in group["rules"]}
+    written = {r["alert"]: r for r in yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))}
+    assert shipped.keys() == written.keys()
+    overdue = shipped.pop("ProfileSyncNoSuccessfulSync")
+    assert "> 14400)" in overdue["expr"] and "[14400s]" in overdue["expr"]
+    assert "3600" not in overdue["expr"] and "[1h]" not in overdue["expr"]
+    assert "14400 seconds" in overdue["annotations"]["summary"]
+    written.pop("ProfileSyncNoSuccessfulSync")
+    assert shipped == written
+
+
+def test_an_overdue_threshold_shorter_than_five_minutes_is_refused() -> None:
+    values = merged(BOTH_ON, {"metrics": {"prometheusRule": {"syncOverdueSeconds": 60}}})
+    assert "syncOverdueSeconds" in refusal(values)
