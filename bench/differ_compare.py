@@ -136,6 +136,7 @@ def _plain(reader: SnapshotReader, old_key: str, new_key: str) -> float:
             after_digest=digest(profile),
             origin=notifier_pb2.SHAREPOINT,
             detect_time=now,
+            before_generation="bench-old",
         )
         for uid, profile in new.items()
         if old.get(uid) != profile

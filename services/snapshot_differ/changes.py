@@ -33,7 +33,7 @@ def event_id(
     kind: notifier_pb2.ChangeKind,
     before_digest: str,
     after_digest: str,
-    before_generation: str = "",
+    before_generation: str,
 ) -> str:
     """The same for a rerun of the same change against the same baseline
     generation (see the module doc); "" stands for no baseline yet."""
@@ -83,7 +83,7 @@ def build_event(
     after_digest: str,
     origin: notifier_pb2.ChangeOrigin,
     detect_time: dt.datetime,
-    before_generation: str = "",
+    before_generation: str,
 ) -> notifier_pb2.ChangeEvent:
     """A CREATED (no before), DELETED (no after) or UPDATED event.
 
