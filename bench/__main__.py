@@ -1,4 +1,5 @@
-"""Runs every benchmark suite, prints a table and writes bench/results.json.
+"""Runs every benchmark suite, prints a table and writes bench/results.json
+(and the same table in Markdown as bench/results.md).
 
     python -m bench [--quick] [--only NAME ...]
 
@@ -35,6 +36,8 @@ SUITES: list[str] = [
 ]
 
 RESULTS_FILE = pathlib.Path(__file__).resolve().parent / "results.json"
+# The same rows as a Markdown table, ready for the README's benchmark section.
+MARKDOWN_FILE = RESULTS_FILE.with_suffix(".md")
 
 
 def _format(value: float | None) -> str:
@@ -61,6 +64,30 @@ def print_table(results: list[Result]) -> None:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def markdown_table(results: list[Result], heading: str) -> str:
+    lines = [
+        heading,
+        "",
+        "| figure | workload | value | baseline or limit | ratio | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        limit = " · ".join(
+            part
+            for part in (
+                f"{_format(r.baseline)} {r.unit}" if r.baseline is not None else "",
+                f"goal {r.goal}" if r.goal else "",
+            )
+            if part
+        )
+        met = {True: "yes", False: "**no**", None: ""}[r.met]
+        lines.append(
+            f"| {r.name} | {r.workload} | {_format(r.value)} {r.unit} | {limit or '-'} "
+            f"| {_format(r.ratio)} | {met} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def unmet_required(results: list[Result]) -> list[str]:
@@ -93,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   {time.perf_counter() - started:.1f}s", flush=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     date = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    print(f"\n{date} on {machine}{' (quick)' if args.quick else ''}\n")
+    heading = f"{date} on {machine}{' (quick)' if args.quick else ''}"
+    print(f"\n{heading}\n")
     print_table(results)
     RESULTS_FILE.write_text(json.dumps([r.as_json() for r in results], indent=2) + "\n")
-    print(f"\nwritten {RESULTS_FILE}")
+    MARKDOWN_FILE.write_text(markdown_table(results, heading))
+    print(f"\nwritten {RESULTS_FILE} and {MARKDOWN_FILE.name}")
     failures += unmet_required(results)
     if failures:
         print("\n".join(["failed:", *failures]), file=sys.stderr)

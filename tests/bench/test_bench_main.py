@@ -26,12 +26,17 @@ def test_a_lost_event_fails_the_run_even_when_no_timing_is_judged(
     monkeypatch.setitem(sys.modules, "bench.fake_suite", suite)
     monkeypatch.setattr(bench_main, "SUITES", ["fake_suite"])
     monkeypatch.setattr(bench_main, "RESULTS_FILE", tmp_path / "results.json")
+    monkeypatch.setattr(bench_main, "MARKDOWN_FILE", tmp_path / "results.md")
     assert bench_main.main(["--quick"]) == 1
     written = json.loads((tmp_path / "results.json").read_text())
     assert [row["name"] for row in written] == [row.name for row in rows]
     keys = {field.name for field in dataclasses.fields(Result)} | {"ratio"}
     assert all(set(row) == keys for row in written)
     assert written[0]["ratio"] == 1.0
+    table = (tmp_path / "results.md").read_text().splitlines()
+    assert table[0].endswith("(quick)")
+    assert "| freshness: events lost | 1 edit | 1 events | goal 0 | - | **no** |" in table
+    assert "| freshness: median | 1 edit | 0.2 s | 0.2 s · goal <= 900 s | 1 | yes |" in table
 
 
 def test_only_unmet_required_rows_fail() -> None:
