@@ -1,0 +1,27 @@
+"""Fixtures shared by the fault tests: each builds its own whole stack (its
+options are the point of the test), then talks to it as the LOB app does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from services.devstack.lob_client import LobClient, emulator_token
+from services.devstack.stack import Stack
+
+
+@pytest.fixture
+def lob_for() -> Iterator[Callable[[Stack], LobClient]]:
+    """Makes the LOB app's client (its own app token, `Profiles.Read`) for a
+    stack; every client made is closed after the test."""
+    clients: list[LobClient] = []
+
+    def make(stack: Stack) -> LobClient:
+        token = emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"])
+        clients.append(LobClient(stack.gateway_url, token))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
