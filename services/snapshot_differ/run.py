@@ -39,6 +39,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import redis.asyncio as aioredis
 from google.protobuf import json_format
 
@@ -111,6 +112,14 @@ class _NoObserver:
         return None
 
 
+def failure_reason(error: Exception) -> str:
+    """What a run record says about the error that ended the run."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        # The status and its details, not grpc's multi-line repr with its debug string.
+        return f"{error.code().name}: {error.details()}"
+    return f"{type(error).__name__}: {error}"
+
+
 @dataclass
 class _Run:
     """A run while it executes."""
@@ -123,6 +132,8 @@ class _Run:
     last_saved: float = 0.0
     # The extender's stream ended with its summary: every user was enumerated.
     complete: bool = False
+    # The first profile that could not be read, and why: the PARTIAL reason names it.
+    first_failure: str = ""
 
     @property
     def shard(self) -> str:
@@ -277,7 +288,7 @@ class SyncRunner:
             raise
         except Exception as error:
             log.exception("sync run %s failed", record.run_id)
-            self._finish(run, differ_pb2.FAILED, f"{type(error).__name__}: {error}")
+            self._finish(run, differ_pb2.FAILED, failure_reason(error))
         await self._close(run)
         log.info(
             "sync run %s ended %s",
@@ -386,6 +397,7 @@ class SyncRunner:
                 await self.redis.sadd(draft.key("seen"), uid)
                 await draft.note("failed", [uid])
                 record.counts.failed += 1
+                run.first_failure = run.first_failure or f"{uid}: {item.failure.reason}"
                 log.warning("profile %s could not be read: %s", uid, item.failure.reason)
             elif kind == "summary":
                 run.complete = True
@@ -458,7 +470,10 @@ class SyncRunner:
             outcome, reason = differ_pb2.PARTIAL, "the user enumeration ended early"
         elif failed:
             outcome = differ_pb2.PARTIAL
-            reason = f"{failed} profile(s) could not be read and were left unchanged"
+            reason = (
+                f"{failed} profile(s) could not be read and were left unchanged "
+                f"(the first, {run.first_failure})"
+            )
         elif held_reason is not None:
             outcome = differ_pb2.HELD_FOR_DELETES
             reason = (
