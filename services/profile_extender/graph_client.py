@@ -148,15 +148,20 @@ class GraphClient:
         user_token: str | None = None,
         cost: int = 1,
         batch: bool = False,
+        attempts: int | None = None,
+        backoff_step: int = 0,
     ) -> httpx.Response:
         """One Graph request, retried on 429, 5xx and network errors.
 
         Sent with the app's token, or with `user_token` (delegated) when given;
         `cost` resource units are taken from the shared budget per attempt. A
         `batch` carries `cost` requests, which the caller counts when answered.
+        `attempts` (GRAPH_MAX_ATTEMPTS unless given) bounds the tries; a caller
+        that retries on its own passes how many it made as `backoff_step`.
         """
+        attempts = attempts or self._settings.max_attempts
         last_problem = ""
-        for attempt in range(self._settings.max_attempts):
+        for attempt in range(attempts):
             await self._budget.spend(cost)
             token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
             headers = {
@@ -168,18 +173,18 @@ class GraphClient:
             except httpx.TransportError as error:
                 REQUESTS.labels("transport_error").inc(cost if batch else 1)
                 last_problem = f"{type(error).__name__} talking to Graph"
-                await asyncio.sleep(_retry_delay({}, attempt))
+                await asyncio.sleep(_retry_delay({}, backoff_step + attempt))
                 continue
             if not (batch and response.status_code == 200):
                 REQUESTS.labels(_outcome(response.status_code)).inc(cost if batch else 1)
             if response.status_code not in RETRYABLE_STATUS:
                 return response
             last_problem = f"HTTP {response.status_code} from Graph"
-            delay = _retry_delay(response.headers, attempt)
+            delay = _retry_delay(response.headers, backoff_step + attempt)
             if response.status_code == 429:
                 self._throttled(delay, whole_request=True)
             await asyncio.sleep(delay)
-        raise GraphUnavailable(f"{last_problem} after {self._settings.max_attempts} attempts")
+        raise GraphUnavailable(f"{last_problem} after {attempts} attempt(s)")
 
     def _throttled(self, retry_after: float, *, whole_request: bool) -> None:
         THROTTLED.inc()
@@ -243,6 +248,9 @@ class GraphClient:
     async def _get_batch(self, ids: Sequence[str]) -> list[FetchResult]:
         pending = {str(index): user_id for index, user_id in enumerate(ids)}
         done: dict[str, FetchResult] = {}
+        last_problem = "still throttled or failing"
+        # Every send of the batch, whole or of its retried items, is one attempt for
+        # each profile in it: GRAPH_MAX_ATTEMPTS bounds the sends per profile.
         for attempt in range(self._settings.max_attempts):
             requests = [
                 {
@@ -252,14 +260,22 @@ class GraphClient:
                 }
                 for key, user_id in pending.items()
             ]
-            async with self.concurrency.slot():
-                response = await self._send(
-                    "POST",
-                    f"{self._settings.graph_url}/$batch",
-                    {"requests": requests},
-                    cost=len(requests),
-                    batch=True,
-                )
+            try:
+                async with self.concurrency.slot():
+                    response = await self._send(
+                        "POST",
+                        f"{self._settings.graph_url}/$batch",
+                        {"requests": requests},
+                        cost=len(requests),
+                        batch=True,
+                        # One try: this loop retries, after _send has waited out the
+                        # Retry-After or back-off of the failed try.
+                        attempts=1,
+                        backoff_step=attempt,
+                    )
+            except GraphUnavailable as refused:
+                last_problem = str(refused).removesuffix(" after 1 attempt(s)")
+                continue
             self._raise_for(response, "a $batch of users")
             wait = 0.0
             throttled = 0
@@ -297,6 +313,6 @@ class GraphClient:
         for key, user_id in pending.items():
             done[key] = FetchResult(
                 user_id,
-                error=f"still throttled or failing after {self._settings.max_attempts} attempts",
+                error=f"{last_problem} after {self._settings.max_attempts} attempts",
             )
         return [done[str(index)] for index in range(len(ids))]

@@ -178,3 +178,24 @@ async def test_shards_split_the_tenant_without_overlap(
     assert sum(len(shard) for shard in shards) == USERS
     assert len(set().union(*shards)) == USERS
     assert all(len(shard) > USERS / 3 * 0.8 for shard in shards)
+
+
+async def test_a_profile_is_sent_at_most_max_attempts_times_when_whole_batches_fail(
+    emulator: dict[str, Any], redis_client: aioredis.Redis
+) -> None:
+    configure(emulator, failureRate=0.0, dropRate=0.0, quotaPer10s=1_000_000)
+    client = graph_client(emulator, redis_client, budget=1_000_000, attempts=3)
+    ids = [user_id async for user_id in client.iter_user_ids()][:20]  # one $batch
+    # Every connection is cut: each send of the batch fails as a whole.
+    configure(emulator, dropRate=1.0, seed=1)
+    try:
+        results = await client.get_users(ids)
+        dropped = stats(emulator)["droppedConnections"]
+    finally:
+        configure(emulator, dropRate=0.0)
+        await client.aclose()
+    assert [r.user_id for r in results] == ids
+    assert all(r.user is None and r.error for r in results)
+    assert "talking to Graph after 3 attempts" in results[0].error
+    # GRAPH_MAX_ATTEMPTS is per profile: three sends of the batch, not three times three.
+    assert dropped == 3
