@@ -41,10 +41,11 @@ from profilesync.v1 import (
     notifier_pb2_grpc,
 )
 from services.common.config import ServerSettings
-from services.common.processes import ManagedProcess, python_module
+from services.common.processes import ManagedProcess
 from services.common.profiles import digest
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, create_server
+from services.devstack.emulator import emulator_process
 from services.devstack.redis_server import start_redis
 from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from services.profile_extender.convert import profile_from_graph
@@ -248,23 +249,8 @@ class _Servers:
 
 
 def _start_authority(workdir: pathlib.Path) -> ManagedProcess:
-    ready = workdir / "authority.ready.json"
-    return ManagedProcess(
-        "authority",
-        python_module(
-            "services.graph_emulator",
-            "--users",
-            "1",
-            "--port",
-            "0",
-            "--state-dir",
-            str(workdir / "authority"),
-            "--ready-file",
-            str(ready),
-        ),
-        log_dir=workdir,
-        ready_file=ready,
-        cwd=ROOT,
+    return emulator_process(
+        workdir, users=1, state_dir=workdir / "authority", name="authority"
     ).start()
 
 

@@ -29,7 +29,8 @@ from typing import Any
 import httpx
 
 from bench.results import Result
-from services.common.processes import ManagedProcess, python_module
+from services.common.processes import ManagedProcess
+from services.devstack.emulator import emulator_process
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GOAL_PER_SECOND = 1_000
@@ -71,26 +72,8 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def _start_emulator(workdir: pathlib.Path, users: int, quota: int) -> ManagedProcess:
-    ready = workdir / f"emulator-{users}.ready.json"
-    process = ManagedProcess(
-        f"emulator-{users}",
-        python_module(
-            "services.graph_emulator",
-            "--users",
-            str(users),
-            "--port",
-            "0",
-            "--quota",
-            str(quota),
-            "--state-dir",
-            str(workdir / "state"),
-            "--ready-file",
-            str(ready),
-        ),
-        log_dir=workdir,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        ready_file=ready,
-        cwd=ROOT,
+    process = emulator_process(
+        workdir, users=users, extra=["--quota", str(quota)], name=f"emulator-{users}"
     )
     process.start()
     process.wait_ready(timeout=180)

@@ -33,6 +33,7 @@ import redis
 
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
 from services.common.processes import ManagedProcess, python_module
+from services.devstack.emulator import running_emulator
 from services.devstack.lob_client import emulator_token
 from services.graph_emulator.defaults import DEFAULT_CLIENT_ID
 from services.lob_notifier.keys import KeyLayout
@@ -92,24 +93,8 @@ class HoldingReceiver(WebhookReceiver):
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The Graph emulator, playing Entra ID: it issues the tokens the notifier checks."""
-    work = tmp_path_factory.mktemp("emulator")
-    ready_file = work / "ready.json"
-    process = ManagedProcess(
-        "emulator",
-        python_module(
-            "services.graph_emulator",
-            *("--users", "1", "--port", "0", "--state-dir", str(work / "state")),
-            *("--ready-file", str(ready_file)),
-        ),
-        log_dir=work,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        ready_file=ready_file,
-        cwd=ROOT,
-    ).start()
-    try:
-        yield process.wait_ready(timeout=120)
-    finally:
-        process.stop()
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as ready:
+        yield ready
 
 
 def _notifier(

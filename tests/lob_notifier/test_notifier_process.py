@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
 from services.common.processes import ManagedProcess, python_module
+from services.devstack.emulator import running_emulator
 from services.devstack.lob_client import emulator_token
 from services.graph_emulator.defaults import DEFAULT_CLIENT_ID
 from services.lob_notifier.servicer import SERVICE_NAME
@@ -44,24 +45,8 @@ def _environment(**overrides: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The Graph emulator, playing Entra ID: it issues the tokens the notifier checks."""
-    work = tmp_path_factory.mktemp("emulator")
-    ready_file = work / "ready.json"
-    process = ManagedProcess(
-        "emulator",
-        python_module(
-            "services.graph_emulator",
-            *("--users", "1", "--port", "0", "--state-dir", str(work / "state")),
-            *("--ready-file", str(ready_file)),
-        ),
-        log_dir=work,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        ready_file=ready_file,
-        cwd=ROOT,
-    ).start()
-    try:
-        yield process.wait_ready(timeout=120)
-    finally:
-        process.stop()
+    with running_emulator(tmp_path_factory.mktemp("emulator")) as ready:
+        yield ready
 
 
 def _token(emulator: dict[str, Any], roles: list[str]) -> tuple[tuple[str, str], ...]:

@@ -4,7 +4,6 @@ once through throttling and failures, and inside the shared budget."""
 from __future__ import annotations
 
 import asyncio
-import pathlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -16,9 +15,9 @@ import redis.asyncio as aioredis
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
 from services.common.config import ServerSettings
 from services.common.entra import EntraSettings, MsalTokens
-from services.common.processes import ManagedProcess, python_module
 from services.common.server import ServiceBinding, create_server
 from services.common.tls import client_ssl_context
+from services.devstack.emulator import running_emulator
 from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from services.profile_extender.config import GraphSettings
 from services.profile_extender.graph_client import GraphClient
@@ -30,30 +29,10 @@ USERS = 5000
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state = tmp_path_factory.mktemp("emulator")
-    process = ManagedProcess(
-        "emulator",
-        python_module(
-            "services.graph_emulator",
-            "--users",
-            str(USERS),
-            "--seed",
-            "3",
-            "--port",
-            "0",
-            "--state-dir",
-            str(state),
-            "--ready-file",
-            str(state / "ready.json"),
-        ),
-        log_dir=state,
-        ready_file=state / "ready.json",
-        cwd=pathlib.Path(__file__).resolve().parents[2],
-    ).start()
-    try:
-        yield process.wait_ready(timeout=120)
-    finally:
-        process.stop()
+    with running_emulator(
+        tmp_path_factory.mktemp("emulator"), users=USERS, extra=["--seed", "3"]
+    ) as ready:
+        yield ready
 
 
 def admin(emulator: dict[str, Any]) -> httpx.Client:

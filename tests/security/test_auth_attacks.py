@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import pathlib
 import shutil
 import time
 import uuid
@@ -31,7 +30,7 @@ from profilesync.v1 import (
     notifier_pb2,
     notifier_pb2_grpc,
 )
-from services.common.processes import ManagedProcess, python_module
+from services.devstack.emulator import running_emulator
 from services.devstack.lob_client import emulator_http, emulator_token
 from services.devstack.stack import Stack
 
@@ -49,30 +48,10 @@ def other_tenant_authority(
     state = tmp_path_factory.mktemp("other-tenant")
     for name in ("ca.pem", "ca.key", "server.pem", "server.key", "signing.key"):
         shutil.copy(security_stack.state_dir / "graph_emulator" / name, state / name)
-    process = ManagedProcess(
-        "other-tenant-emulator",
-        python_module(
-            "services.graph_emulator",
-            "--users",
-            "1",
-            "--port",
-            "0",
-            "--tenant-id",
-            OTHER_TENANT,
-            "--state-dir",
-            str(state),
-            "--ready-file",
-            str(state / "ready.json"),
-        ),
-        log_dir=state,
-        ready_file=state / "ready.json",
-        cwd=pathlib.Path(__file__).resolve().parents[2],
-    ).start()
-    try:
-        ready = process.wait_ready(120)
+    with running_emulator(
+        state, extra=["--tenant-id", OTHER_TENANT], state_dir=state, name="other-tenant-emulator"
+    ) as ready:
         yield str(ready["url"])
-    finally:
-        process.stop()
 
 
 def _unsigned(stack: Stack, authority: Authority, upn: str) -> str:

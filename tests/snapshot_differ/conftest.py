@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from services.common.processes import ManagedProcess, python_module
+from services.devstack.emulator import running_emulator
 
 from .harness import DifferHarness
 
@@ -27,26 +27,5 @@ async def harness(
 @pytest.fixture(scope="session")
 def authority(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The Graph emulator, here only as the token authority; its ready info."""
-    workdir = tmp_path_factory.mktemp("authority")
-    ready = workdir / "ready.json"
-    process = ManagedProcess(
-        "emulator",
-        python_module(
-            "services.graph_emulator",
-            "--users",
-            "1",
-            "--port",
-            "0",
-            "--state-dir",
-            str(workdir / "state"),
-            "--ready-file",
-            str(ready),
-        ),
-        log_dir=workdir,
-        ready_file=ready,
-        cwd=pathlib.Path(__file__).resolve().parents[2],
-    ).start()
-    try:
-        yield process.wait_ready(timeout=120)
-    finally:
-        process.stop()
+    with running_emulator(tmp_path_factory.mktemp("authority")) as ready:
+        yield ready
