@@ -42,19 +42,26 @@ def run(quick: bool) -> list[Result]:
             lob.close()
     counts = sync.get("counts", {})
     created = int(counts.get("created", 0))
-    achieved = stats["resourceUnits"] / seconds
+    stages = {t["stage"]: float(t["seconds"]) for t in sync.get("timings", [])}
+    # The quota limits the fetch stage only: the rate is taken over it. The other stages
+    # (compare, publish, commit, which files every profile in the search index on a
+    # first sync) are in the wall time.
+    fetch_seconds = stages.get("fetch", seconds)
+    achieved = stats["resourceUnits"] / fetch_seconds
     limit = quota / 10
     return [
         Result(
             "full sync: wall time",
-            f"{workload}; baseline: the RUs it used, spent at the quota rate",
+            f"{workload}; baseline: the RUs it used, spent at the quota rate; "
+            + ", ".join(f"{stage} {value:.1f} s" for stage, value in stages.items()),
             round(seconds, 2),
             "s",
             baseline=round(stats["resourceUnits"] / limit, 2),
         ),
         Result(
             "full sync: Graph rate / quota rate",
-            workload,
+            f"{workload}; {stats['resourceUnits']:,} RU over the fetch stage "
+            f"({fetch_seconds:.1f} s; peak {stats['peakResourceUnitsPer10s']:,} RU in 10 s)",
             round(achieved, 1),
             "RU/s",
             baseline=limit,
