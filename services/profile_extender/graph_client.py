@@ -150,6 +150,7 @@ class GraphClient:
         batch: bool = False,
         attempts: int | None = None,
         backoff_step: int = 0,
+        bulk: bool = False,
     ) -> httpx.Response:
         """One Graph request, retried on 429, 5xx and network errors.
 
@@ -158,11 +159,12 @@ class GraphClient:
         `batch` carries `cost` requests, which the caller counts when answered.
         `attempts` (GRAPH_MAX_ATTEMPTS unless given) bounds the tries; a caller
         that retries on its own passes how many it made as `backoff_step`.
+        `bulk` requests (a sync's reads) give way to the others in the budget.
         """
         attempts = attempts or self._settings.max_attempts
         last_problem = ""
         for attempt in range(attempts):
-            await self._budget.spend(cost)
+            await self._budget.spend(cost, bulk=bulk)
             token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
             headers = {
                 "Authorization": f"Bearer {token}",
@@ -210,11 +212,13 @@ class GraphClient:
             raise InvalidArgument(f"Graph refused the request for {subject}: {message}")
         raise GraphUnavailable(f"HTTP {response.status_code} from Graph for {subject}: {message}")
 
-    async def iter_user_ids(self, page_size: int = 999) -> AsyncIterator[str]:
+    async def iter_user_ids(
+        self, page_size: int = 999, *, bulk: bool = False
+    ) -> AsyncIterator[str]:
         """Every user id of the tenant, page by page (`$top` up to 999)."""
         url: str | None = f"{self._settings.graph_url}/users?$select=id&$top={page_size}"
         while url:
-            response = await self._send("GET", url)
+            response = await self._send("GET", url, bulk=bulk)
             self._raise_for(response, "the user list")
             page = response.json()
             for user in page.get("value", []):
@@ -235,17 +239,18 @@ class GraphClient:
         response = await self._send("PATCH", url, changes, user_token=user_token)
         self._raise_for(response, f"user {user_id!r}")
 
-    async def get_users(self, ids: Sequence[str]) -> list[FetchResult]:
+    async def get_users(self, ids: Sequence[str], *, bulk: bool = False) -> list[FetchResult]:
         """Reads users with their profile properties, 20 to a `$batch`.
 
         Items answered 429 or 5xx are retried alone after their own
-        Retry-After; one that still fails is returned with its error.
+        Retry-After; one that still fails is returned with its error. A sync
+        reads with `bulk`, behind interactive reads (see RateBudget).
         """
         groups = [ids[i : i + BATCH_LIMIT] for i in range(0, len(ids), BATCH_LIMIT)]
-        results = await asyncio.gather(*(self._get_batch(group) for group in groups))
+        results = await asyncio.gather(*(self._get_batch(group, bulk) for group in groups))
         return [result for group in results for result in group]
 
-    async def _get_batch(self, ids: Sequence[str]) -> list[FetchResult]:
+    async def _get_batch(self, ids: Sequence[str], bulk: bool) -> list[FetchResult]:
         pending = {str(index): user_id for index, user_id in enumerate(ids)}
         done: dict[str, FetchResult] = {}
         last_problem = "still throttled or failing"
@@ -272,6 +277,7 @@ class GraphClient:
                         # Retry-After or back-off of the failed try.
                         attempts=1,
                         backoff_step=attempt,
+                        bulk=bulk,
                     )
             except GraphUnavailable as refused:
                 last_problem = str(refused).removesuffix(" after 1 attempt(s)")

@@ -8,8 +8,17 @@ and is told how long to wait before sending. With a rate of
 window ever holds more than `budget` units.
 
     budget = RateBudget(redis, key, budget_per_10s=3325)
-    await budget.spend(20)          # waits as long as needed, then returns
-    budget.back_off(2.5)            # Graph said 429 Retry-After 2.5: everyone waits
+    await budget.spend(20)              # waits as long as needed, then returns
+    await budget.spend(20, bulk=True)   # the same for a sync's reads, behind the LOB's
+    budget.back_off(2.5)                # Graph said 429 Retry-After 2.5: everyone waits
+
+Two priorities share the one budget. A sync reads the whole tenant and would
+keep reservations queued far ahead, so a LOB app's single read behind them
+would wait seconds. Bulk reads therefore reserve only when they may send at
+once within a smaller allowance, and otherwise wait and ask again; interactive
+reads reserve with a larger allowance (`headroom_units` more), so they find
+room whenever the sync is what fills the budget. Either way one schedule holds
+every unit, and no window exceeds the budget.
 
 If Redis is unreachable the replica paces itself alone with the same
 parameters (and logs it), so a Redis restart slows nothing down to zero.
@@ -46,7 +55,10 @@ REDIS_RETRY_SECONDS = 5.0
 
 # Reserve ARGV[1] units; returns the microseconds to wait before using them.
 # ARGV[2] = microseconds per unit, ARGV[3] = burst allowance in microseconds,
-# ARGV[4] = extra pause in microseconds (after a 429) applied before reserving.
+# ARGV[4] = extra pause in microseconds (after a 429) applied before reserving,
+# ARGV[5] = "1" to reserve only if the units may go at once: otherwise nothing
+# is reserved and the answer, negative, is minus the microseconds to wait
+# before asking again.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -59,6 +71,13 @@ if pause > 0 and tat < hold then tat = hold end
 local new_tat = tat + tonumber(ARGV[1]) * tonumber(ARGV[2])
 local wait = new_tat - now - tonumber(ARGV[3])
 if wait < 0 then wait = 0 end
+if ARGV[5] == '1' and wait > 0 then
+  if pause > 0 then
+    local hold_ms = math.floor((tat - now) / 1000) + 60000
+    redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', hold_ms)
+  end
+  return -math.max(1, math.floor(wait))
+end
 local ttl_ms = math.floor((new_tat - now) / 1000) + 60000
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
 return math.floor(wait)
@@ -71,13 +90,19 @@ class _LocalGcra:
     def __init__(self) -> None:
         self.tat = 0.0
 
-    def reserve(self, units: int, interval_us: float, burst_us: float, pause_us: float) -> float:
+    def reserve(
+        self, units: int, interval_us: float, burst_us: float, pause_us: float, only_now: bool
+    ) -> float:
         now = time.time() * 1e6
         tat = max(self.tat, now)
         if pause_us > 0:
             tat = max(tat, now + pause_us + burst_us)
+        wait = max(0.0, tat + units * interval_us - now - burst_us)
+        if only_now and wait > 0:
+            self.tat = tat
+            return -max(1.0, wait)
         self.tat = tat + units * interval_us
-        return max(0.0, self.tat - now - burst_us)
+        return wait
 
 
 class RateBudget:
@@ -86,12 +111,16 @@ class RateBudget:
         self._key = key
         self.budget_per_10s = budget_per_10s
         BUDGET_UNITS.set(budget_per_10s)
-        # A burst of one $batch at least, a small share of the budget at most:
-        # the steady rate is what the budget leaves after the burst.
+        # A burst of one $batch at least, a small share of the budget at most;
+        # interactive reads may go `headroom_units` beyond it (three $batch
+        # requests, or 1% of the budget). The steady rate is what the budget
+        # leaves after both.
         self.burst_units = max(20, budget_per_10s // 50)
-        steady = max(1, budget_per_10s - self.burst_units)
+        self.headroom_units = max(60, budget_per_10s // 100)
+        steady = max(1, budget_per_10s - self.burst_units - self.headroom_units)
         self._interval_us = WINDOW_SECONDS * 1e6 / steady
         self._burst_us = self.burst_units * self._interval_us
+        self._interactive_burst_us = (self.burst_units + self.headroom_units) * self._interval_us
         self._script = redis.register_script(_RESERVE)
         self._local = _LocalGcra()
         self._pause_us = 0.0
@@ -105,16 +134,34 @@ class RateBudget:
         """Graph throttled us: the next reservation (by any replica) waits this long."""
         self._pause_us = max(self._pause_us, seconds * 1e6)
 
-    async def spend(self, units: int) -> None:
-        """Waits until `units` resource units may be sent without exceeding the budget."""
-        wait = await self.reserve(units)
+    async def spend(self, units: int, *, bulk: bool = False) -> None:
+        """Waits until `units` resource units may be sent without exceeding the budget.
+
+        `bulk` (a sync's reads) gives way to interactive reads: see the module doc.
+        """
+        waited = 0.0
+        if bulk:
+            while (wait := await self.try_reserve(units)) > 0:
+                waited += wait
+                await asyncio.sleep(wait)
+        else:
+            waited = await self.reserve(units)
+            if waited > 0:
+                await asyncio.sleep(waited)
         UNITS_SPENT.inc(max(0, units))
-        if wait > 0:
-            WAITED.inc(wait)
-            await asyncio.sleep(wait)
+        if waited > 0:
+            WAITED.inc(waited)
 
     async def reserve(self, units: int) -> float:
-        """Reserves `units` and returns the seconds to wait before using them."""
+        """Reserves `units` at interactive priority; the seconds to wait before using them."""
+        return await self._reserve(units, self._interactive_burst_us, only_now=False)
+
+    async def try_reserve(self, units: int) -> float:
+        """Reserves `units` at bulk priority if they may go at once (returns 0);
+        otherwise reserves nothing and returns the seconds to wait before trying again."""
+        return -await self._reserve(units, self._burst_us, only_now=True)
+
+    async def _reserve(self, units: int, burst_us: float, *, only_now: bool) -> float:
         if units <= 0:
             return 0.0
         pause, self._pause_us = self._pause_us, 0.0
@@ -122,8 +169,9 @@ class RateBudget:
             args: list[int | str] = [
                 units,
                 f"{self._interval_us:.3f}",
-                f"{self._burst_us:.3f}",
+                f"{burst_us:.3f}",
                 f"{pause:.0f}",
+                "1" if only_now else "0",
             ]
             try:
                 wait_us = float(await self._script(keys=[self._key], args=args))
@@ -133,4 +181,5 @@ class RateBudget:
                 self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
             else:
                 return wait_us / 1e6
-        return self._local.reserve(units, self._interval_us, self._burst_us, pause) / 1e6
+        wait_us = self._local.reserve(units, self._interval_us, burst_us, pause, only_now)
+        return wait_us / 1e6

@@ -123,7 +123,7 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
         async def read(ids: list[str]) -> None:
             try:
                 try:
-                    results = await self._graph.get_users(ids)
+                    results = await self._graph.get_users(ids, bulk=True)
                 except ProfileSyncError as error:
                     # A whole $batch kept failing: its users are reported as
                     # failed, the rest of the shard goes on.
@@ -134,7 +134,8 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
 
         pending: list[str] = []
         try:
-            async for user_id in self._graph.iter_user_ids():
+            # A sync's reads: the LOB app's own reads go first (see RateBudget).
+            async for user_id in self._graph.iter_user_ids(bulk=True):
                 if shard_of(user_id, request.shard_count) != request.shard_index:
                     continue
                 counts["users"] += 1

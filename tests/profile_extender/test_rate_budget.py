@@ -3,6 +3,8 @@ whether one replica or several draw from it."""
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio as aioredis
 
 from services.common.processes import free_port
@@ -70,3 +72,54 @@ async def test_adaptive_limit_halves_on_429_and_grows_back() -> None:
     for _ in range(200):
         limit.succeeded()
     assert limit.limit == 16
+
+
+async def test_interactive_reads_do_not_queue_behind_a_sync(redis_client: aioredis.Redis) -> None:
+    budget = RateBudget(redis_client, "test:priority", budget_per_10s=4_000)
+    rate = budget.steady_rate_per_second
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    until = started + 2.5
+    sent: list[tuple[float, int]] = []
+    interactive_waits: list[float] = []
+
+    async def sync_reader() -> None:
+        # A sync keeps 16 $batch requests of 20 users waiting for the budget.
+        while loop.time() < until:
+            await budget.spend(20, bulk=True)
+            sent.append((loop.time(), 20))
+
+    async def lob_reader() -> None:
+        await asyncio.sleep(0.5)  # the sync has filled the budget by now
+        while loop.time() < until:
+            wait = await budget.reserve(1)
+            interactive_waits.append(wait)
+            await asyncio.sleep(wait)
+            sent.append((loop.time(), 1))
+            await asyncio.sleep(0.05)
+
+    await asyncio.gather(*(sync_reader() for _ in range(16)), lob_reader())
+    bulk_units = sum(units for _, units in sent if units == 20)
+    # The sync used the budget...
+    assert bulk_units >= 0.8 * rate * 2.5
+    # ...yet a LOB read never waited behind the sync's 320 queued units
+    # (over 0.8 s at this rate): it had room at once.
+    assert len(interactive_waits) >= 20
+    assert max(interactive_waits) < 0.1, interactive_waits
+    # Together they stay inside the rate plus the allowances, in every second.
+    allowance = budget.burst_units + budget.headroom_units
+    assert max_units_in_any_window(sent, window=1.0) <= rate + allowance
+
+
+async def test_a_sync_gives_way_while_interactive_reads_fill_the_budget(
+    redis_client: aioredis.Redis,
+) -> None:
+    budget = RateBudget(redis_client, "test:give-way", budget_per_10s=400)
+    # Interactive reads have booked the next 6 s of the budget (the last of them wait
+    # 6 s less their allowance of 2.5 s).
+    booked = await budget.reserve(int(6 * budget.steady_rate_per_second))
+    assert 3 < booked < 4
+    # A bulk read reserves nothing and is told to come back once the booking has passed.
+    assert await budget.try_reserve(20) > 5
+    # Nothing was booked for it: the next interactive read queues right after the booking.
+    assert await budget.reserve(1) < booked + 0.1
