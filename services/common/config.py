@@ -2,16 +2,27 @@
 
 Each service declares a frozen dataclass of its settings and a
 `from_env()` that builds it with the readers below; a missing or malformed
-setting stops start-up with a ConfigError naming the variable.
+setting stops start-up with a ConfigError naming the variable. A service's
+entry point loads them through `settings_or_exit`:
+
+    settings = settings_or_exit(ExtenderSettings.from_env, "profile_extender: configuration error")
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
-__all__ = ["ConfigError", "EnvReader", "ServerSettings"]
+__all__ = ["EXIT_CONFIG", "ConfigError", "EnvReader", "ServerSettings", "settings_or_exit"]
+
+# The exit status of a process that refused to start on its settings; the
+# services' documented exit codes and their tests rely on it.
+EXIT_CONFIG = 2
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -97,3 +108,16 @@ class ServerSettings:
             shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=env.text("LOG_LEVEL", "INFO").upper(),
         )
+
+
+def settings_or_exit(load: Callable[[], T], prefix: str) -> T:
+    """The settings `load` returns; on ConfigError, exit with EXIT_CONFIG.
+
+    The reason goes to stderr as one line, `<prefix>: <reason>`, and without a
+    traceback: the reason names the variable, which is all an operator needs.
+    """
+    try:
+        return load()
+    except ConfigError as error:
+        print(f"{prefix}: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None

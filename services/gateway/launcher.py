@@ -14,12 +14,11 @@ import os
 import pathlib
 import shutil
 import signal
-import sys
 import tempfile
 from dataclasses import dataclass
 from types import FrameType
 
-from services.common.config import ConfigError, EnvReader
+from services.common.config import ConfigError, EnvReader, settings_or_exit
 from services.common.logs import configure_logging
 from services.common.ready import write_ready_file
 from services.gateway.envoy_config import render_config
@@ -35,7 +34,6 @@ __all__ = ["LaunchSettings", "main"]
 
 log = logging.getLogger("services.gateway")
 
-EXIT_CONFIG = 2
 ENVOY_LOG_LEVELS = ("trace", "debug", "info", "warning", "error", "critical", "off")
 
 
@@ -140,14 +138,13 @@ def _serve(gateway: GatewaySettings, launch: LaunchSettings, work_dir: pathlib.P
     return 1
 
 
+def _settings() -> tuple[LaunchSettings, GatewaySettings]:
+    env = EnvReader()
+    return LaunchSettings.from_env(env), GatewaySettings.from_env(env)
+
+
 def main() -> int:
-    try:
-        env = EnvReader()
-        launch = LaunchSettings.from_env(env)
-        gateway = GatewaySettings.from_env(env)
-    except ConfigError as error:
-        print(f"gateway: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+    launch, gateway = settings_or_exit(_settings, "gateway")
     configure_logging("gateway", launch.log_level)
     work_dir = _work_dir(launch.state_dir)
     try:

@@ -19,7 +19,7 @@ import asyncio
 import sys
 
 from services.common.auth import TokenVerifier
-from services.common.config import ConfigError, EnvReader
+from services.common.config import EXIT_CONFIG, EnvReader, settings_or_exit
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import run_service
@@ -82,11 +82,7 @@ async def serve(settings: NotifierSettings) -> None:
 
 
 def main() -> int:
-    try:
-        settings = NotifierSettings.from_env(EnvReader())
-    except ConfigError as error:
-        print(f"{SERVICE_LABEL}: {error}", file=sys.stderr)
-        return 2
+    settings = settings_or_exit(lambda: NotifierSettings.from_env(EnvReader()), SERVICE_LABEL)
     try:
         configure_logging(SERVICE_LABEL, settings.server.log_level)
     except ValueError:
@@ -96,7 +92,7 @@ def main() -> int:
             f"got {settings.server.log_level!r}",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_CONFIG
     asyncio.run(serve(settings))
     return 0
 

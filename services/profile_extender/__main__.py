@@ -7,7 +7,7 @@ import sys
 
 from profilesync.v1 import extender_pb2_grpc
 from services.common.auth import TokenVerifier
-from services.common.config import ConfigError
+from services.common.config import settings_or_exit
 from services.common.entra import MsalTokens
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
@@ -53,11 +53,7 @@ async def serve(settings: ExtenderSettings) -> None:
 
 
 def main() -> int:
-    try:
-        settings = ExtenderSettings.from_env()
-    except ConfigError as error:
-        print(f"profile_extender: configuration error: {error}", file=sys.stderr)
-        return 2
+    settings = settings_or_exit(ExtenderSettings.from_env, "profile_extender: configuration error")
     configure_logging("profile_extender", settings.server.log_level)
     asyncio.run(serve(settings))
     return 0

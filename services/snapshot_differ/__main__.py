@@ -32,7 +32,7 @@ from prometheus_client import REGISTRY
 
 from profilesync.v1 import differ_pb2, differ_pb2_grpc, extender_pb2_grpc, notifier_pb2_grpc
 from services.common.auth import TokenVerifier
-from services.common.config import ConfigError
+from services.common.config import ConfigError, settings_or_exit
 from services.common.entra import MsalTokens
 from services.common.errors import AlreadyRunning, ProfileSyncError
 from services.common.grpc_clients import authenticated_channel
@@ -188,20 +188,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _settings(args: argparse.Namespace) -> DifferSettings:
+    """The environment's settings, with `run`'s shard options applied over them."""
+    settings = DifferSettings.from_env()
+    if args.command == "run" and (args.shard_index is not None or args.shard_count is not None):
+        index = settings.shard_index if args.shard_index is None else args.shard_index
+        count = settings.shard_count if args.shard_count is None else args.shard_count
+        if not 0 <= index < count:
+            raise ConfigError(f"--shard-index must be in [0, {count}), got {index}")
+        settings = replace(settings, shard_index=index, shard_count=count)
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "serve"
-    try:
-        settings = DifferSettings.from_env()
-        if command == "run" and (args.shard_index is not None or args.shard_count is not None):
-            index = settings.shard_index if args.shard_index is None else args.shard_index
-            count = settings.shard_count if args.shard_count is None else args.shard_count
-            if not 0 <= index < count:
-                raise ConfigError(f"--shard-index must be in [0, {count}), got {index}")
-            settings = replace(settings, shard_index=index, shard_count=count)
-    except ConfigError as error:
-        print(f"snapshot_differ: configuration error: {error}", file=sys.stderr)
-        return 2
+    settings = settings_or_exit(lambda: _settings(args), "snapshot_differ: configuration error")
     configure_logging("snapshot_differ", settings.server.log_level)
     if command == "run":
         progress = sys.stderr.isatty() if args.progress is None else args.progress
