@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
+from services.devstack.lob_client import LobClient, edit_in_delve
 from services.devstack.stack import Stack, StackOptions
+from tests.faults.graph_admin import configure_graph, graph_stats
 
 # A run is done in seconds here; this only tells "slow" from "hung".
 RUN_BOUND_SECONDS = 120
@@ -54,22 +55,6 @@ EDITS: dict[str, Callable[[int], Any]] = {
 }
 
 LobFor = Callable[[Stack], LobClient]
-
-
-def configure_graph(stack: Stack, **config: Any) -> dict[str, Any]:
-    with emulator_http(stack.emulator_url, stack.ca_file) as admin:
-        response = admin.put("/_emulator/config", json=config)
-        response.raise_for_status()
-        return dict(response.json())
-
-
-def graph_stats(stack: Stack, *, reset: bool = False) -> dict[str, Any]:
-    with emulator_http(stack.emulator_url, stack.ca_file) as admin:
-        response = admin.get("/_emulator/stats")
-        response.raise_for_status()
-        if reset:
-            admin.delete("/_emulator/stats").raise_for_status()
-        return dict(response.json())
 
 
 def count(run: dict[str, Any], name: str) -> int:

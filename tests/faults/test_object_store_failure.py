@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_token
+from services.devstack.lob_client import LobClient, edit_in_delve
 from services.devstack.stack import Stack, StackOptions
 
 
-def test_a_store_that_refuses_writes_fails_the_run_and_loses_nothing(tmp_path: Path) -> None:
+def test_a_store_that_refuses_writes_fails_the_run_and_loses_nothing(
+    tmp_path: Path, lob_for: Callable[[Stack], LobClient]
+) -> None:
     with Stack(StackOptions(state_dir=tmp_path, users=30, seed=5)) as stack:
-        lob = LobClient(
-            stack.gateway_url,
-            emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"]),
-        )
+        lob = lob_for(stack)
         assert lob.sync_and_wait()["state"] == "SUCCEEDED"
         first, cursor = lob.changes()
         targets = [event["after"]["id"] for event in first[:3]]
@@ -49,4 +49,3 @@ def test_a_store_that_refuses_writes_fails_the_run_and_loses_nothing(tmp_path: P
         assert all(n == 1 for n in Counter(e["eventId"] for e in events).values())
         assert sorted(e["userId"] for e in events) == sorted(targets)
         assert {e["kind"] for e in events} == {"UPDATED"}
-        lob.close()

@@ -11,14 +11,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from services.devstack.lob_client import LobClient, emulator_http, emulator_token
+from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
 from services.devstack.stack import Stack, StackOptions
+from tests.faults.graph_admin import configure_graph
 
 USERS = 2500
 QUOTA = 2500  # resource units per 10 s: a full sync takes about ten seconds
@@ -34,19 +35,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         env={"GRAPH_QUOTA_PER_10S": str(QUOTA)},
     )
     with Stack(options) as running:
-        with emulator_http(running.emulator_url, running.ca_file) as admin:
-            admin.put("/_emulator/config", json={"quotaPer10s": QUOTA}).raise_for_status()
+        configure_graph(running, quotaPer10s=QUOTA)
         yield running
 
 
-@pytest.fixture(scope="module")
-def lob(stack: Stack) -> Iterator[LobClient]:
-    client = LobClient(
-        stack.gateway_url,
-        emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"]),
-    )
-    yield client
-    client.close()
+@pytest.fixture
+def lob(stack: Stack, lob_for: Callable[[Stack], LobClient]) -> LobClient:
+    return lob_for(stack)
 
 
 def wait_for_end(lob: LobClient, run_id: str, timeout: float = 300) -> dict[str, Any]:
@@ -70,9 +65,9 @@ def test_a_sync_that_loses_redis_midway_loses_and_invents_nothing(
     _, cursor = lob.changes()
     users = [e["after"] for e in lob.changes()[0][:8]]
 
+    for user in users[:5]:
+        edit_in_delve(stack.emulator_url, stack.ca_file, user["id"], aboutMe="after the storm")
     with emulator_http(stack.emulator_url, stack.ca_file) as admin:
-        for user in users[:5]:
-            admin.post(f"/_emulator/users/{user['id']}/edit", json={"aboutMe": "after the storm"})
         admin.delete(f"/_emulator/users/{users[5]['id']}").raise_for_status()
         created = admin.post(
             "/_emulator/users",
@@ -135,18 +130,14 @@ def test_a_stream_cut_by_a_redis_restart_resumes_from_its_cursor(
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
     users = [e["after"] for e in lob.changes()[0][20:26]]
-    with emulator_http(stack.emulator_url, stack.ca_file) as admin:
-        for user in users[:3]:
-            admin.post(
-                f"/_emulator/users/{user['id']}/edit", json={"interests": ["Before restart"]}
-            )
+    for user in users[:3]:
+        edit_in_delve(stack.emulator_url, stack.ca_file, user["id"], interests=["Before restart"])
     assert lob.sync_and_wait()["state"] == "SUCCEEDED"
     stack.kill_redis()
     time.sleep(1.0)
     stack.start_redis_again()
-    with emulator_http(stack.emulator_url, stack.ca_file) as admin:
-        for user in users[3:]:
-            admin.post(f"/_emulator/users/{user['id']}/edit", json={"interests": ["After restart"]})
+    for user in users[3:]:
+        edit_in_delve(stack.emulator_url, stack.ca_file, user["id"], interests=["After restart"])
     assert lob.sync_and_wait()["state"] == "SUCCEEDED"
     deadline = time.monotonic() + 60
     while len(received) < 6 and time.monotonic() < deadline:

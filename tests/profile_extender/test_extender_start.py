@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import pathlib
 import subprocess
-import sys
 
 import pytest
+
+from services.common.processes import python_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPLETE = {
@@ -33,7 +34,7 @@ def test_a_bad_setting_exits_2_with_one_line_naming_it(
 ) -> None:
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **COMPLETE, **overrides}
     finished = subprocess.run(
-        [sys.executable, "-m", "services.profile_extender"],
+        python_module("services.profile_extender"),
         env=env,
         cwd=ROOT,
         capture_output=True,
