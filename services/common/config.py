@@ -106,8 +106,19 @@ class ServerSettings:
             metrics_port=None if metrics_port < 0 else metrics_port,
             ready_file=env.optional("READY_FILE"),
             shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 10.0),
-            log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            log_level=log_level(env),
         )
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(env: EnvReader) -> str:
+    """LOG_LEVEL, checked here so a typo stops the service with a message, not a traceback."""
+    level = env.text("LOG_LEVEL", "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return level
 
 
 def settings_or_exit(load: Callable[[], T], prefix: str) -> T:

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from types import FrameType
 
-from services.common.config import ConfigError, EnvReader, settings_or_exit
+from services.common.config import ConfigError, EnvReader, log_level, settings_or_exit
 from services.common.logs import configure_logging
 from services.common.ready import write_ready_file
 from services.gateway.envoy_config import render_config
@@ -65,7 +65,7 @@ class LaunchSettings:
             state_dir=pathlib.Path(state_dir).resolve() if state_dir else None,
             ready_file=env.optional("READY_FILE"),
             ready_timeout_seconds=env.number("GATEWAY_READY_TIMEOUT_SECONDS", 30.0, minimum=1.0),
-            log_level=env.text("LOG_LEVEL", "INFO").upper(),
+            log_level=log_level(env),
             envoy_log_level=envoy_log_level,
         )
 

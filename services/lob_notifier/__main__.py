@@ -19,7 +19,7 @@ import asyncio
 import sys
 
 from services.common.auth import TokenVerifier
-from services.common.config import EXIT_CONFIG, EnvReader, settings_or_exit
+from services.common.config import EnvReader, settings_or_exit
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import run_service
@@ -83,16 +83,7 @@ async def serve(settings: NotifierSettings) -> None:
 
 def main() -> int:
     settings = settings_or_exit(lambda: NotifierSettings.from_env(EnvReader()), SERVICE_LABEL)
-    try:
-        configure_logging(SERVICE_LABEL, settings.server.log_level)
-    except ValueError:
-        # ServerSettings does not check the level name; logging does.
-        print(
-            f"{SERVICE_LABEL}: LOG_LEVEL must be a logging level name, "
-            f"got {settings.server.log_level!r}",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
+    configure_logging(SERVICE_LABEL, settings.server.log_level)
     asyncio.run(serve(settings))
     return 0
 

@@ -27,6 +27,10 @@ COMPLETE = {
         ({"AZURE_CLIENT_SECRET": ""}, "AZURE_CLIENT_SECRET is required but not set"),
         ({"REDIS_URL": ""}, "REDIS_URL is required but not set"),
         ({"GRPC_PORT": "http"}, "GRPC_PORT must be an integer, got 'http'"),
+        (
+            {"LOG_LEVEL": "verbose"},
+            "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'VERBOSE'",
+        ),
     ],
 )
 def test_a_bad_setting_exits_2_with_one_line_naming_it(
