@@ -32,7 +32,7 @@ import httpx
 
 from bench.graph_users import graph_users
 from bench.results import Result
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_token
+from services.devstack.lob_client import LobClient, edit_in_delve
 from services.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
@@ -150,9 +150,8 @@ class Measured:
 
 
 def _measure(stack: Stack, users: list[dict[str, Any]]) -> tuple[list[Measured], int]:
-    token = emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"])
-    lob = LobClient(stack.gateway_url, token)
-    stream = ChangeStream(stack.gateway_url, token)
+    lob = LobClient.on_stack(stack)
+    stream = ChangeStream(stack.gateway_url, lob.token)
     try:
         first = lob.sync_and_wait()  # the baseline: every user CREATED, not measured
         if first["state"] != "SUCCEEDED":

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from bench.results import Result
-from services.devstack.lob_client import LobClient, emulator_http, emulator_token
+from services.devstack.lob_client import LobClient, emulator_http
 from services.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
@@ -31,10 +31,7 @@ def run(quick: bool) -> list[Result]:
         with Stack(options) as stack, emulator_http(stack.emulator_url, stack.ca_file) as admin:
             admin.put("/_emulator/config", json={"quotaPer10s": quota}).raise_for_status()
             admin.delete("/_emulator/stats").raise_for_status()
-            lob = LobClient(
-                stack.gateway_url,
-                emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"]),
-            )
+            lob = LobClient.on_stack(stack)
             started = time.perf_counter()
             sync = lob.sync_and_wait(timeout=1800)
             seconds = time.perf_counter() - started

@@ -63,12 +63,8 @@ def run_demo(users: int = 50) -> int:
         _say("differ, notifier and the Envoy REST gateway ...")
         with Stack(StackOptions(state_dir=pathlib.Path(state), users=users)) as stack:
             _say(f"  gateway {stack.gateway_url}   Graph emulator {stack.emulator_url}")
-            app_token = emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"])
-            lob = LobClient(stack.gateway_url, app_token)
-            try:
+            with LobClient.on_stack(stack) as lob:
                 return _narrate(stack, lob)
-            finally:
-                lob.close()
 
 
 def _narrate(stack: Stack, lob: LobClient) -> int:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from services.common.tls import client_ssl_context
+
+if TYPE_CHECKING:
+    from services.devstack.stack import Stack
 
 __all__ = ["LobClient", "edit_in_delve", "emulator_http", "emulator_token"]
 
@@ -33,12 +36,28 @@ def edit_in_delve(emulator_url: str, ca_file: str, user_id: str, **fields: Any) 
 
 class LobClient:
     def __init__(self, gateway_url: str, token: str) -> None:
+        self.token = token
         self.http = httpx.Client(
             base_url=gateway_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=90,
             trust_env=False,
         )
+
+    @classmethod
+    def on_stack(cls, stack: Stack, *roles: str) -> LobClient:
+        """A client of `stack`'s gateway with an app token for `roles` (Profiles.Read unless
+        named), issued by the stack's emulator."""
+        claims = list(roles) or ["Profiles.Read"]
+        return cls(
+            stack.gateway_url, emulator_token(stack.emulator_url, stack.ca_file, roles=claims)
+        )
+
+    def __enter__(self) -> LobClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.http.close()

@@ -54,11 +54,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def operator(stack: Stack) -> Iterator[LobClient]:
-    client = LobClient(
-        stack.gateway_url, emulator_token(stack.emulator_url, stack.ca_file, roles=ALL_ROLES)
-    )
-    yield client
-    client.close()
+    with LobClient.on_stack(stack, *ALL_ROLES) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from dashboard_queries import (
     variables_in,
 )
 
-from services.devstack.lob_client import LobClient, emulator_token
+from services.devstack.lob_client import LobClient
 from services.devstack.stack import Stack, StackOptions
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -72,14 +72,10 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     gateway's /metrics."""
     options = StackOptions(state_dir=tmp_path_factory.mktemp("metrics-stack"), users=5, seed=2)
     with Stack(options) as stack:
-        token = emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"])
-        client = LobClient(stack.gateway_url, token)
-        try:
+        with LobClient.on_stack(stack) as client:
             run = client.sync_and_wait()
             assert run["state"] == "SUCCEEDED"
             client.http.get("/v1/profiles:search", params={"query": "skills:go"})
-        finally:
-            client.close()
         pages = {
             name: f"http://127.0.0.1:{stack.processes[name].ready['metricsPort']}/metrics"
             for name in ("extender", "differ", "notifier")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.devstack.lob_client import LobClient, emulator_token
+from services.devstack.lob_client import LobClient
 from services.devstack.stack import Stack, StackOptions
 
 
@@ -20,12 +20,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def lob(stack: Stack) -> Iterator[LobClient]:
-    client = LobClient(
-        stack.gateway_url,
-        emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"]),
-    )
-    yield client
-    client.close()
+    with LobClient.on_stack(stack) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from services.devstack.lob_client import LobClient, emulator_token
+from services.devstack.lob_client import LobClient
 from services.devstack.stack import Stack
 
 
@@ -18,8 +18,7 @@ def lob_for() -> Iterator[Callable[[Stack], LobClient]]:
     clients: list[LobClient] = []
 
     def make(stack: Stack) -> LobClient:
-        token = emulator_token(stack.emulator_url, stack.ca_file, roles=["Profiles.Read"])
-        clients.append(LobClient(stack.gateway_url, token))
+        clients.append(LobClient.on_stack(stack))
         return clients[-1]
 
     yield make

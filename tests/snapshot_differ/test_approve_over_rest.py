@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.devstack.lob_client import LobClient, emulator_http, emulator_token
+from services.devstack.lob_client import LobClient, emulator_http
 from services.devstack.stack import Stack, StackOptions
 
 
@@ -22,8 +22,7 @@ def rest_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def client(stack: Stack, *roles: str) -> LobClient:
-    token = emulator_token(stack.emulator_url, stack.ca_file, roles=list(roles))
-    return LobClient(stack.gateway_url, token)
+    return LobClient.on_stack(stack, *roles)
 
 
 def wait_for(lob: LobClient, run: dict[str, Any]) -> dict[str, Any]:
