@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.results import Result
 from services.devstack.lob_client import LobClient, emulator_http
@@ -18,9 +20,19 @@ from services.devstack.stack import Stack, StackOptions
 __all__ = ["run"]
 
 
-def run(quick: bool) -> list[Result]:
-    users, quota = (1_000, 2_000) if quick else (10_000, 5_000)
-    workload = f"{users:,} users, quota {quota:,} RU/10 s"
+@dataclass(frozen=True)
+class _Sync:
+    seconds: float
+    run: dict[str, Any]
+    stats: dict[str, Any]
+
+    @property
+    def stages(self) -> dict[str, float]:
+        return {t["stage"]: float(t["seconds"]) for t in self.run.get("timings", [])}
+
+
+def _first_sync(users: int, quota: int) -> _Sync:
+    """A fresh stack and tenant, and its first sync: every profile read and created."""
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as state:
         options = StackOptions(
             state_dir=Path(state),
@@ -28,18 +40,27 @@ def run(quick: bool) -> list[Result]:
             env={"GRAPH_QUOTA_PER_10S": str(quota), "LOG_LEVEL": "WARNING"},
             with_gateway=True,
         )
-        with Stack(options) as stack, emulator_http(stack.emulator_url, stack.ca_file) as admin:
+        with (
+            Stack(options) as stack,
+            emulator_http(stack.emulator_url, stack.ca_file) as admin,
+            LobClient.on_stack(stack) as lob,
+        ):
             admin.put("/_emulator/config", json={"quotaPer10s": quota}).raise_for_status()
             admin.delete("/_emulator/stats").raise_for_status()
-            lob = LobClient.on_stack(stack)
             started = time.perf_counter()
             sync = lob.sync_and_wait(timeout=1800)
             seconds = time.perf_counter() - started
-            stats = admin.get("/_emulator/stats").json()
-            lob.close()
-    counts = sync.get("counts", {})
-    created = int(counts.get("created", 0))
-    stages = {t["stage"]: float(t["seconds"]) for t in sync.get("timings", [])}
+            return _Sync(seconds, sync, admin.get("/_emulator/stats").json())
+
+
+def run(quick: bool) -> list[Result]:
+    users, quota, repeats = (1_000, 2_000, 1) if quick else (10_000, 5_000, 3)
+    syncs = sorted((_first_sync(users, quota) for _ in range(repeats)), key=lambda s: s.seconds)
+    median = syncs[len(syncs) // 2]
+    workload = f"{users:,} users, quota {quota:,} RU/10 s, median of {repeats} run(s)"
+    stats, stages, seconds = median.stats, median.stages, median.seconds
+    created = min(int(s.run.get("counts", {}).get("created", 0)) for s in syncs)
+    succeeded = all(s.run["state"] == "SUCCEEDED" for s in syncs)
     # The quota limits the fetch stage only: the rate is taken over it. The other stages
     # (compare, publish, commit, which files every profile in the search index on a
     # first sync) are in the wall time.
@@ -67,11 +88,11 @@ def run(quick: bool) -> list[Result]:
         ),
         Result(
             "full sync: 429s from Graph",
-            workload,
-            stats["throttled"],
+            f"{workload}; the most in one run",
+            max(s.stats["throttled"] for s in syncs),
             "responses",
             goal="0",
-            met=stats["throttled"] == 0,
+            met=all(s.stats["throttled"] == 0 for s in syncs),
         ),
         Result(
             "full sync: profiles lost",
@@ -79,7 +100,7 @@ def run(quick: bool) -> list[Result]:
             users - created,
             "profiles",
             goal="0",
-            met=created == users and sync["state"] == "SUCCEEDED",
+            met=created == users and succeeded,
             required=True,
         ),
     ]
