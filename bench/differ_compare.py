@@ -169,7 +169,10 @@ async def _compare(redis_url: str, workdir: pathlib.Path, n: int, rounds: int) -
         plain = min(plain, _plain(reader, old_key, new_key))
     await redis.flushdb()
     await redis.aclose()
-    workload = f"{n:,} profiles, 1% changed"
+    workload = (
+        f"{n:,} profiles, 1% changed, best of {rounds}; baseline: both snapshots loaded "
+        "into dicts and compared (memory grows with the tenant; ours stays flat, below)"
+    )
     return [
         Result(
             "differ compare throughput",
@@ -177,7 +180,8 @@ async def _compare(redis_url: str, workdir: pathlib.Path, n: int, rounds: int) -
             round(n / ours),
             "profiles/s",
             baseline=round(n / plain),
-            goal="ratio vs load-both-and-compare-dicts (memory flat, see below)",
+            goal=">= 1x the baseline",
+            met=plain >= ours,
         )
     ]
 
