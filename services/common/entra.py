@@ -21,6 +21,7 @@ import requests
 
 from services.common.config import EnvReader
 from services.common.errors import Unauthenticated, Unavailable
+from services.common.obo_cache import OboTokenCache
 
 __all__ = ["GRAPH_SCOPES", "EntraSettings", "MsalTokens"]
 
@@ -74,6 +75,7 @@ class MsalTokens:
         self._settings = settings
         self._app: msal.ConfidentialClientApplication | None = None
         self._lock = asyncio.Lock()
+        self._obo_tokens = OboTokenCache()
 
     def _application(self) -> msal.ConfidentialClientApplication:
         if self._app is None:
@@ -118,10 +120,18 @@ class MsalTokens:
 
     async def on_behalf_of(self, user_assertion: str, scopes: tuple[str, ...]) -> str:
         """A delegated token for the user who sent `user_assertion` (their token
-        for this app), through the on-behalf-of flow."""
+        for this app), through the on-behalf-of flow; reused while it is valid
+        for later calls with the same user token (see obo_cache)."""
+        cached = self._obo_tokens.get(user_assertion, scopes)
+        if cached is not None:
+            return cached
         result = await self._call(
             lambda: self._application().acquire_token_on_behalf_of(user_assertion, list(scopes))
         )
         if "access_token" not in result:
             raise Unauthenticated(f"the user's token was refused: {self._reason(result)}")
-        return str(result["access_token"])
+        token = str(result["access_token"])
+        expires_in = result.get("expires_in")
+        if isinstance(expires_in, int | float) and expires_in > 0:
+            self._obo_tokens.put(user_assertion, scopes, token, float(expires_in))
+        return token

@@ -180,3 +180,27 @@ def test_tokens_never_reach_the_logs(stack: Stack, lob: LobClient, baseline_curs
     logs = stack.logs_text()
     assert signature not in logs
     assert lob.http.headers["Authorization"].rsplit(".", 1)[-1] not in logs
+
+
+def tokens_issued(stack: Stack) -> int:
+    with emulator_http(stack.emulator_url, stack.ca_file) as client:
+        return int(client.get("/_emulator/stats").json()["tokensIssued"])
+
+
+def test_a_users_second_save_reuses_the_graph_token_of_the_first(
+    stack: Stack, lob: LobClient, two_users: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    me, _ = two_users
+    mine = token(stack, user=me["userPrincipalName"])
+    before = tokens_issued(stack)
+    for text in ("First save", "Second save", "Third save"):
+        response = patch(lob, me["id"], mine, {"aboutMe": text})
+        assert response.status_code == 200, response.text
+    assert graph_profile(stack, me["id"])["aboutMe"] == "Third save"
+    # One on-behalf-of exchange with the authority for the three saves.
+    assert tokens_issued(stack) - before == 1
+    # A new sign-in (another token of the same user) is exchanged on its own.
+    again = token(stack, user=me["userPrincipalName"])
+    after_sign_in = tokens_issued(stack)
+    assert patch(lob, me["id"], again, {"aboutMe": "After signing in again"}).status_code == 200
+    assert tokens_issued(stack) - after_sign_in == 1
