@@ -8,6 +8,7 @@ differ can mark the resulting change as origin LOB.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -122,15 +123,26 @@ class ProfileUpdater:
     ) -> profile_pb2.Profile:
         request = read_body(request)
         changes = graph_changes(request)
-        current = await self._graph.get_user(request.id)
-        if request.expected_version and digest(current) != request.expected_version:
-            raise VersionMismatch(
-                f"profile {request.id!r} changed since version {request.expected_version}; "
-                f"current version is {digest(current)}"
+        target = request.id  # Graph takes an object id or a UPN in the path
+        if request.expected_version:
+            # The version check needs the profile as it is now: read it while the
+            # user's token is exchanged, rather than one after the other.
+            current, graph_token = await asyncio.gather(
+                self._graph.get_user(request.id),
+                self._tokens.on_behalf_of(caller.token, GRAPH_SCOPES),
             )
-        graph_token = await self._tokens.on_behalf_of(caller.token, GRAPH_SCOPES)
-        await self._graph.patch_user(str(current["id"]), changes, graph_token)
-        updated = await self._graph.get_user(str(current["id"]))
+            if digest(current) != request.expected_version:
+                raise VersionMismatch(
+                    f"profile {request.id!r} changed since version {request.expected_version}; "
+                    f"current version is {digest(current)}"
+                )
+            target = str(current["id"])
+        else:
+            # Without a version to check, no read before the write: Graph answers 404
+            # for a user that does not exist and 403 for a profile not the caller's.
+            graph_token = await self._tokens.on_behalf_of(caller.token, GRAPH_SCOPES)
+        await self._graph.patch_user(target, changes, graph_token)
+        updated = await self._graph.get_user(target)
         profile = profile_from_graph(updated, dt.datetime.now(dt.UTC))
         await self._redis.hset(LOB_WRITES_KEY, profile.id, profile.version)
         return profile

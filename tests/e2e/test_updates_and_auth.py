@@ -67,6 +67,28 @@ def test_a_user_cannot_update_someone_else(
     assert graph_profile(stack, other["id"])["aboutMe"] == before["aboutMe"]
 
 
+def test_updating_a_user_who_does_not_exist_is_404_naming_them(
+    stack: Stack, lob: LobClient, two_users: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    me, _ = two_users
+    mine = token(stack, user=me["userPrincipalName"])
+    for body in ({"aboutMe": "x"}, {"aboutMe": "x", "expectedVersion": "0" * 64}):
+        response = patch(lob, "nobody@contoso.onmicrosoft.com", mine, body)
+        assert response.status_code == 404, response.text
+        assert "'nobody@contoso.onmicrosoft.com' not found" in response.json()["message"]
+
+
+def test_a_user_updates_their_profile_by_upn(
+    stack: Stack, lob: LobClient, two_users: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    me, _ = two_users
+    mine = token(stack, user=me["userPrincipalName"])
+    response = patch(lob, me["userPrincipalName"], mine, {"aboutMe": "Saved by UPN"})
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == me["id"]
+    assert graph_profile(stack, me["id"])["aboutMe"] == "Saved by UPN"
+
+
 def test_an_application_token_cannot_update(
     stack: Stack, lob: LobClient, two_users: tuple[dict[str, Any], dict[str, Any]]
 ) -> None:
