@@ -130,18 +130,6 @@ def _run_seconds(run: dict[str, Any]) -> float:
     return (end - start).total_seconds()
 
 
-def _wait_for_run(lob: LobClient, run: dict[str, Any], timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while run["state"] == "RUNNING":
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"sync {run['runId']} still running after {timeout:g} s")
-        time.sleep(0.2)
-        response = lob.http.get(f"/v1/syncs/{run['runId']}")
-        response.raise_for_status()
-        run = response.json()
-    return run
-
-
 @dataclass(frozen=True)
 class Measured:
     freshness: float | None  # None: the event never arrived
@@ -165,7 +153,7 @@ def _measure(stack: Stack, users: list[dict[str, Any]]) -> tuple[list[Measured],
             response = lob.http.post("/v1/syncs", json={})
             response.raise_for_status()
             arrived = stream.wait_for(user["id"], about_me, ARRIVAL_TIMEOUT_SECONDS)
-            run = _wait_for_run(lob, response.json(), ARRIVAL_TIMEOUT_SECONDS)
+            run = lob.wait_for_run(response.json(), ARRIVAL_TIMEOUT_SECONDS)
             measured.append(
                 Measured(
                     None if arrived is None else arrived - edited,

@@ -66,11 +66,14 @@ class LobClient:
         """POST /v1/syncs, then polls GET /v1/syncs/{id} until the run ends."""
         response = self.http.post("/v1/syncs", json={})
         response.raise_for_status()
-        run: dict[str, Any] = response.json()
+        return self.wait_for_run(response.json(), timeout)
+
+    def wait_for_run(self, run: dict[str, Any], timeout: float = 600) -> dict[str, Any]:
+        """Polls GET /v1/syncs/{id} until `run` (as last seen) is no longer RUNNING."""
         deadline = time.monotonic() + timeout
         while run["state"] == "RUNNING":
             if time.monotonic() > deadline:
-                raise TimeoutError(f"sync {run['runId']} still running after {timeout}s")
+                raise TimeoutError(f"sync {run['runId']} still running after {timeout:g} s")
             time.sleep(0.2)
             response = self.http.get(f"/v1/syncs/{run['runId']}")
             response.raise_for_status()

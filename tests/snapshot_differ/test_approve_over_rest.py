@@ -4,9 +4,7 @@ hold the sync; `POST /v1/syncs/{runId}:approveDeletes` releases it."""
 from __future__ import annotations
 
 import pathlib
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -23,16 +21,6 @@ def rest_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def client(stack: Stack, *roles: str) -> LobClient:
     return LobClient.on_stack(stack, *roles)
-
-
-def wait_for(lob: LobClient, run: dict[str, Any]) -> dict[str, Any]:
-    deadline = time.monotonic() + 300
-    while run["state"] == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        response = lob.http.get(f"/v1/syncs/{run['runId']}")
-        response.raise_for_status()
-        run = response.json()
-    return run
 
 
 @pytest.mark.timeout(600)
@@ -60,7 +48,7 @@ def test_deletions_wait_for_approval_over_rest(rest_stack: Stack, tmp_path: path
         approving = operator.http.post(route, json={})
         assert approving.status_code == 200, approving.text
         assert approving.json()["state"] == "RUNNING"
-        done = wait_for(operator, approving.json())
+        done = operator.wait_for_run(approving.json(), timeout=300)
         assert done["state"] == "SUCCEEDED" and done["counts"]["deleted"] == "3"
 
         events, _ = operator.changes(cursor)
