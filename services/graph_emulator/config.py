@@ -40,6 +40,8 @@ class EmulatorConfig:
     quota_per_10s: int
     write_quota_per_150s: int = DEFAULT_WRITE_QUOTA_PER_150S
     latency_ms: int = 0
+    #: Added to `$batch` requests only: the user list answers in time, profile reads do not.
+    batch_latency_ms: int = 0
     #: Share of Graph operations (requests or batch items) answered with an injected failure.
     failure_rate: float = 0.0
     failure_statuses: tuple[int, ...] = FAILURE_STATUSES
@@ -52,6 +54,7 @@ class EmulatorConfig:
             "quotaPer10s": self.quota_per_10s,
             "writeQuotaPer150s": self.write_quota_per_150s,
             "latencyMs": self.latency_ms,
+            "batchLatencyMs": self.batch_latency_ms,
             "failureRate": self.failure_rate,
             "failureStatuses": list(self.failure_statuses),
             "dropRate": self.drop_rate,
@@ -64,6 +67,7 @@ _INT_FIELDS: Final[dict[str, tuple[str, int, int]]] = {
     "quotaPer10s": ("quota_per_10s", 0, MAX_QUOTA),
     "writeQuotaPer150s": ("write_quota_per_150s", 0, MAX_QUOTA),
     "latencyMs": ("latency_ms", 0, 60_000),
+    "batchLatencyMs": ("batch_latency_ms", 0, 60_000),
     "seed": ("seed", -(2**63), 2**63 - 1),
 }
 _RATE_FIELDS: Final = {"failureRate": "failure_rate", "dropRate": "drop_rate"}

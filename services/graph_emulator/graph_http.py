@@ -89,8 +89,11 @@ async def graph_endpoint(request: Request) -> Response:
             client_request_id,
             {"WWW-Authenticate": _WWW_AUTHENTICATE},
         )
-    if state.config.latency_ms:
-        await asyncio.sleep(state.config.latency_ms / 1000)
+    latency_ms = state.config.latency_ms
+    if request.path_params.get("rest", "").strip("/") == "$batch":
+        latency_ms += state.config.batch_latency_ms
+    if latency_ms:
+        await asyncio.sleep(latency_ms / 1000)
     try:
         body = await request.body()
         call = GraphCall(

@@ -94,6 +94,7 @@ async def test_config_round_trip_and_validation(client: httpx.AsyncClient) -> No
         "quotaPer10s": 5000,
         "writeQuotaPer150s": 3000,
         "latencyMs": 0,
+        "batchLatencyMs": 0,
         "failureRate": 0.0,
         "failureStatuses": [429, 500, 502, 503, 504],
         "dropRate": 0.0,
@@ -104,6 +105,7 @@ async def test_config_round_trip_and_validation(client: httpx.AsyncClient) -> No
     for body, field in [
         ({"latencyMs": "5"}, "latencyMs"),
         ({"latencyMs": -1}, "latencyMs"),
+        ({"batchLatencyMs": 60_001}, "batchLatencyMs"),
         ({"failureRate": 1.5}, "failureRate"),
         ({"dropRate": -0.1}, "dropRate"),
         ({"failureStatuses": []}, "failureStatuses"),
@@ -126,6 +128,26 @@ async def test_latency_is_applied(client: httpx.AsyncClient, app_headers: dict[s
     response = await client.get("/v1.0/users?$top=1", headers=app_headers)
     assert response.status_code == 200
     assert time.perf_counter() - started >= 0.14
+
+
+async def test_batch_latency_slows_batches_only(
+    client: httpx.AsyncClient, app_headers: dict[str, str]
+) -> None:
+    await client.put("/_emulator/config", json={"batchLatencyMs": 2000})
+    started = time.perf_counter()
+    users = await client.get("/v1.0/users?$top=2&$select=id", headers=app_headers)
+    listed = time.perf_counter() - started
+    assert users.status_code == 200
+    batch = {
+        "requests": [
+            {"id": "1", "method": "GET", "url": f"/users/{users.json()['value'][0]['id']}"}
+        ]
+    }
+    started = time.perf_counter()
+    response = await client.post("/v1.0/$batch", json=batch, headers=app_headers)
+    assert response.status_code == 200 and response.json()["responses"][0]["status"] == 200
+    # The batch waited its 2 s; the list, far less (a margin no busy machine uses up).
+    assert time.perf_counter() - started >= 1.95 > 1.0 > listed
 
 
 async def test_default_quota_by_tenant_size(signing_key: object) -> None:
