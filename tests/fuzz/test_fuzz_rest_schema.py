@@ -11,7 +11,6 @@ from __future__ import annotations
 import urllib.parse
 from typing import Any
 
-import pytest
 import schemathesis
 from conftest import FuzzTarget
 from fuzz_recorder import DERANDOMIZE, EXAMPLES, RECORDER, problem_in
@@ -44,7 +43,6 @@ schema = schema.exclude(operation_id="StreamChanges")
 #   numbers as strings); what matters is that nothing malformed gets a 5xx.
 EXCLUDED_CHECKS = [unsupported_method, positive_data_acceptance, negative_data_rejection]
 # Search is built separately; until the extender serves it, it answers 501.
-NOT_BUILT_YET = {"SearchProfiles"}
 
 # Long-polls are cut short: a valid waitSeconds up to 60 would hold a case that long.
 LONG_POLL_CAP = 1
@@ -97,8 +95,6 @@ def test_rest_api_against_its_document(case: Any, fuzz_target: FuzzTarget) -> No
     RECORDER.record(
         "REST (schemathesis)", case.operation.label, kind, str(response.status_code), shown
     )
-    if response.status_code == 501 and operation_id in NOT_BUILT_YET:
-        pytest.xfail(f"{operation_id} is not served yet: {body}")
     problem = problem_in(response.status_code, body)
     assert problem is None, f"{case.operation.label}: {problem}\n{case.as_curl_command()}"
     case.validate_response(response, excluded_checks=EXCLUDED_CHECKS)
