@@ -63,6 +63,14 @@ MAX_RETRY_AFTER_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
+class _Retry:
+    """A try Graph asked to repeat (429, 5xx) or that lost its connection."""
+
+    problem: str  # "HTTP 503 from Graph", "ReadTimeout talking to Graph"
+    delay: float  # seconds to wait first: Graph's Retry-After, or a back-off
+
+
+@dataclass(frozen=True)
 class FetchResult:
     """The outcome of reading one user: the Graph object, absent, or failed."""
 
@@ -139,6 +147,43 @@ class GraphClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
+    async def _try_once(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        *,
+        attempt: int,
+        user_token: str | None = None,
+        cost: int = 1,
+        batch: bool = False,
+        bulk: bool = False,
+    ) -> httpx.Response | _Retry:
+        """One try of a Graph request: Graph's answer, or a _Retry when it asks to be
+        asked again (429, 5xx) or the connection failed.
+
+        Sent with the app's token, or with `user_token` (delegated) when given;
+        `cost` resource units are taken from the shared budget. A `batch` carries
+        `cost` requests, which the caller counts when answered. `bulk` requests (a
+        sync's reads) give way to the others in the budget.
+        """
+        await self._budget.spend(cost, bulk=bulk)
+        token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
+        headers = {"Authorization": f"Bearer {token}", "client-request-id": str(uuid.uuid4())}
+        try:
+            response = await self._http.request(method, url, json=body, headers=headers)
+        except httpx.TransportError as error:
+            REQUESTS.labels("transport_error").inc(cost if batch else 1)
+            return _Retry(f"{type(error).__name__} talking to Graph", _retry_delay({}, attempt))
+        if not (batch and response.status_code == 200):
+            REQUESTS.labels(_outcome(response.status_code)).inc(cost if batch else 1)
+        if response.status_code not in RETRYABLE_STATUS:
+            return response
+        delay = _retry_delay(response.headers, attempt)
+        if response.status_code == 429:
+            self._throttled(delay, whole_request=True)
+        return _Retry(f"HTTP {response.status_code} from Graph", delay)
+
     async def _send(
         self,
         method: str,
@@ -146,47 +191,21 @@ class GraphClient:
         body: Any = None,
         *,
         user_token: str | None = None,
-        cost: int = 1,
-        batch: bool = False,
-        attempts: int | None = None,
-        backoff_step: int = 0,
         bulk: bool = False,
     ) -> httpx.Response:
-        """One Graph request, retried on 429, 5xx and network errors.
-
-        Sent with the app's token, or with `user_token` (delegated) when given;
-        `cost` resource units are taken from the shared budget per attempt. A
-        `batch` carries `cost` requests, which the caller counts when answered.
-        `attempts` (GRAPH_MAX_ATTEMPTS unless given) bounds the tries; a caller
-        that retries on its own passes how many it made as `backoff_step`.
-        `bulk` requests (a sync's reads) give way to the others in the budget.
-        """
-        attempts = attempts or self._settings.max_attempts
-        last_problem = ""
+        """One Graph request, tried up to GRAPH_MAX_ATTEMPTS times (see _try_once)."""
+        attempts = self._settings.max_attempts
+        problem = ""
         for attempt in range(attempts):
-            await self._budget.spend(cost, bulk=bulk)
-            token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "client-request-id": str(uuid.uuid4()),
-            }
-            try:
-                response = await self._http.request(method, url, json=body, headers=headers)
-            except httpx.TransportError as error:
-                REQUESTS.labels("transport_error").inc(cost if batch else 1)
-                last_problem = f"{type(error).__name__} talking to Graph"
-                await asyncio.sleep(_retry_delay({}, backoff_step + attempt))
-                continue
-            if not (batch and response.status_code == 200):
-                REQUESTS.labels(_outcome(response.status_code)).inc(cost if batch else 1)
-            if response.status_code not in RETRYABLE_STATUS:
-                return response
-            last_problem = f"HTTP {response.status_code} from Graph"
-            delay = _retry_delay(response.headers, backoff_step + attempt)
-            if response.status_code == 429:
-                self._throttled(delay, whole_request=True)
-            await asyncio.sleep(delay)
-        raise GraphUnavailable(f"{last_problem} after {attempts} attempt(s)")
+            outcome = await self._try_once(
+                method, url, body, attempt=attempt, user_token=user_token, bulk=bulk
+            )
+            if isinstance(outcome, httpx.Response):
+                return outcome
+            problem = outcome.problem
+            if attempt + 1 < attempts:
+                await asyncio.sleep(outcome.delay)
+        raise GraphUnavailable(f"{problem} after {attempts} attempts")
 
     def _throttled(self, retry_after: float, *, whole_request: bool) -> None:
         THROTTLED.inc()
@@ -265,23 +284,22 @@ class GraphClient:
                 }
                 for key, user_id in pending.items()
             ]
-            try:
-                async with self.concurrency.slot():
-                    response = await self._send(
-                        "POST",
-                        f"{self._settings.graph_url}/$batch",
-                        {"requests": requests},
-                        cost=len(requests),
-                        batch=True,
-                        # One try: this loop retries, after _send has waited out the
-                        # Retry-After or back-off of the failed try.
-                        attempts=1,
-                        backoff_step=attempt,
-                        bulk=bulk,
-                    )
-            except GraphUnavailable as refused:
-                last_problem = str(refused).removesuffix(" after 1 attempt(s)")
+            async with self.concurrency.slot():
+                outcome = await self._try_once(
+                    "POST",
+                    f"{self._settings.graph_url}/$batch",
+                    {"requests": requests},
+                    attempt=attempt,
+                    cost=len(requests),
+                    batch=True,
+                    bulk=bulk,
+                )
+            if not isinstance(outcome, httpx.Response):
+                # The batch failed as a whole: an attempt for each profile in it.
+                last_problem = outcome.problem
+                await asyncio.sleep(outcome.delay)
                 continue
+            response = outcome
             self._raise_for(response, "a $batch of users")
             wait = 0.0
             throttled = 0
