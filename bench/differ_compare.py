@@ -49,7 +49,7 @@ from services.devstack.emulator import emulator_process
 from services.devstack.redis_server import start_redis
 from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from services.profile_extender.convert import profile_from_graph
-from services.snapshot_differ.baseline import Baseline, BaselineDraft
+from services.snapshot_differ.baseline import Baseline
 from services.snapshot_differ.changes import build_event
 from services.snapshot_differ.compare import BatchComparer
 from services.snapshot_differ.deletions import list_vanished
@@ -117,7 +117,7 @@ async def _ours(redis: Any, reader: SnapshotReader, new_key: str) -> float:
     seconds = time.perf_counter() - started
     if vanished or sink.accepted != counts.updated or not counts.updated:
         raise AssertionError(f"unexpected comparison: {counts}")
-    await draft.discard()
+    await draft.drop()
     return seconds
 
 
@@ -156,10 +156,10 @@ async def _compare(redis_url: str, workdir: pathlib.Path, n: int, rounds: int) -
     reader = SnapshotReader(store, "bench")
     old_key = await _write_snapshot(store, "old", 1, n)
     new_key = await _write_snapshot(store, "new", 2, n)
-    seed = BaselineDraft(Baseline(redis, "bench", None), "committed")
+    seed = Baseline(redis, "bench", None)
     async for batch in reader.batches(old_key, 5000):
-        await seed.put_unchanged((str(p["id"]), d, p) for p, d in batch)
-    await seed.switch()
+        await seed.put_committed((str(p["id"]), d, p) for p, d in batch)
+    await seed.mark_committed("committed")
 
     # Alternating rounds, best of each: the machine is shared, so one slow
     # moment should not decide the ratio.

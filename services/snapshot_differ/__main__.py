@@ -42,11 +42,11 @@ from services.common.server import ServiceBinding, run_service
 from services.search.index import SearchIndex
 from services.snapshot_differ.cluster import KubernetesJobLauncher
 from services.snapshot_differ.config import DifferSettings
+from services.snapshot_differ.indexing import RunIndexer
 from services.snapshot_differ.metrics import SyncRunsCollector
 from services.snapshot_differ.object_store import open_store
 from services.snapshot_differ.progress import ProgressBar
 from services.snapshot_differ.run import SyncRunner
-from services.snapshot_differ.search_hook import search_index_hook
 from services.snapshot_differ.servicer import SnapshotDifferServicer
 
 SERVICE_NAME = "profilesync.v1.SnapshotDiffer"
@@ -79,7 +79,7 @@ async def open_runner(
             extender_pb2_grpc.ProfileExtenderStub(extender),
             notifier_pb2_grpc.LobNotifierStub(notifier),
             launcher=launcher,
-            commit_hooks=[search_index_hook(SearchIndex(redis))],
+            indexer=RunIndexer(SearchIndex(redis), redis),
         )
     finally:
         await extender.close(None)

@@ -1,26 +1,44 @@
 """The baseline in Redis: the digest and last-read profile of every user of a
 shard, as of the last committed run.
 
-A run never edits the live baseline. It copies it (server-side COPY), applies
-its changes to the copy, and commits by switching one pointer in a MULTI
-transaction, so a crash at any point leaves the previous baseline intact and
-readers never see half a commit.
+A run never edits the live baseline while it reads. It stages only what it
+changes in a draft (a redo log) and commits in three steps, so committing
+costs O(changes), never a copy of the shard:
 
-Keys (per shard label, e.g. `s0of1`):
+1. the commit point: one transaction sets `committing` to the draft's name;
+2. the draft's changes and deletions are applied to the live keys, in chunks
+   (each chunk idempotent);
+3. one transaction sets `current` to the draft's name and clears
+   `committing`; the draft's keys are dropped.
 
-    profilesync:baseline:<shard>:current            -> generation name
-    profilesync:baseline:<shard>:<gen>:digests      hash user id -> digest
-    profilesync:baseline:<shard>:<gen>:profiles     hash user id -> profile JSON
-    profilesync:baseline:<shard>:<gen>:ids          set of the user ids (for SDIFF)
+A crash before step 1 leaves the previous baseline intact (the draft is an
+orphan, dropped by the next run). A crash after it is finished by whoever
+loads the baseline next (`Baseline.load`, always under the shard lock):
+applying the same draft twice gives the same result. A shard with no
+baseline yet has nothing to protect, so its first run writes the live keys
+directly and commits by setting `current` alone.
 
-and, while a run builds generation <gen>, its scratch keys (so the differ's
-own memory stays flat whatever the tenant's size):
+Keys (per shard label, e.g. `s0of1`, in a hash tag so that every key of a
+shard lives in one Redis Cluster slot):
 
-    ...:<gen>:seen       set of user ids the run read (or failed to read)
-    ...:<gen>:failed     sorted set of user ids that could not be read
-    ...:<gen>:changed    sorted set of user ids created or updated
-    ...:<gen>:deletes    sorted set of user ids that vanished
-    ...:<gen>:lob        sorted set of user ids whose LOB-written digest was seen
+    profilesync:baseline:{<shard>}:current        -> generation (the last committed run)
+    profilesync:baseline:{<shard>}:committing     -> generation being applied (steps 1-3)
+    profilesync:baseline:{<shard>}:digests        hash user id -> digest
+    profilesync:baseline:{<shard>}:profiles       hash user id -> profile JSON
+    profilesync:baseline:{<shard>}:ids            set of the user ids (for SDIFF)
+    profilesync:held:{<shard>}                    a run held for deletes (held.py)
+
+and, per draft <gen> (so the differ's own memory stays flat whatever the
+tenant's size):
+
+    ...:{<shard>}:draft:<gen>:open       marker: the draft exists
+    ...:{<shard>}:draft:<gen>:digests    hash: new digests of changed users
+    ...:{<shard>}:draft:<gen>:profiles   hash: new profiles of changed users
+    ...:{<shard>}:draft:<gen>:seen       set of user ids the run read (or failed to read)
+    ...:{<shard>}:draft:<gen>:failed     sorted set of user ids that could not be read
+    ...:{<shard>}:draft:<gen>:changed    sorted set of user ids created or updated
+    ...:{<shard>}:draft:<gen>:deletes    sorted set of user ids that vanished
+    ...:{<shard>}:draft:<gen>:lob        sorted set of user ids whose LOB-written digest was seen
 
 Sorted sets (all scores 0) are read back with ZRANGE by index: exact and
 free of the duplicates a SCAN may return.
@@ -35,14 +53,26 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.common.redis_client import as_text
+from services.snapshot_differ.crashpoints import crash_point
 
-__all__ = ["HELD_KEY_PREFIX", "SCRATCH_KINDS", "Baseline", "BaselineDraft", "members"]
+__all__ = ["SCRATCH_KINDS", "Baseline", "BaselineDraft", "held_key", "members"]
 
 KEY_PREFIX = "profilesync:baseline"
-HELD_KEY_PREFIX = "profilesync:held"
 WRITE_CHUNK = 1000
-DATA_KINDS = ("digests", "profiles", "ids")
+LIVE_KINDS = ("digests", "profiles", "ids")
 SCRATCH_KINDS = ("seen", "failed", "changed", "deletes", "lob")
+DRAFT_KINDS = ("open", "digests", "profiles", *SCRATCH_KINDS)
+
+Entry = tuple[str, str, dict[str, Any]]  # (user id, digest, profile)
+
+
+def _shard_prefix(shard: str) -> str:
+    return f"{KEY_PREFIX}:{{{shard}}}"
+
+
+def held_key(shard: str) -> str:
+    """The held-run marker, in the shard's slot: it is cleared in the commit transaction."""
+    return f"profilesync:held:{{{shard}}}"
 
 
 async def members(redis: aioredis.Redis, key: str, chunk: int) -> AsyncIterator[list[str]]:
@@ -56,8 +86,12 @@ async def members(redis: aioredis.Redis, key: str, chunk: int) -> AsyncIterator[
         start += chunk
 
 
+def _dumps(profile: dict[str, Any]) -> str:
+    return json.dumps(profile, ensure_ascii=False)
+
+
 class Baseline:
-    """The committed baseline of one shard (a read-only view of one generation)."""
+    """The committed baseline of one shard (the live keys, named `generation`)."""
 
     def __init__(self, redis: aioredis.Redis, shard: str, generation: str | None) -> None:
         self.redis = redis
@@ -66,8 +100,14 @@ class Baseline:
 
     @classmethod
     async def load(cls, redis: aioredis.Redis, shard: str) -> Baseline:
-        generation = await redis.get(f"{KEY_PREFIX}:{shard}:current")
-        return cls(redis, shard, as_text(generation) if generation else None)
+        """The shard's baseline, with a commit that a crash interrupted finished
+        first. Call it holding the shard lock."""
+        prefix = _shard_prefix(shard)
+        current, committing = await redis.mget(f"{prefix}:current", f"{prefix}:committing")
+        base = cls(redis, shard, as_text(current) if current else None)
+        if committing is not None:
+            await BaselineDraft(base, as_text(committing)).finish_commit()
+        return base
 
     @property
     def exists(self) -> bool:
@@ -75,10 +115,18 @@ class Baseline:
 
     @property
     def pointer_key(self) -> str:
-        return f"{KEY_PREFIX}:{self.shard}:current"
+        return f"{_shard_prefix(self.shard)}:current"
 
-    def key(self, kind: str, generation: str | None = None) -> str:
-        return f"{KEY_PREFIX}:{self.shard}:{generation or self.generation}:{kind}"
+    @property
+    def committing_key(self) -> str:
+        return f"{_shard_prefix(self.shard)}:committing"
+
+    def key(self, kind: str) -> str:
+        """A live key: `digests`, `profiles` or `ids`."""
+        return f"{_shard_prefix(self.shard)}:{kind}"
+
+    def draft_key(self, generation: str, kind: str) -> str:
+        return f"{_shard_prefix(self.shard)}:draft:{generation}:{kind}"
 
     async def digests(self, user_ids: Sequence[str]) -> list[str | None]:
         """Baseline digests of these users, one round trip."""
@@ -96,7 +144,7 @@ class Baseline:
         }
 
     async def user_id_chunks(self, count: int = 1000) -> AsyncIterator[list[str]]:
-        """Every user id, about `count` at a time (HSCAN; the hash is not
+        """Every user id, about `count` at a time (HSCAN; the live keys are not
         written during a run, so no id is returned twice)."""
         if not self.exists:
             return
@@ -113,81 +161,97 @@ class Baseline:
         return int(await self.redis.hlen(self.key("digests"))) if self.exists else 0
 
     async def draft(self, generation: str, *, dry_run: bool = False) -> BaselineDraft:
-        """A writable copy of this baseline under a new generation name. A dry
-        run's draft keeps only scratch keys: it copies and writes no profile."""
-        draft = BaselineDraft(self, generation, dry_run=dry_run)
+        """A new draft on top of this baseline; nothing is copied. A shard with
+        no baseline yet is written directly (see the module doc)."""
+        draft = BaselineDraft(self, generation, dry_run=dry_run, direct=not self.exists)
         await draft.reset()
-        if self.exists and not dry_run:
-            for kind in DATA_KINDS:
-                await self.redis.copy(self.key(kind), draft.key(kind), replace=True)
+        if draft.direct and not dry_run:
+            # Left by a first run that never committed.
+            await self.redis.delete(*(self.key(kind) for kind in LIVE_KINDS))
+        await self.redis.set(draft.key("open"), "1")
         return draft
 
+    async def start_over(self) -> None:
+        """Empties the live keys before they are filled again (a rebuild)."""
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.delete(self.pointer_key, self.committing_key)
+            tx.delete(*(self.key(kind) for kind in LIVE_KINDS))
+            await tx.execute()
+        self.generation = None
+
+    async def put_committed(self, entries: Iterable[Entry]) -> None:
+        """Writes entries straight into the live keys (a rebuild, before `mark_committed`)."""
+        items = list(entries)
+        if not items:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            _write_entries(pipe, self, items)
+            await pipe.execute()
+
+    async def mark_committed(self, generation: str) -> None:
+        await self.redis.set(self.pointer_key, generation)
+        self.generation = generation
+
     async def drop_orphans(self, keep: Collection[str] = ()) -> None:
-        """Deletes generations left by runs that never committed (except those
-        in `keep`), and scratch keys a committed run left behind."""
-        live = {self.generation, *keep}
-        async for key in self.redis.scan_iter(match=f"{KEY_PREFIX}:{self.shard}:*:*", count=1000):
+        """Deletes the drafts of runs that never committed, except those in `keep`."""
+        pattern = f"{_shard_prefix(self.shard)}:draft:*"
+        async for key in self.redis.scan_iter(match=pattern, count=1000):
             name = as_text(key)
-            generation, kind = name.split(":")[3:5]
-            if generation not in live or (generation == self.generation and kind in SCRATCH_KINDS):
+            generation = name[len(_shard_prefix(self.shard)) + len(":draft:") :].rsplit(":", 1)[0]
+            if generation not in keep:
                 await self.redis.delete(name)
 
 
-class BaselineDraft:
-    """The next baseline, being built by a run; invisible until `commit()`."""
+def _write_entries(pipe: Any, base: Baseline, items: Sequence[Entry]) -> None:
+    for start in range(0, len(items), WRITE_CHUNK):
+        chunk = items[start : start + WRITE_CHUNK]
+        pipe.hset(base.key("digests"), mapping={uid: d for uid, d, _ in chunk})
+        pipe.hset(base.key("profiles"), mapping={uid: _dumps(p) for uid, _, p in chunk})
+        pipe.sadd(base.key("ids"), *(uid for uid, _, _ in chunk))
 
-    def __init__(self, base: Baseline, generation: str, *, dry_run: bool = False) -> None:
+
+class BaselineDraft:
+    """The next baseline, as the changes a run makes to the committed one;
+    invisible until `commit()`.
+
+    `direct`: the shard had no baseline, so changes go straight to the live
+    keys (nothing reads them as a baseline before `current` is set).
+    """
+
+    def __init__(
+        self, base: Baseline, generation: str, *, dry_run: bool = False, direct: bool = False
+    ) -> None:
         self.base = base
         self.redis = base.redis
         self.generation = generation
         self.dry_run = dry_run
+        self.direct = direct
 
     def key(self, kind: str) -> str:
-        return self.base.key(kind, self.generation)
+        return self.base.draft_key(self.generation, kind)
+
+    async def exists(self) -> bool:
+        return bool(await self.redis.exists(self.key("open")))
 
     async def reset(self) -> None:
-        await self.redis.delete(*(self.key(kind) for kind in (*DATA_KINDS, *SCRATCH_KINDS)))
+        await self.redis.delete(*(self.key(kind) for kind in DRAFT_KINDS))
 
-    async def put(self, entries: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
-        """Sets (user id, digest, profile) entries and notes them as changed."""
+    async def put(self, entries: Iterable[Entry]) -> None:
+        """Stages (user id, digest, profile) entries and notes them as changed."""
         items = list(entries)
         if not items or self.dry_run:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
+            if self.direct:
+                _write_entries(pipe, self.base, items)
+            else:
+                for start in range(0, len(items), WRITE_CHUNK):
+                    chunk = items[start : start + WRITE_CHUNK]
+                    pipe.hset(self.key("digests"), mapping={uid: d for uid, d, _ in chunk})
+                    pipe.hset(self.key("profiles"), mapping={uid: _dumps(p) for uid, _, p in chunk})
             for start in range(0, len(items), WRITE_CHUNK):
                 chunk = items[start : start + WRITE_CHUNK]
-                pipe.hset(self.key("digests"), mapping={uid: d for uid, d, _ in chunk})
-                pipe.hset(
-                    self.key("profiles"),
-                    mapping={uid: json.dumps(p, ensure_ascii=False) for uid, _, p in chunk},
-                )
-                pipe.sadd(self.key("ids"), *(uid for uid, _, _ in chunk))
                 pipe.zadd(self.key("changed"), {uid: 0 for uid, _, _ in chunk})
-            await pipe.execute()
-
-    async def put_unchanged(self, entries: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
-        """Sets entries without noting them as changed (a rebuild)."""
-        items = list(entries)
-        if not items or self.dry_run:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self.key("digests"), mapping={uid: d for uid, d, _ in items})
-            pipe.hset(
-                self.key("profiles"),
-                mapping={uid: json.dumps(p, ensure_ascii=False) for uid, _, p in items},
-            )
-            pipe.sadd(self.key("ids"), *(uid for uid, _, _ in items))
-            await pipe.execute()
-
-    async def remove(self, user_ids: Sequence[str]) -> None:
-        if not user_ids or self.dry_run:
-            return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for start in range(0, len(user_ids), WRITE_CHUNK):
-                chunk = list(user_ids[start : start + WRITE_CHUNK])
-                pipe.hdel(self.key("digests"), *chunk)
-                pipe.hdel(self.key("profiles"), *chunk)
-                pipe.srem(self.key("ids"), *chunk)
             await pipe.execute()
 
     async def note(self, kind: str, user_ids: Sequence[str]) -> None:
@@ -201,22 +265,73 @@ class BaselineDraft:
     def members(self, kind: str, chunk: int = 1000) -> AsyncIterator[list[str]]:
         return members(self.redis, self.key(kind), chunk)
 
-    async def switch(self) -> None:
-        """The commit point: makes this draft the baseline, drops the previous
-        generation and any held-run marker of the shard, in one transaction."""
+    async def profiles(self, user_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The new content of changed users, as this draft will commit it."""
+        if not user_ids:
+            return {}
+        if self.direct:
+            return await Baseline(self.redis, self.base.shard, self.generation).profiles(user_ids)
+        values = await self.redis.hmget(self.key("profiles"), list(user_ids))
+        return {
+            uid: json.loads(v) for uid, v in zip(user_ids, values, strict=True) if v is not None
+        }
+
+    async def commit(self) -> None:
+        """Makes this draft the baseline (see the module doc), clearing the
+        shard's held-run marker in the same transaction as the commit point."""
         if self.dry_run:
             raise RuntimeError("a dry run's draft is never committed")
+        base = self.base
         async with self.redis.pipeline(transaction=True) as tx:
-            tx.set(self.base.pointer_key, self.generation)
-            tx.delete(f"{HELD_KEY_PREFIX}:{self.base.shard}")
-            if self.base.exists and self.base.generation != self.generation:
-                tx.delete(*(self.base.key(kind) for kind in (*DATA_KINDS, *SCRATCH_KINDS)))
+            if self.direct:
+                tx.set(base.pointer_key, self.generation)
+            else:
+                tx.set(base.committing_key, self.generation)
+            tx.delete(held_key(base.shard))
             await tx.execute()
-        self.base.generation = self.generation
+        crash_point("switched")
+        if self.direct:
+            base.generation = self.generation
+        else:
+            await self._apply()
 
-    async def drop_scratch(self) -> None:
-        await self.redis.delete(*(self.key(kind) for kind in SCRATCH_KINDS))
+    async def finish_commit(self) -> None:
+        """Steps 2 and 3 of a commit a crash interrupted, then the draft dropped."""
+        await self._apply()
+        await self.drop()
 
-    async def discard(self) -> None:
-        """Deletes the whole draft (a dry run at its end)."""
+    async def _apply(self) -> None:
+        """Steps 2 and 3 of a commit; safe to repeat after a crash."""
+        base = self.base
+        async for chunk in self.members("changed", WRITE_CHUNK):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hmget(self.key("digests"), chunk)
+                pipe.hmget(self.key("profiles"), chunk)
+                digests, profiles = await pipe.execute()
+            async with self.redis.pipeline(transaction=True) as tx:
+                staged = [
+                    (uid, d, p)
+                    for uid, d, p in zip(chunk, digests, profiles, strict=True)
+                    if d is not None and p is not None
+                ]
+                if staged:
+                    tx.hset(base.key("digests"), mapping={uid: d for uid, d, _ in staged})
+                    tx.hset(base.key("profiles"), mapping={uid: p for uid, _, p in staged})
+                    tx.sadd(base.key("ids"), *(uid for uid, _, _ in staged))
+                    await tx.execute()
+            crash_point("applied")
+        async for chunk in self.members("deletes", WRITE_CHUNK):
+            async with self.redis.pipeline(transaction=True) as tx:
+                tx.hdel(base.key("digests"), *chunk)
+                tx.hdel(base.key("profiles"), *chunk)
+                tx.srem(base.key("ids"), *chunk)
+                await tx.execute()
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.set(base.pointer_key, self.generation)
+            tx.delete(base.committing_key)
+            await tx.execute()
+        base.generation = self.generation
+
+    async def drop(self) -> None:
+        """Deletes the whole draft (after its commit, or a dry run at its end)."""
         await self.reset()

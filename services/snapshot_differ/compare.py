@@ -1,7 +1,7 @@
 """The compare stage: a batch of freshly read profiles against the baseline.
 
     comparer = BatchComparer(base, draft, run_id, sink, writer, counts, clock)
-    await comparer.compare(profiles)      # a list of profile dicts, e.g. 1,000
+    changed = await comparer.compare(profiles)   # a list of profile dicts, e.g. 1,000
 
 For each batch: one pipelined round trip reads the baseline digests and the
 LOB-written digests and marks the users as seen; only the changed users'
@@ -51,16 +51,21 @@ class BatchComparer:
         self.counts = counts
         self.clock = clock
 
-    async def compare(self, batch: Sequence[dict[str, Any]]) -> None:
+    async def compare(self, batch: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Compares, stages and hands the events to the sink; returns the
+        profiles that changed."""
         if not batch:
-            return
+            return []
         with self.clock.stage("compare"):
-            events = await self._compare(batch)
+            events, changed = await self._compare(batch)
         crash_point("compared")
         if events:
             await self.sink.add(events)
+        return changed
 
-    async def _compare(self, batch: Sequence[dict[str, Any]]) -> list[notifier_pb2.ChangeEvent]:
+    async def _compare(
+        self, batch: Sequence[dict[str, Any]]
+    ) -> tuple[list[notifier_pb2.ChangeEvent], list[dict[str, Any]]]:
         ids = [str(profile["id"]) for profile in batch]
         new_digests = [digest(profile) for profile in batch]
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -95,7 +100,7 @@ class BatchComparer:
         self.counts.unchanged += len(batch) - len(changed)
         await self.draft.note("lob", lob_seen)
         if not changed:
-            return []
+            return [], []
 
         befores = await self.base.profiles([uid for uid, _, _, old, _ in changed if old])
         now = dt.datetime.now(dt.UTC)
@@ -123,4 +128,4 @@ class BatchComparer:
             )
         await self.draft.put((uid, new, profile) for uid, profile, new, _, _ in changed)
         crash_point("staged")
-        return events
+        return events, [profile for _, profile, _, _, _ in changed]

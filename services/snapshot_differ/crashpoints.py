@@ -20,7 +20,8 @@ The points, in the order a run passes them:
     manifest-written    the snapshot's manifest stored
     flushed             every event accepted by the notifier
     latest-marked       LATEST.json points at the new snapshot
-    switched            the baseline pointer switched (the commit point)
+    switched            the commit point: the draft is marked as committing
+    applied             a chunk of the run's changes applied to the live baseline
     lob-forgotten       LOB-written digests matched by the run forgotten
     pruned              old snapshots removed
     finished            final run record saved, lock still held

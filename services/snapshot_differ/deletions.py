@@ -50,21 +50,13 @@ async def list_vanished(base: Baseline, draft: BaselineDraft) -> int:
     """Notes every unseen baseline user in the draft's `deletes` set; returns how many."""
     if not base.exists:
         return 0
-    if await base.redis.exists(base.key("ids")) or not await base.size():
-        # All in Redis: the baseline's ids minus those seen, into a sorted set.
-        scratch = draft.key("deletes") + ":set"
-        async with base.redis.pipeline(transaction=False) as pipe:
-            pipe.sdiffstore(scratch, [base.key("ids"), draft.key("seen")])
-            pipe.zunionstore(draft.key("deletes"), {scratch: 0})
-            pipe.delete(scratch)
-            await pipe.execute()
-    else:
-        # A baseline committed before the id set existed: compare chunk by chunk.
-        async for chunk in base.user_id_chunks(CHUNK):
-            flags = await base.redis.smismember(draft.key("seen"), chunk)
-            await draft.note(
-                "deletes", [uid for uid, seen in zip(chunk, flags, strict=True) if not seen]
-            )
+    # The baseline's ids minus those seen, into a sorted set, inside Redis.
+    scratch = draft.key("deletes") + ":set"
+    async with base.redis.pipeline(transaction=False) as pipe:
+        pipe.sdiffstore(scratch, [base.key("ids"), draft.key("seen")])
+        pipe.zunionstore(draft.key("deletes"), {scratch: 0})
+        pipe.delete(scratch)
+        await pipe.execute()
     return await draft.count("deletes")
 
 
@@ -97,8 +89,8 @@ async def publish_deletions(
     base: Baseline, draft: BaselineDraft, sink: EventSink, run_id: str
 ) -> int:
     """One DELETED event per noted user (ids derived from the committed
-    digest and generation, so a repeat after a crash yields the same ids);
-    removes them from the draft. Returns how many."""
+    digest and generation, so a repeat after a crash yields the same ids).
+    The commit removes them from the baseline. Returns how many."""
     deleted = 0
     async for chunk in draft.members("deletes", CHUNK):
         befores = await base.profiles(chunk)
@@ -119,6 +111,5 @@ async def publish_deletions(
             for uid, old in zip(chunk, old_digests, strict=True)
         ]
         await sink.add(events)
-        await draft.remove(chunk)
         deleted += len(chunk)
     return deleted

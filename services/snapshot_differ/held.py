@@ -1,12 +1,12 @@
 """The marker of a run held for deletes: what approving it needs to finish it.
 
-    profilesync:held:<shard>  ->  {"schemaVersion": 1, "runId", "generation",
+    profilesync:held:{<shard>}  ->  {"schemaVersion": 1, "runId", "generation",
                                    "parent", "manifest"}
 
 At most one per shard. A held run has published its creates and updates and
 written its snapshot; its draft baseline (with its list of deletions) waits
 in Redis. The marker is removed in the same transaction that commits the
-draft (BaselineDraft.switch), so "approved" and "committed" never disagree.
+draft (BaselineDraft.commit), so "approved" and "committed" never disagree.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from services.snapshot_differ.baseline import HELD_KEY_PREFIX
+from services.snapshot_differ.baseline import held_key
 
 __all__ = ["HeldRun"]
 
@@ -35,7 +35,7 @@ class HeldRun:
 
     @staticmethod
     def key(shard: str) -> str:
-        return f"{HELD_KEY_PREFIX}:{shard}"
+        return held_key(shard)
 
     async def save(self, redis: aioredis.Redis, shard: str) -> None:
         document = {

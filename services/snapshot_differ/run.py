@@ -12,16 +12,18 @@ tests kill a run at each point named in services.snapshot_differ.crashpoints):
    the records of runs that died, supersede a run held for deletes;
 2. stream every profile from the extender; write snapshot parts; compare
    digests with the baseline in pipelined batches; stage changes in a draft
-   baseline (a copy); publish their events as they are found — a crash here
-   leaves the committed baseline untouched, and the rerun republishes the
-   same event ids, which the notifier drops as duplicates;
+   (only what changed); publish their events batch by batch and file each
+   batch in the search index once the notifier holds its events — a crash
+   here leaves the committed baseline untouched, and the rerun republishes
+   the same event ids, which the notifier drops as duplicates;
 3. only when the enumeration is complete and no profile failed: list the
    users that vanished; more than the delete threshold holds the run
    (HELD_FOR_DELETES) with its draft kept for ApproveDeletes, otherwise their
    DELETED events go out too. A partial run keeps everyone it did not read;
 4. write the manifest (the snapshot exists from here), flush the publisher;
-5. commit (services.snapshot_differ.commit): hooks, LATEST, one atomic
-   pointer switch, housekeeping; record the run.
+5. commit (services.snapshot_differ.commit): LATEST, the commit point (one
+   transaction), the changes applied to the live baseline in O(changes),
+   housekeeping; record the run.
 
 A dry run does steps 1-3 against a scratch draft and publishes, writes and
 commits nothing.
@@ -35,7 +37,7 @@ import logging
 import resource
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +55,7 @@ from services.common.errors import AlreadyRunning, FailedPrecondition
 from services.common.profile_messages import profile_to_dict
 from services.snapshot_differ.baseline import Baseline, BaselineDraft
 from services.snapshot_differ.cluster import JobLauncher
-from services.snapshot_differ.commit import CommitContext, CommitHook, commit_run
+from services.snapshot_differ.commit import commit_run
 from services.snapshot_differ.compare import BatchComparer
 from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.crashpoints import crash_point
@@ -65,6 +67,7 @@ from services.snapshot_differ.deletions import (
     publish_deletions,
 )
 from services.snapshot_differ.held import HeldRun
+from services.snapshot_differ.indexing import RunIndexer
 from services.snapshot_differ.lock import ShardLock
 from services.snapshot_differ.object_store import ObjectStore
 from services.snapshot_differ.progress import RunObserver
@@ -150,7 +153,7 @@ class SyncRunner:
         notifier: notifier_pb2_grpc.LobNotifierStub,
         *,
         launcher: JobLauncher | None = None,
-        commit_hooks: Sequence[CommitHook] = (),
+        indexer: RunIndexer | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -158,8 +161,8 @@ class SyncRunner:
         self.extender = extender
         self.notifier = notifier
         self.launcher = launcher
-        # Run in order at every commit, before the baseline switch (see commit.py).
-        self.commit_hooks: list[CommitHook] = list(commit_hooks)
+        # Files each run's changes in the search index as they are published.
+        self.indexer = indexer
         self.records = RunRecords(redis)
         self.policy = DeletePolicy(
             settings.delete_threshold_percent, settings.delete_threshold_count
@@ -361,6 +364,8 @@ class SyncRunner:
         if not base.exists:
             with run.clock.stage("rebuild"):
                 await self._rebuild(base, reader, record.run_id)
+        if self.indexer is not None and not dry:
+            await self.indexer.start(run.shard)
         baseline_users = await base.size()
         run.expected = baseline_users
         generation = f"dry-{record.run_id}" if dry else record.run_id
@@ -375,13 +380,15 @@ class SyncRunner:
         )
         comparer = BatchComparer(base, draft, record.run_id, sink, writer, record.counts, run.clock)
         try:
-            await self._stream(run, comparer, draft)
+            await self._stream(run, comparer, draft, sink)
             await self._finish_sync(run, base, draft, reader, writer, sink, baseline_users)
         finally:
             if dry:
-                await draft.discard()
+                await draft.drop()
 
-    async def _stream(self, run: _Run, comparer: BatchComparer, draft: BaselineDraft) -> None:
+    async def _stream(
+        self, run: _Run, comparer: BatchComparer, draft: BaselineDraft, sink: EventSink
+    ) -> None:
         record = run.record
         batch: list[dict[str, Any]] = []
         async for item in self._profiles(run):
@@ -389,7 +396,7 @@ class SyncRunner:
             if kind == "profile":
                 batch.append(profile_to_dict(item.profile))
                 if len(batch) >= self.settings.compare_batch:
-                    await comparer.compare(batch)
+                    await self._compare(run, comparer, sink, batch)
                     batch = []
                     await self._progress(run, "reading")
             elif kind == "failure":
@@ -402,9 +409,24 @@ class SyncRunner:
             elif kind == "summary":
                 run.complete = True
                 record.counts.users = item.summary.users
-        await comparer.compare(batch)
+        await self._compare(run, comparer, sink, batch)
         await self._progress(run, "reading")
         crash_point("enumerated")
+
+    async def _compare(
+        self,
+        run: _Run,
+        comparer: BatchComparer,
+        sink: EventSink,
+        batch: list[dict[str, Any]],
+    ) -> None:
+        """One batch compared, its events out, then filed for search."""
+        changed = await comparer.compare(batch)
+        if self.indexer is None or run.record.dry_run:
+            return
+        await sink.flush()
+        with run.clock.stage("index"):
+            await self.indexer.file(changed, batch)
 
     async def _finish_sync(
         self,
@@ -431,6 +453,7 @@ class SyncRunner:
                     record.counts.deleted = await publish_deletions(
                         base, draft, sink, record.run_id
                     )
+                await self._unindex_deletions(run, draft, sink)
             else:
                 record.counts.held_deletes = vanished
         elif writer is not None:
@@ -490,19 +513,33 @@ class SyncRunner:
             self._finish(run, outcome, reason)
             return
         with run.clock.stage("commit"):
-            await self._commit(run, base, draft, reader)
+            await self._commit(run, base, draft, reader, complete=complete and not failed)
         self._finish(run, outcome, reason)
 
+    async def _unindex_deletions(self, run: _Run, draft: BaselineDraft, sink: EventSink) -> None:
+        """Deleted users leave the search index once their events are out."""
+        if self.indexer is None or run.record.dry_run:
+            return
+        await sink.flush()
+        with run.clock.stage("index"):
+            async for chunk in draft.members("deletes"):
+                await self.indexer.remove(chunk)
+
     async def _commit(
-        self, run: _Run, base: Baseline, draft: BaselineDraft, reader: SnapshotReader
+        self,
+        run: _Run,
+        base: Baseline,
+        draft: BaselineDraft,
+        reader: SnapshotReader,
+        *,
+        complete: bool,
     ) -> None:
         run.lock.check()
         await commit_run(
-            CommitContext(run.record, run.shard, base, draft),
-            reader,
-            hooks=self.commit_hooks,
-            keep_snapshots=self.settings.keep_snapshots,
+            run.record, base, draft, reader, keep_snapshots=self.settings.keep_snapshots
         )
+        if self.indexer is not None:
+            await self.indexer.committed(base, run.record.run_id, complete=complete)
 
     async def _rebuild(self, base: Baseline, reader: SnapshotReader, run_id: str) -> None:
         """Redis lost the baseline: rebuild it from the newest committed snapshot."""
@@ -515,14 +552,13 @@ class SyncRunner:
         # snapshot: event ids derive from it (changes.py), so a rerun of a run
         # that died before Redis lost the baseline repeats that run's ids.
         document = await asyncio.to_thread(reader.manifest, manifest)
-        draft = BaselineDraft(base, str(document.get("runId") or f"rebuilt-{run_id}"))
-        await draft.reset()
+        await base.start_over()
         async for batch in reader.batches(manifest, REBUILD_CHUNK):
-            await draft.put_unchanged(
+            await base.put_committed(
                 (str(profile["id"]), profile_digest, profile) for profile, profile_digest in batch
             )
         # Only a snapshot read to its end (every checksum verified) is committed.
-        await draft.switch()
+        await base.mark_committed(str(document.get("runId") or f"rebuilt-{run_id}"))
         log.warning(
             "baseline rebuilt from snapshot %s",
             manifest,
@@ -564,8 +600,8 @@ class SyncRunner:
                     "superseded it"
                 )
             base = await Baseline.load(self.redis, shard)
-            draft_kept = await self.redis.exists(base.key("digests", held.generation))
-            if base.generation != held.parent or (base.exists and not draft_kept):
+            draft_kept = await BaselineDraft(base, held.generation).exists()
+            if base.generation != held.parent or not draft_kept:
                 raise FailedPrecondition(
                     f"run {run_id} can no longer be approved: another run committed after "
                     "it; start a new run"
@@ -597,11 +633,12 @@ class SyncRunner:
             deleted = await publish_deletions(base, draft, publisher, record.run_id)
             await publisher.flush()
         crash_point("flushed")
+        await self._unindex_deletions(run, draft, publisher)
         record.counts.deleted = deleted
         record.counts.held_deletes = 0
         record.counts.events_published += publisher.accepted + publisher.duplicates
         reader = SnapshotReader(self.store, shard_prefix(record.shard_index, record.shard_count))
         with run.clock.stage("commit"):
-            await self._commit(run, base, draft, reader)
+            await self._commit(run, base, draft, reader, complete=True)
         log.info("sync run %s approved: %d user(s) deleted", record.run_id, deleted)
         self._finish(run, differ_pb2.SUCCEEDED)

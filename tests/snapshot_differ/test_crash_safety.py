@@ -1,4 +1,4 @@
-"""The differ killed (SIGKILL) at 20 points of a run with creates, updates and
+"""The differ killed (SIGKILL) at 21 points of a run with creates, updates and
 deletes pending, then run again: the LOB side gets every change exactly once
 (by event id), and nothing that did not happen.
 
@@ -43,6 +43,7 @@ CRASH_POINTS = [
     "flushed:1",
     "latest-marked:1",
     "switched:1",
+    "applied:1",
     "lob-forgotten:1",
     "finished:1",
 ]

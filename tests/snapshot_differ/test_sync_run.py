@@ -116,7 +116,7 @@ async def test_a_crash_mid_stream_commits_nothing_and_the_rerun_repeats_no_event
     assert run.error == "UNAVAILABLE: extender went away"
     partial_events = await harness.new_events()
     assert 0 < len(partial_events) < 12
-    assert await harness.redis.get("profilesync:baseline:s0of1:current") is None
+    assert await harness.redis.get("profilesync:baseline:{s0of1}:current") is None
 
     harness.extender.cut_after = None
     run = await harness.runner.run_to_end(0, 1)
