@@ -42,7 +42,6 @@ from services.common.server import ServiceBinding, run_service
 from services.search.index import SearchIndex
 from services.snapshot_differ.cluster import KubernetesJobLauncher
 from services.snapshot_differ.config import DifferSettings
-from services.snapshot_differ.indexing import RunIndexer
 from services.snapshot_differ.metrics import SyncRunsCollector
 from services.snapshot_differ.object_store import open_store
 from services.snapshot_differ.progress import ProgressBar
@@ -79,7 +78,7 @@ async def open_runner(
             extender_pb2_grpc.ProfileExtenderStub(extender),
             notifier_pb2_grpc.LobNotifierStub(notifier),
             launcher=launcher,
-            indexer=RunIndexer(SearchIndex(redis), redis),
+            search_index=SearchIndex(redis),
         )
     finally:
         await extender.close(None)

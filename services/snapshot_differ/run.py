@@ -53,6 +53,7 @@ from profilesync.v1 import (
 )
 from services.common.errors import AlreadyRunning, FailedPrecondition
 from services.common.profile_messages import profile_to_dict
+from services.search.index import SearchIndex
 from services.snapshot_differ.baseline import Baseline, BaselineDraft
 from services.snapshot_differ.cluster import JobLauncher
 from services.snapshot_differ.commit import commit_run
@@ -72,6 +73,7 @@ from services.snapshot_differ.lock import ShardLock
 from services.snapshot_differ.object_store import ObjectStore
 from services.snapshot_differ.progress import RunObserver
 from services.snapshot_differ.publisher import DryRunSink, EventPublisher, EventSink
+from services.snapshot_differ.read_ahead import read_ahead
 from services.snapshot_differ.run_records import RunRecords, shard_label
 from services.snapshot_differ.snapshot import (
     MAX_LISTED_FAILURES,
@@ -88,6 +90,8 @@ log = logging.getLogger(__name__)
 # How often a running run's record is saved, for live progress.
 PROGRESS_EVERY_SECONDS = 1.0
 REBUILD_CHUNK = 5000
+# Compare batches of profiles read ahead of the one being worked on.
+READ_AHEAD = 2
 
 
 def new_run_id() -> str:
@@ -137,6 +141,8 @@ class _Run:
     complete: bool = False
     # The first profile that could not be read, and why: the PARTIAL reason names it.
     first_failure: str = ""
+    # Files the run's changes for search; None without an index, or in a dry run.
+    indexer: RunIndexer | None = None
 
     @property
     def shard(self) -> str:
@@ -153,7 +159,7 @@ class SyncRunner:
         notifier: notifier_pb2_grpc.LobNotifierStub,
         *,
         launcher: JobLauncher | None = None,
-        indexer: RunIndexer | None = None,
+        search_index: SearchIndex | None = None,
     ) -> None:
         self.settings = settings
         self.redis = redis
@@ -161,8 +167,8 @@ class SyncRunner:
         self.extender = extender
         self.notifier = notifier
         self.launcher = launcher
-        # Files each run's changes in the search index as they are published.
-        self.indexer = indexer
+        # Each run files its changes here as they are published (indexing.py).
+        self.search_index = search_index
         self.records = RunRecords(redis)
         self.policy = DeletePolicy(
             settings.delete_threshold_percent, settings.delete_threshold_count
@@ -335,11 +341,14 @@ class SyncRunner:
             await self.records.save(run.record)
 
     async def _profiles(self, run: _Run) -> AsyncIterator[extender_pb2.ListProfilesItem]:
-        """The extender's stream, timing only the wait for each item ("fetch")."""
+        """The extender's stream, read ahead of the run's work on it, timing
+        only the run's wait for each item ("fetch")."""
         request = extender_pb2.ListProfilesRequest(
             shard_index=run.record.shard_index, shard_count=run.record.shard_count
         )
-        stream = self.extender.ListProfiles(request).__aiter__()
+        stream = read_ahead(
+            aiter(self.extender.ListProfiles(request)), READ_AHEAD * self.settings.compare_batch
+        )
         while True:
             started = time.perf_counter()
             try:
@@ -364,8 +373,10 @@ class SyncRunner:
         if not base.exists:
             with run.clock.stage("rebuild"):
                 await self._rebuild(base, reader, record.run_id)
-        if self.indexer is not None and not dry:
-            await self.indexer.start(run.shard)
+        if self.search_index is not None and not dry:
+            run.indexer = await RunIndexer.start(
+                self.search_index, self.redis, run.shard, run.clock
+            )
         baseline_users = await base.size()
         run.expected = baseline_users
         generation = f"dry-{record.run_id}" if dry else record.run_id
@@ -383,6 +394,8 @@ class SyncRunner:
             await self._stream(run, comparer, draft, sink)
             await self._finish_sync(run, base, draft, reader, writer, sink, baseline_users)
         finally:
+            if run.indexer is not None:
+                await run.indexer.close()
             if dry:
                 await draft.drop()
 
@@ -422,11 +435,10 @@ class SyncRunner:
     ) -> None:
         """One batch compared, its events out, then filed for search."""
         changed = await comparer.compare(batch)
-        if self.indexer is None or run.record.dry_run:
+        if run.indexer is None:
             return
         await sink.flush()
-        with run.clock.stage("index"):
-            await self.indexer.file(changed, batch)
+        await run.indexer.file(changed, batch)
 
     async def _finish_sync(
         self,
@@ -485,6 +497,8 @@ class SyncRunner:
             crash_point("manifest-written")
         await sink.flush()
         crash_point("flushed")
+        if run.indexer is not None:
+            await run.indexer.drain()  # every batch filed, whatever the outcome
         run.clock.add("publish", sink.seconds)
         record.counts.events_published = sink.accepted + sink.duplicates
 
@@ -518,12 +532,11 @@ class SyncRunner:
 
     async def _unindex_deletions(self, run: _Run, draft: BaselineDraft, sink: EventSink) -> None:
         """Deleted users leave the search index once their events are out."""
-        if self.indexer is None or run.record.dry_run:
+        if run.indexer is None:
             return
         await sink.flush()
-        with run.clock.stage("index"):
-            async for chunk in draft.members("deletes"):
-                await self.indexer.remove(chunk)
+        async for chunk in draft.members("deletes"):
+            await run.indexer.remove(chunk)
 
     async def _commit(
         self,
@@ -538,8 +551,8 @@ class SyncRunner:
         await commit_run(
             run.record, base, draft, reader, keep_snapshots=self.settings.keep_snapshots
         )
-        if self.indexer is not None:
-            await self.indexer.committed(base, run.record.run_id, complete=complete)
+        if run.indexer is not None:
+            await run.indexer.committed(base, run.record.run_id, complete=complete)
 
     async def _rebuild(self, base: Baseline, reader: SnapshotReader, run_id: str) -> None:
         """Redis lost the baseline: rebuild it from the newest committed snapshot."""
@@ -629,16 +642,26 @@ class SyncRunner:
         base = await Baseline.load(self.redis, run.shard)
         draft = BaselineDraft(base, held.generation)
         publisher = EventPublisher(self.notifier, self.settings.publish_batch)
-        with run.clock.stage("approve"):
-            deleted = await publish_deletions(base, draft, publisher, record.run_id)
-            await publisher.flush()
-        crash_point("flushed")
-        await self._unindex_deletions(run, draft, publisher)
-        record.counts.deleted = deleted
-        record.counts.held_deletes = 0
-        record.counts.events_published += publisher.accepted + publisher.duplicates
-        reader = SnapshotReader(self.store, shard_prefix(record.shard_index, record.shard_count))
-        with run.clock.stage("commit"):
-            await self._commit(run, base, draft, reader, complete=True)
+        if self.search_index is not None:
+            run.indexer = await RunIndexer.start(
+                self.search_index, self.redis, run.shard, run.clock
+            )
+        try:
+            with run.clock.stage("approve"):
+                deleted = await publish_deletions(base, draft, publisher, record.run_id)
+                await publisher.flush()
+            crash_point("flushed")
+            await self._unindex_deletions(run, draft, publisher)
+            record.counts.deleted = deleted
+            record.counts.held_deletes = 0
+            record.counts.events_published += publisher.accepted + publisher.duplicates
+            reader = SnapshotReader(
+                self.store, shard_prefix(record.shard_index, record.shard_count)
+            )
+            with run.clock.stage("commit"):
+                await self._commit(run, base, draft, reader, complete=True)
+        finally:
+            if run.indexer is not None:
+                await run.indexer.close()
         log.info("sync run %s approved: %d user(s) deleted", record.run_id, deleted)
         self._finish(run, differ_pb2.SUCCEEDED)

@@ -19,6 +19,7 @@ from services.common.profiles import shard_of
 from services.common.server import ServiceBinding, create_server
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.servicer import LobNotifierServicer, binding
+from services.search.index import SearchIndex
 from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.object_store import LocalDirectoryStore
 from services.snapshot_differ.run import SyncRunner
@@ -138,6 +139,7 @@ class DifferHarness:
             LocalDirectoryStore(self.store_dir),
             extender_pb2_grpc.ProfileExtenderStub(self.channel),
             notifier_pb2_grpc.LobNotifierStub(self.channel),
+            search_index=SearchIndex(self.redis),
         )
 
     async def __aexit__(self, *exc: object) -> None:
