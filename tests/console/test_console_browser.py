@@ -3,6 +3,7 @@ services, Envoy serving /console/): signing in, syncs, subscribers, profiles."""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -182,16 +183,69 @@ def test_gateway_serves_the_console_with_its_types_and_a_strict_policy(stack: St
 
 
 def test_dev_token_route_passes_only_token_requests_to_the_emulator(stack: Stack) -> None:
+    own = {"Origin": stack.gateway_url}
     with httpx.Client(base_url=stack.gateway_url, trust_env=False) as client:
-        minted = client.post("/console/dev-token", json={"roles": ["Profiles.Read"]})
+        minted = client.post("/console/dev-token", json={"roles": ["Profiles.Read"]}, headers=own)
         assert minted.status_code == 200, minted.text
         token = minted.json()["access_token"]
         # The token is one the services accept: the issuer is the emulator's own URL.
         runs = client.get("/v1/syncs", headers={"Authorization": f"Bearer {token}"})
         assert runs.status_code == 200, runs.text
-        refused = client.post("/console/dev-token", json={"roles": "Profiles.Read"})
+        refused = client.post("/console/dev-token", json={"roles": "Profiles.Read"}, headers=own)
         assert refused.status_code == 400
         assert client.get("/console/dev-token").status_code == 404
+
+
+def test_dev_token_route_refuses_other_sites_and_rebound_names(stack: Stack) -> None:
+    """What a hostile page could send from the developer's browser is refused, in words."""
+    port = stack.gateway_url.rsplit(":", 1)[1]
+    body = json.dumps({"roles": ["Profiles.Sync"]})
+    json_type = {"Content-Type": "application/json"}
+    cases = {
+        # A DNS-rebinding page: its own name, its own origin, resolving to 127.0.0.1.
+        "rebound name": (
+            {
+                **json_type,
+                "Host": f"attacker.test:{port}",
+                "Origin": f"http://attacker.test:{port}",
+            },
+            403,
+            "DNS rebinding",
+        ),
+        # Another site's page posting straight to the gateway.
+        "other origin": (
+            {**json_type, "Origin": "https://attacker.test"},
+            403,
+            "the Origin header must be this gateway's origin",
+        ),
+        # Another page on the same machine, another port: another origin.
+        "other local port": (
+            {**json_type, "Origin": "http://127.0.0.1:1"},
+            403,
+            "the Origin header must be this gateway's origin",
+        ),
+        "no origin": (json_type, 403, "the Origin header must be this gateway's origin"),
+        # A no-preflight fetch or a form post: not JSON.
+        "text body": (
+            {"Content-Type": "text/plain", "Origin": stack.gateway_url},
+            415,
+            "accepts only Content-Type: application/json",
+        ),
+    }
+    with httpx.Client(base_url=stack.gateway_url, trust_env=False) as client:
+        for case, (headers, status, reason) in cases.items():
+            answer = client.post("/console/dev-token", content=body, headers=headers)
+            assert answer.status_code == status, (case, answer.text)
+            assert reason in answer.json()["message"], (case, answer.text)
+            assert "access_token" not in answer.text, case
+        # The same request from the console's own origin, by its other loopback name.
+        local = f"http://localhost:{port}"
+        minted = client.post(
+            "/console/dev-token",
+            content=body,
+            headers={**json_type, "Host": f"localhost:{port}", "Origin": local},
+        )
+        assert minted.status_code == 200, minted.text
 
 
 # -- signing in -------------------------------------------------------------------
