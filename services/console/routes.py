@@ -147,6 +147,23 @@ def _client_config(settings: ConsoleSettings) -> dict[str, Any]:
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 _WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}  # noqa: S104 - compared, not bound
 _JSON_TYPE = r"(?i)application/json\s*(;.*)?"
+_ORIGIN_CHECK = "envoy.filters.http.lua"
+_ORIGIN_REFUSAL = (
+    "the dev-token route answers only the console's own page: the Origin header "
+    "must be this gateway's origin (scheme, name and port of the Host)"
+)
+# Route matching cannot compare two headers; this does, on the token route only:
+# the page's Origin must be the very origin the request is addressed to.
+_SAME_ORIGIN_LUA = """
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local host = headers:get(":authority") or ""
+  local origin = headers:get("origin") or ""
+  if host == "" or (origin ~= "http://" .. host and origin ~= "https://" .. host) then
+    handle:respond({[":status"] = "403", ["content-type"] = "text/plain"}, "%s")
+  end
+end
+""" % _ORIGIN_REFUSAL  # noqa: UP031 - Lua's own braces make str.format awkward
 
 
 def _exact_or_regex(name: str, pattern: str) -> dict[str, Any]:
@@ -184,6 +201,7 @@ def _dev_token_routes(emulator: EmulatorTokens, host: str, port: int) -> list[di
     `text/plain` fetch without a preflight cannot send it).
     """
     authorities = console_authorities(host, port)
+    any_authority = "|".join(f"(?:{authority})" for authority in authorities)
     forwards = [
         {
             # POST only, and only the token route: the rest of the emulator's admin
@@ -207,11 +225,21 @@ def _dev_token_routes(emulator: EmulatorTokens, host: str, port: int) -> list[di
                 "timeout": "15s",
             },
             "request_headers_to_remove": ["authorization", "cookie", "origin"],
-            "typed_per_filter_config": _WITHOUT_TRANSCODER,
+            "typed_per_filter_config": {
+                **_WITHOUT_TRANSCODER,
+                # On for this route only (it is off by default in the filter chain).
+                _ORIGIN_CHECK: {
+                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                    "config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3."
+                        "LuaPerRoute",
+                        "name": "same-origin",
+                    },
+                },
+            },
         }
         for authority in authorities
     ]
-    any_authority = "|".join(f"(?:{authority})" for authority in authorities)
     names = ", ".join(LOOPBACK_NAMES)
     return [
         *forwards,
@@ -226,13 +254,20 @@ def _dev_token_routes(emulator: EmulatorTokens, host: str, port: int) -> list[di
             "the dev-token route accepts only Content-Type: application/json",
             [{**_exact_or_regex("content-type", _JSON_TYPE), "invert_match": True}],
         ),
-        _refusal(
-            403,
-            "the dev-token route answers only the console's own page: the Origin header "
-            "must be this gateway's origin (scheme, name and port of the Host)",
-            [],
-        ),
+        _refusal(403, _ORIGIN_REFUSAL, []),
     ]
+
+
+def _origin_check_filter() -> dict[str, Any]:
+    """The Lua filter the token route turns on; every other route skips it."""
+    return {
+        "name": _ORIGIN_CHECK,
+        "disabled": True,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "source_codes": {"same-origin": {"inline_string": _SAME_ORIGIN_LUA}},
+        },
+    }
 
 
 def console_routes(
@@ -349,12 +384,12 @@ def _rest_listener(bootstrap: dict[str, Any]) -> dict[str, Any]:
     raise ValueError("the gateway configuration has no 'rest' listener to add the console to")
 
 
-def _rest_route_config(bootstrap: dict[str, Any]) -> dict[str, Any]:
+def _rest_connection_manager(bootstrap: dict[str, Any]) -> dict[str, Any]:
     for chain in _rest_listener(bootstrap)["filter_chains"]:
         for network_filter in chain["filters"]:
             if network_filter["name"] == "envoy.filters.network.http_connection_manager":
-                route_config: dict[str, Any] = network_filter["typed_config"]["route_config"]
-                return route_config
+                manager: dict[str, Any] = network_filter["typed_config"]
+                return manager
     raise ValueError("the gateway's 'rest' listener has no HTTP connection manager")
 
 
@@ -363,7 +398,8 @@ def add_console(bootstrap: dict[str, Any], settings: ConsoleSettings | None) -> 
     `None` leaves the bootstrap as it is."""
     if settings is None:
         return bootstrap
-    route_config = _rest_route_config(bootstrap)
+    manager = _rest_connection_manager(bootstrap)
+    route_config: dict[str, Any] = manager["route_config"]
     listening = _rest_listener(bootstrap)["address"]["socket_address"]
     # Ahead of everything else: the console's paths are its own, and the
     # transcoder's routes end with a catch-all.
@@ -375,4 +411,7 @@ def add_console(bootstrap: dict[str, Any], settings: ConsoleSettings | None) -> 
         direct_response_limit(settings),
     )
     bootstrap["static_resources"]["clusters"].extend(console_clusters(settings))
+    if settings.emulator is not None:
+        # Before the router, which is always last.
+        manager["http_filters"].insert(len(manager["http_filters"]) - 1, _origin_check_filter())
     return bootstrap

@@ -161,6 +161,13 @@ def test_envoy_accepts_the_config_with_the_emulator_token_route(tmp_path: pathli
         403,
     ]
 
+    # The same-origin check runs on the token route alone, before the router.
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    chain = [f["name"] for f in manager["typed_config"]["http_filters"]]
+    assert chain[-2:] == ["envoy.filters.http.lua", "envoy.filters.http.router"]
+    assert manager["typed_config"]["http_filters"][-2]["disabled"] is True
+    assert all("envoy.filters.http.lua" in r["typed_per_filter_config"] for r in forwards)
+
     path = tmp_path / "envoy.json"
     path.write_text(json.dumps(config))
     validate_config(default_envoy_path(), path)
