@@ -160,10 +160,10 @@ function envoy_on_request(handle)
   local host = headers:get(":authority") or ""
   local origin = headers:get("origin") or ""
   if host == "" or (origin ~= "http://" .. host and origin ~= "https://" .. host) then
-    handle:respond({[":status"] = "403", ["content-type"] = "text/plain"}, "%s")
+    handle:respond({[":status"] = "403", ["content-type"] = "text/plain"}, "REFUSAL")
   end
 end
-""" % _ORIGIN_REFUSAL  # noqa: UP031 - Lua's own braces make str.format awkward
+""".replace("REFUSAL", _ORIGIN_REFUSAL)
 
 
 def _exact_or_regex(name: str, pattern: str) -> dict[str, Any]:

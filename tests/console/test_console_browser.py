@@ -376,6 +376,10 @@ def test_start_a_sync_and_see_it_finish_with_its_counts(
     assert charts.count() == 2
     assert tab.locator("#sync-charts svg g.bar").count() >= 2
     assert tab.get_by_role("img", name=re.compile("Run duration by stage")).count() == 1
+    # Axes say what they measure; run labels carry seconds, so runs a minute apart differ.
+    texts = tab.locator("#sync-charts svg g.axis text").all_text_contents()
+    assert {"duration", "profiles changed", "run, by start time"} <= set(texts), texts
+    assert any(re.fullmatch(r"(\d\d-\d\d )?\d\d:\d\d:\d\d", text) for text in texts), texts
     shoot(console, "syncs")
 
 
@@ -431,14 +435,18 @@ def test_a_run_has_its_own_page_with_its_record_timeline_and_events(
 
 def test_the_runs_table_fits_1280_pixels_with_every_column(
     stack: Stack,
+    operator: LobClient,
     synced: dict[str, Any],
     console: ConsolePage,
     shoot: Callable[[ConsolePage, str], pathlib.Path],
 ) -> None:
+    # A second sync of an unchanged tenant: a run with nothing to publish.
+    quiet = operator.sync_and_wait()
+    assert quiet["state"] == "SUCCEEDED", quiet
     tab = console.page
     tab.set_viewport_size({"width": 1280, "height": 900})
     sign_in_with_emulator(stack, console, ALL_ROLES)
-    tab.locator("table.runs tbody tr").first.wait_for()
+    tab.locator(f'table.runs tr[data-run-id="{quiet["runId"]}"]').wait_for()
     layout = tab.evaluate(
         """() => {
           const wrap = document.querySelector("#runs-table .table-wrap");
@@ -460,8 +468,20 @@ def test_the_runs_table_fits_1280_pixels_with_every_column(
     assert layout["columns"] == 15 and layout["hidden"] == [], layout
     # A short duration stays on one line.
     duration = tab.locator("table.runs tbody tr").first.locator("td.number").first
-    height = duration.evaluate("(td) => td.querySelector('.elapsed').getClientRects().length")
-    assert height == 1
+    lines = duration.evaluate("(td) => td.querySelector('.elapsed').getClientRects().length")
+    assert lines == 1
+    # A run that changed nothing is drawn as a zero on the axis, not left out.
+    runs = operator.http.get("/v1/syncs").json()["runs"]
+    unchanged = [
+        r
+        for r in runs
+        if r["state"] != "RUNNING"
+        and not any(int(r["counts"].get(k, "0")) for k in ("created", "updated", "deleted"))
+        and not int(r["counts"].get("heldDeletes", "0"))
+    ]
+    changes_chart = tab.locator("#sync-charts figure").nth(1)
+    assert len(unchanged) >= 1
+    assert changes_chart.locator("g.bar.zero rect.zero-mark").count() == len(unchanged)
     shoot(console, "syncs-1280")
 
 
