@@ -257,7 +257,7 @@ class Stack:
                 "EXTENDER_ADDR": self.extender_addr,
                 "NOTIFIER_ADDR": self.notifier_addr,
                 "REDIS_URL": self.redis_url,
-                "SNAPSHOT_STORE": str(self.state_dir / "snapshots"),
+                "SNAPSHOT_STORE": str(self.snapshot_store),
             },
         )
 
