@@ -128,3 +128,27 @@ def test_make_dev_prints_the_console_url_first(fresh_stack: Stack) -> None:
     with httpx.Client(trust_env=False) as client:
         page = client.get(url)
     assert page.status_code == 200 and "profile-sync console" in page.text
+
+
+def test_the_subscriber_example_creates_reads_and_acknowledges(
+    fresh_stack: Stack, shell_output: subprocess.CompletedProcess[str]
+) -> None:
+    """Run as the README says: in the shell session of "Calling it" (its variables set)."""
+    section = README.read_text().split("## Subscribers and webhooks", 1)[1].split("\n## ", 1)[0]
+    [example] = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    session = calling_it_blocks("sh")[0].split("\n# Start a sync", 1)[0]
+    assert "API=" in session and "H=" in session, session
+    finished = subprocess.run(
+        ["bash", "-c", for_stack(f"{session}\n{example}", fresh_stack)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=README.parent,
+    )
+    assert finished.returncode == 0 and finished.stderr == "", finished.stderr
+    created, acknowledged = json_lines(finished.stdout)
+    assert created["name"] == acknowledged["name"] == "lob-app"
+    # From the start of the log: every event of the first sync waits, until ten are acknowledged.
+    assert created["status"]["lagEvents"] == str(DEV_USERS)
+    assert acknowledged["status"]["lagEvents"] == str(DEV_USERS - 10)
