@@ -120,7 +120,23 @@ class ManagedProcess:
         if self._log is not None:
             self._log.close()
             self._log = None
+        self._forget_ready_file()
         return self.process.returncode
+
+    def _forget_ready_file(self) -> None:
+        """A stopped process leaves no ready file naming it: whoever reads the state
+        folder next (a script, a second `make dev`) must not find a dead address."""
+        if self.ready_file is None or self.process is None:
+            return
+        try:
+            written = json.loads(self.ready_file.read_text())
+        except FileNotFoundError:
+            return
+        except (json.JSONDecodeError, OSError):
+            written = {}
+        # A file another process wrote since (the same path reused) is left alone.
+        if not isinstance(written, dict) or written.get("pid") in (None, self.process.pid):
+            self.ready_file.unlink(missing_ok=True)
 
 
 def python_module(module: str, *args: str) -> list[str]:

@@ -8,7 +8,9 @@ loads its configuration), so the console needs no web server of its own and
 works the same on the embedded default and in a cluster. On the embedded
 default one more route, /console/dev-token, passes a token request on to the
 Graph emulator, so the sign-in page can offer "get a token from the emulator"
-without the browser talking to the emulator (another origin, another CA).
+without the browser talking to the emulator (another origin, another CA). It
+takes only JSON from the console's own origin and Host: a page on another site,
+or one reaching the gateway through a rebound DNS name, gets a 4xx naming why.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
     "DEV_TOKEN_PATH",
     "EMULATOR_CLUSTER",
     "add_console",
+    "console_authorities",
     "console_clusters",
     "console_files",
     "console_routes",
@@ -139,26 +142,139 @@ def _client_config(settings: ConsoleSettings) -> dict[str, Any]:
     return config
 
 
-def _dev_token_route(emulator: EmulatorTokens) -> dict[str, Any]:
+# Names a browser on the developer's machine reaches the gateway by. A page served
+# from any other name (a DNS-rebinding attacker's) is refused a token.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_WILDCARD_HOSTS = {"0.0.0.0", "::", "[::]", ""}  # noqa: S104 - compared, not bound
+_JSON_TYPE = r"(?i)application/json\s*(;.*)?"
+_ORIGIN_CHECK = "envoy.filters.http.lua"
+_ORIGIN_REFUSAL = (
+    "the dev-token route answers only the console's own page: the Origin header "
+    "must be this gateway's origin (scheme, name and port of the Host)"
+)
+# Route matching cannot compare two headers; this does, on the token route only:
+# the page's Origin must be the very origin the request is addressed to.
+_SAME_ORIGIN_LUA = """
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  local host = headers:get(":authority") or ""
+  local origin = headers:get("origin") or ""
+  if host == "" or (origin ~= "http://" .. host and origin ~= "https://" .. host) then
+    handle:respond({[":status"] = "403", ["content-type"] = "text/plain"}, "REFUSAL")
+  end
+end
+""".replace("REFUSAL", _ORIGIN_REFUSAL)
+
+
+def _exact_or_regex(name: str, pattern: str) -> dict[str, Any]:
+    return {"name": name, "string_match": {"safe_regex": {"regex": pattern}}}
+
+
+def console_authorities(host: str, port: int) -> list[str]:
+    """Regexes of the Host values (`name:port`) the console's own page sends.
+
+    `port` 0 (a free port chosen when Envoy starts) allows any port; the name must
+    still be a loopback name or the address the gateway listens on.
+    """
+    names = list(LOOPBACK_NAMES)
+    bracketed = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    if bracketed not in _WILDCARD_HOSTS and bracketed not in names:
+        names.append(bracketed)
+    port_pattern = str(port) if port else "[0-9]{1,5}"
+    return [f"{re.escape(name)}:{port_pattern}" for name in names]
+
+
+def _refusal(status: int, message: str, headers: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        # POST only, and only the token route: the rest of the emulator's admin
-        # API (deleting users, changing quotas) is not reachable this way.
-        "match": {"path": DEV_TOKEN_PATH, "headers": [_method("POST")]},
-        "route": {
-            "cluster": EMULATOR_CLUSTER,
-            "prefix_rewrite": EMULATOR_TOKEN_PATH,
-            # The emulator names its token issuer after the Host it is called by;
-            # it must be the authority the services trust.
-            "host_rewrite_literal": emulator.authority,
-            "timeout": "15s",
-        },
-        "request_headers_to_remove": ["authorization", "cookie"],
+        "match": {"path": DEV_TOKEN_PATH, "headers": [_method("POST"), *headers]},
+        "direct_response": {"status": status, "body": {"inline_string": message}},
         "typed_per_filter_config": _WITHOUT_TRANSCODER,
     }
 
 
-def console_routes(settings: ConsoleSettings) -> list[dict[str, Any]]:
-    """The routes of the console, to go before the transcoder's routes."""
+def _dev_token_routes(emulator: EmulatorTokens, host: str, port: int) -> list[dict[str, Any]]:
+    """The token route, then a refusal naming the reason for every request it does not take.
+
+    Only the console's own page may ask: the Host must be the gateway's own name
+    (a DNS-rebinding page sends its own name), the Origin that same origin (another
+    site's page cannot post here), and the body JSON (a cross-site form or a
+    `text/plain` fetch without a preflight cannot send it).
+    """
+    authorities = console_authorities(host, port)
+    any_authority = "|".join(f"(?:{authority})" for authority in authorities)
+    forwards = [
+        {
+            # POST only, and only the token route: the rest of the emulator's admin
+            # API (deleting users, changing quotas) is not reachable this way.
+            "match": {
+                "path": DEV_TOKEN_PATH,
+                "headers": [
+                    _method("POST"),
+                    _exact_or_regex(":authority", authority),
+                    # The page's origin is the scheme and the same name and port.
+                    _exact_or_regex("origin", f"https?://{authority}"),
+                    _exact_or_regex("content-type", _JSON_TYPE),
+                ],
+            },
+            "route": {
+                "cluster": EMULATOR_CLUSTER,
+                "prefix_rewrite": EMULATOR_TOKEN_PATH,
+                # The emulator names its token issuer after the Host it is called by;
+                # it must be the authority the services trust.
+                "host_rewrite_literal": emulator.authority,
+                "timeout": "15s",
+            },
+            "request_headers_to_remove": ["authorization", "cookie", "origin"],
+            "typed_per_filter_config": {
+                **_WITHOUT_TRANSCODER,
+                # On for this route only (it is off by default in the filter chain).
+                _ORIGIN_CHECK: {
+                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig",
+                    "config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3."
+                        "LuaPerRoute",
+                        "name": "same-origin",
+                    },
+                },
+            },
+        }
+        for authority in authorities
+    ]
+    names = ", ".join(LOOPBACK_NAMES)
+    return [
+        *forwards,
+        _refusal(
+            403,
+            "the dev-token route answers only requests addressed to this gateway by its "
+            f"own name ({names}); another Host header is refused (DNS rebinding)",
+            [{**_exact_or_regex(":authority", any_authority), "invert_match": True}],
+        ),
+        _refusal(
+            415,
+            "the dev-token route accepts only Content-Type: application/json",
+            [{**_exact_or_regex("content-type", _JSON_TYPE), "invert_match": True}],
+        ),
+        _refusal(403, _ORIGIN_REFUSAL, []),
+    ]
+
+
+def _origin_check_filter() -> dict[str, Any]:
+    """The Lua filter the token route turns on; every other route skips it."""
+    return {
+        "name": _ORIGIN_CHECK,
+        "disabled": True,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "source_codes": {"same-origin": {"inline_string": _SAME_ORIGIN_LUA}},
+        },
+    }
+
+
+def console_routes(
+    settings: ConsoleSettings, host: str = "127.0.0.1", port: int = 0
+) -> list[dict[str, Any]]:
+    """The routes of the console, to go before the transcoder's routes; `host` and
+    `port` are where the gateway listens (0: a port chosen at start)."""
     routes: list[dict[str, Any]] = [
         {
             "match": {"path": CONSOLE_PATH.rstrip("/")},
@@ -182,7 +298,7 @@ def console_routes(settings: ConsoleSettings) -> list[dict[str, Any]]:
         }
     )
     if settings.emulator is not None:
-        routes.append(_dev_token_route(settings.emulator))
+        routes.extend(_dev_token_routes(settings.emulator, host, port))
     routes.append(
         {
             # Anything else under /console/ is a clear 404, not the transcoder's refusal.
@@ -260,16 +376,21 @@ def direct_response_limit(settings: ConsoleSettings) -> int:
     return max(ENVOY_DEFAULT_BODY_LIMIT, largest * 2)
 
 
-def _rest_route_config(bootstrap: dict[str, Any]) -> dict[str, Any]:
+def _rest_listener(bootstrap: dict[str, Any]) -> dict[str, Any]:
     for listener in bootstrap["static_resources"]["listeners"]:
-        if listener["name"] != "rest":
-            continue
-        for chain in listener["filter_chains"]:
-            for network_filter in chain["filters"]:
-                if network_filter["name"] == "envoy.filters.network.http_connection_manager":
-                    route_config: dict[str, Any] = network_filter["typed_config"]["route_config"]
-                    return route_config
+        if listener["name"] == "rest":
+            found: dict[str, Any] = listener
+            return found
     raise ValueError("the gateway configuration has no 'rest' listener to add the console to")
+
+
+def _rest_connection_manager(bootstrap: dict[str, Any]) -> dict[str, Any]:
+    for chain in _rest_listener(bootstrap)["filter_chains"]:
+        for network_filter in chain["filters"]:
+            if network_filter["name"] == "envoy.filters.network.http_connection_manager":
+                manager: dict[str, Any] = network_filter["typed_config"]
+                return manager
+    raise ValueError("the gateway's 'rest' listener has no HTTP connection manager")
 
 
 def add_console(bootstrap: dict[str, Any], settings: ConsoleSettings | None) -> dict[str, Any]:
@@ -277,13 +398,20 @@ def add_console(bootstrap: dict[str, Any], settings: ConsoleSettings | None) -> 
     `None` leaves the bootstrap as it is."""
     if settings is None:
         return bootstrap
-    route_config = _rest_route_config(bootstrap)
+    manager = _rest_connection_manager(bootstrap)
+    route_config: dict[str, Any] = manager["route_config"]
+    listening = _rest_listener(bootstrap)["address"]["socket_address"]
     # Ahead of everything else: the console's paths are its own, and the
     # transcoder's routes end with a catch-all.
-    route_config["virtual_hosts"][0]["routes"][0:0] = console_routes(settings)
+    route_config["virtual_hosts"][0]["routes"][0:0] = console_routes(
+        settings, str(listening["address"]), int(listening["port_value"])
+    )
     route_config["max_direct_response_body_size_bytes"] = max(
         route_config.get("max_direct_response_body_size_bytes", ENVOY_DEFAULT_BODY_LIMIT),
         direct_response_limit(settings),
     )
     bootstrap["static_resources"]["clusters"].extend(console_clusters(settings))
+    if settings.emulator is not None:
+        # Before the router, which is always last.
+        manager["http_filters"].insert(len(manager["http_filters"]) - 1, _origin_check_filter())
     return bootstrap

@@ -16,23 +16,31 @@ from services.devstack.demo import run_demo
 from services.devstack.stack import FIXED_PORTS, Stack, StackOptions
 
 
+def banner(stack: Stack) -> list[str]:
+    """What `make dev` prints once the stack is up: where everything is, console first."""
+    return [
+        f"web console      {stack.gateway_url}/console/",
+        f"REST gateway     {stack.gateway_url}",
+        f"extender gRPC    {stack.extender_addr}",
+        f"differ gRPC      {stack.differ_addr}",
+        f"notifier gRPC    {stack.notifier_addr}",
+        f"Graph emulator   {stack.emulator_url}  (CA {stack.ca_file})",
+        f"Redis            {stack.redis_url}",
+        f"state            {stack.state_dir}  (rm -rf it, stopped, to start clean)",
+        f"logs             {stack.state_dir / 'logs'}",
+        "",
+        "A token for the REST API:",
+        f"  curl -s --cacert {stack.ca_file} -X POST {stack.emulator_url}/_emulator/token"
+        " -H 'content-type: application/json' -d '{\"roles\":[\"Profiles.Read\"]}'",
+    ]
+
+
 def run_dev(users: int, state_dir: pathlib.Path) -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     with Stack(StackOptions(state_dir=state_dir, users=users, ports=dict(FIXED_PORTS))) as stack:
-        print(f"REST gateway     {stack.gateway_url}")
-        print(f"extender gRPC    {stack.extender_addr}")
-        print(f"differ gRPC      {stack.differ_addr}")
-        print(f"notifier gRPC    {stack.notifier_addr}")
-        print(f"Graph emulator   {stack.emulator_url}  (CA {stack.ca_file})")
-        print(f"Redis            {stack.redis_url}")
-        print(f"logs             {state_dir / 'logs'}")
-        print("\nA token for the REST API:")
-        print(
-            f"  curl -s --cacert {stack.ca_file} -X POST {stack.emulator_url}/_emulator/token"
-            " -H 'content-type: application/json' -d '{\"roles\":[\"Profiles.Read\"]}'"
-        )
+        print("\n".join(banner(stack)))
         print("Ctrl-C stops everything.", flush=True)
         stopping.wait()
         print("stopping ...", flush=True)

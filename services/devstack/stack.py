@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import signal
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -82,6 +83,12 @@ class Stack:
         return self.address("notifier")
 
     @property
+    def snapshot_store(self) -> pathlib.Path:
+        """The differ's object store: its keys start with `snapshots/`, so the
+        snapshots are in `<state dir>/snapshots/shard-<i>-of-<n>/`."""
+        return self.state_dir
+
+    @property
     def gateway_url(self) -> str:
         return str(self.processes["gateway"].ready["url"])
 
@@ -140,8 +147,20 @@ class Stack:
         process.start()
         return process
 
+    def _move_nested_snapshots(self) -> None:
+        """Earlier releases kept the store one folder deeper (`snapshots/snapshots/`)."""
+        nested = self.state_dir / "snapshots" / "snapshots"
+        if not nested.is_dir():
+            return
+        for child in nested.iterdir():
+            target = self.state_dir / "snapshots" / child.name
+            if not target.exists():
+                child.rename(target)
+        shutil.rmtree(nested, ignore_errors=True)
+
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._move_nested_snapshots()
         redis_process, self.redis_url = start_redis(
             self.state_dir / "redis",
             port=self.options.ports.get("redis") or None,
@@ -193,7 +212,7 @@ class Stack:
                     "EXTENDER_ADDR": self.extender_addr,
                     "NOTIFIER_ADDR": self.notifier_addr,
                     "REDIS_URL": self.redis_url,
-                    "SNAPSHOT_STORE": str(self.state_dir / "snapshots"),
+                    "SNAPSHOT_STORE": str(self.snapshot_store),
                 },
             ),
         ).wait_ready()
@@ -238,7 +257,7 @@ class Stack:
                 "EXTENDER_ADDR": self.extender_addr,
                 "NOTIFIER_ADDR": self.notifier_addr,
                 "REDIS_URL": self.redis_url,
-                "SNAPSHOT_STORE": str(self.state_dir / "snapshots"),
+                "SNAPSHOT_STORE": str(self.snapshot_store),
             },
         )
 

@@ -43,13 +43,32 @@ def chromium_missing_reason() -> str | None:
 
 
 class ConsolePage:
-    """A Playwright page that remembers uncaught script errors and console errors."""
+    """A Playwright page that remembers uncaught script errors, console errors and
+    every request the gateway refused (4xx/5xx).
+
+    The console asks only for what it may have: a refused request counts against
+    the page unless the test provoked it and said so with `expect_refusal`.
+    """
 
     def __init__(self, page: Any) -> None:
         self.page = page
         self.errors: list[str] = []
+        self.refused: list[str] = []
+        self._expected: list[str] = []
         page.on("pageerror", lambda error: self.errors.append(f"uncaught: {error}"))
         page.on("console", self._console)
+        page.on("response", self._response)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.refused.append(f"{response.status} {response.request.method} {response.url}")
+
+    def expect_refusal(self, url_part: str) -> None:
+        """A request to a URL containing `url_part` is meant to be refused in this test."""
+        self._expected.append(url_part)
+
+    def unexpected_refusals(self) -> list[str]:
+        return [r for r in self.refused if not any(part in r for part in self._expected)]
 
     def _console(self, message: Any) -> None:
         if message.type == "error" and not message.text.startswith(EXPECTED_CONSOLE_ERRORS):
@@ -57,6 +76,8 @@ class ConsolePage:
 
     def assert_clean(self) -> None:
         assert self.errors == [], "the console page reported errors:\n" + "\n".join(self.errors)
+        refused = self.unexpected_refusals()
+        assert refused == [], "the console sent requests that were refused:\n" + "\n".join(refused)
 
     def assert_accessible(self) -> None:
         """No WCAG 2.1 A/AA violation axe-core can find on the page as it is now."""

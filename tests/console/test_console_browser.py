@@ -3,6 +3,7 @@ services, Envoy serving /console/): signing in, syncs, subscribers, profiles."""
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -182,16 +183,69 @@ def test_gateway_serves_the_console_with_its_types_and_a_strict_policy(stack: St
 
 
 def test_dev_token_route_passes_only_token_requests_to_the_emulator(stack: Stack) -> None:
+    own = {"Origin": stack.gateway_url}
     with httpx.Client(base_url=stack.gateway_url, trust_env=False) as client:
-        minted = client.post("/console/dev-token", json={"roles": ["Profiles.Read"]})
+        minted = client.post("/console/dev-token", json={"roles": ["Profiles.Read"]}, headers=own)
         assert minted.status_code == 200, minted.text
         token = minted.json()["access_token"]
         # The token is one the services accept: the issuer is the emulator's own URL.
         runs = client.get("/v1/syncs", headers={"Authorization": f"Bearer {token}"})
         assert runs.status_code == 200, runs.text
-        refused = client.post("/console/dev-token", json={"roles": "Profiles.Read"})
+        refused = client.post("/console/dev-token", json={"roles": "Profiles.Read"}, headers=own)
         assert refused.status_code == 400
         assert client.get("/console/dev-token").status_code == 404
+
+
+def test_dev_token_route_refuses_other_sites_and_rebound_names(stack: Stack) -> None:
+    """What a hostile page could send from the developer's browser is refused, in words."""
+    port = stack.gateway_url.rsplit(":", 1)[1]
+    body = json.dumps({"roles": ["Profiles.Sync"]})
+    json_type = {"Content-Type": "application/json"}
+    cases = {
+        # A DNS-rebinding page: its own name, its own origin, resolving to 127.0.0.1.
+        "rebound name": (
+            {
+                **json_type,
+                "Host": f"attacker.test:{port}",
+                "Origin": f"http://attacker.test:{port}",
+            },
+            403,
+            "DNS rebinding",
+        ),
+        # Another site's page posting straight to the gateway.
+        "other origin": (
+            {**json_type, "Origin": "https://attacker.test"},
+            403,
+            "the Origin header must be this gateway's origin",
+        ),
+        # Another page on the same machine, another port: another origin.
+        "other local port": (
+            {**json_type, "Origin": "http://127.0.0.1:1"},
+            403,
+            "the Origin header must be this gateway's origin",
+        ),
+        "no origin": (json_type, 403, "the Origin header must be this gateway's origin"),
+        # A no-preflight fetch or a form post: not JSON.
+        "text body": (
+            {"Content-Type": "text/plain", "Origin": stack.gateway_url},
+            415,
+            "accepts only Content-Type: application/json",
+        ),
+    }
+    with httpx.Client(base_url=stack.gateway_url, trust_env=False) as client:
+        for case, (headers, status, reason) in cases.items():
+            answer = client.post("/console/dev-token", content=body, headers=headers)
+            assert answer.status_code == status, (case, answer.text)
+            assert reason in answer.json()["message"], (case, answer.text)
+            assert "access_token" not in answer.text, case
+        # The same request from the console's own origin, by its other loopback name.
+        local = f"http://localhost:{port}"
+        minted = client.post(
+            "/console/dev-token",
+            content=body,
+            headers={**json_type, "Host": f"localhost:{port}", "Origin": local},
+        )
+        assert minted.status_code == 200, minted.text
 
 
 # -- signing in -------------------------------------------------------------------
@@ -223,6 +277,7 @@ def test_a_pasted_token_signs_in_and_a_missing_role_is_named(
     assert tab.evaluate("sessionStorage.length") == 0
 
     # A token for another audience (Graph itself) is refused by the API: 401, in words.
+    console.expect_refusal("/v1/syncs")
     graph_token = emulator_token(
         stack.emulator_url,
         stack.ca_file,
@@ -235,6 +290,38 @@ def test_a_pasted_token_signs_in_and_a_missing_role_is_named(
     assert "another audience" in notice.inner_text()
     notice.get_by_role("button", name="Sign in again").click()
     tab.get_by_role("heading", name="Sign in").wait_for()
+
+
+def test_actions_the_token_may_not_take_are_disabled_with_the_reason(
+    stack: Stack,
+    synced: dict[str, Any],
+    console: ConsolePage,
+    shoot: Callable[[ConsolePage, str], pathlib.Path],
+) -> None:
+    requests: list[str] = []
+    console.page.on("request", lambda request: requests.append(request.url))
+    tab = sign_in_with_emulator(stack, console, ["Subscribers.Manage"])
+    tab.get_by_role("heading", name="Syncs").wait_for()
+    start = tab.get_by_role("button", name="Start a sync")
+    assert start.is_disabled()
+    reason = "Needs the app role Profiles.Read or Profiles.Sync; your token has Subscribers.Manage."
+    assert start.get_attribute("data-disabled-reason") == reason
+    # The reason is on the page, next to the button, and read out with it.
+    described = start.get_attribute("aria-describedby")
+    assert tab.locator(f"#{described}").inner_text() == reason
+    assert "Sync runs are not shown" in tab.locator("#no-runs").inner_text()
+    tab.get_by_role("alert").get_by_text("Your token lacks the role Profiles.Read").wait_for()
+    shoot(console, "disabled-syncs")
+
+    tab.get_by_role("link", name="Profiles").click()
+    search = tab.get_by_role("button", name="Search", exact=True)
+    search.wait_for()
+    assert search.is_disabled()
+    assert "Needs the app role Profiles.Read" in search.get_attribute("data-disabled-reason")
+    assert tab.get_by_role("button", name="Open").is_disabled()
+    shoot(console, "disabled-profiles")
+    # Nothing was asked of the API that it would refuse.
+    assert not [url for url in requests if "/v1/syncs" in url or "/v1/profiles" in url], requests
 
 
 # -- syncs --------------------------------------------------------------------------
@@ -258,6 +345,10 @@ def test_start_a_sync_and_see_it_finish_with_its_counts(
             live = tab.locator("#live section")
             live.get_by_role("heading", name=re.compile("^Running: ")).wait_for()
             assert "running for" in live.inner_text()
+            # The duration moves on its own while the run runs (not only when a poll changes it).
+            ticking = live.locator("[data-running-since]").first
+            before = ticking.inner_text()
+            wait_until(lambda: ticking.inner_text() != before, "the running duration to move", 10)
         finally:
             emulator.put("/_emulator/config", json={"latencyMs": latency}).raise_for_status()
 
@@ -285,7 +376,113 @@ def test_start_a_sync_and_see_it_finish_with_its_counts(
     assert charts.count() == 2
     assert tab.locator("#sync-charts svg g.bar").count() >= 2
     assert tab.get_by_role("img", name=re.compile("Run duration by stage")).count() == 1
+    # Axes say what they measure; run labels carry seconds, so runs a minute apart differ.
+    texts = tab.locator("#sync-charts svg g.axis text").all_text_contents()
+    assert {"duration", "profiles changed", "run, by start time"} <= set(texts), texts
+    assert any(re.fullmatch(r"(\d\d-\d\d )?\d\d:\d\d:\d\d", text) for text in texts), texts
     shoot(console, "syncs")
+
+
+def test_a_run_has_its_own_page_with_its_record_timeline_and_events(
+    stack: Stack,
+    operator: LobClient,
+    synced: dict[str, Any],
+    console: ConsolePage,
+    shoot: Callable[[ConsolePage, str], pathlib.Path],
+) -> None:
+    run = operator.http.get(f"/v1/syncs/{synced['runId']}").json()
+    published = [e for e in operator.changes()[0] if e["runId"] == run["runId"]]
+    assert published, "the run published no events to show"
+
+    tab = sign_in_with_emulator(stack, console, ["Profiles.Read"])
+    # Every run in the table links to its page.
+    row = tab.locator(f'tr[data-run-id="{run["runId"]}"]')
+    row.get_by_role("link", name=run["runId"]).click()
+    tab.wait_for_url(re.compile(rf"#/syncs/{run['runId']}$"))
+    tab.get_by_role("heading", name=re.compile(rf"^Run {run['runId']}"), level=1).wait_for()
+
+    facts = tab.locator("#run-facts")
+    assert facts.locator('dd[data-field="snapshot"]').inner_text() == run["snapshot"]
+    assert facts.locator('dd[data-field="state"]').inner_text() == "Succeeded"
+    assert facts.locator('dd[data-field="shard"]').inner_text().startswith("0 of 1")
+    assert facts.locator('dd[data-field="dryRun"]').inner_text() == "no"
+    counts = tab.locator("#run-counts")
+    for key in ("users", "profiles", "created", "updated", "unchanged", "eventsPublished"):
+        assert counts.locator(f'dd[data-field="{key}"]').inner_text() == run["counts"].get(key, "0")
+
+    # The stages in the order they ran, each with its start within the run.
+    stages = tab.locator("#stage-timeline tbody tr")
+    assert [stages.nth(i).get_attribute("data-stage") for i in range(stages.count())] == [
+        timing["stage"] for timing in run["timings"]
+    ]
+    assert stages.first.locator("td").first.inner_text() == "+0.00 s"
+
+    # Its change events, read from the log, each linking to the profile.
+    events = tab.locator("#run-events tbody tr")
+    events.first.wait_for()
+    assert events.count() == min(len(published), 200)
+    assert f"{len(published)} events of this run" in tab.locator("#run-events-status").inner_text()
+    first = published[0]
+    link = tab.locator(f'#run-events tr[data-event-id="{first["eventId"]}"]').get_by_role("link")
+    assert link.get_attribute("href") == f"#/profiles/{first['userId']}"
+    shoot(console, "run")
+
+    # A bookmark of the page works on its own, and a run that does not exist says so.
+    console.expect_refusal("/v1/syncs/20000101T000000000Z-00000000")
+    tab.goto(f"{stack.gateway_url}/console/#/syncs/20000101T000000000Z-00000000")
+    tab.get_by_text("There is no run 20000101T000000000Z-00000000.").wait_for()
+
+
+def test_the_runs_table_fits_1280_pixels_with_every_column(
+    stack: Stack,
+    operator: LobClient,
+    synced: dict[str, Any],
+    console: ConsolePage,
+    shoot: Callable[[ConsolePage, str], pathlib.Path],
+) -> None:
+    # A second sync of an unchanged tenant: a run with nothing to publish.
+    quiet = operator.sync_and_wait()
+    assert quiet["state"] == "SUCCEEDED", quiet
+    tab = console.page
+    tab.set_viewport_size({"width": 1280, "height": 900})
+    sign_in_with_emulator(stack, console, ALL_ROLES)
+    tab.locator(f'table.runs tr[data-run-id="{quiet["runId"]}"]').wait_for()
+    layout = tab.evaluate(
+        """() => {
+          const wrap = document.querySelector("#runs-table .table-wrap");
+          const headers = [...document.querySelectorAll("table.runs thead th")];
+          return {
+            page: document.documentElement.scrollWidth,
+            window: window.innerWidth,
+            table: wrap.scrollWidth,
+            box: wrap.clientWidth,
+            columns: headers.length,
+            hidden: headers
+              .filter((th) => th.getBoundingClientRect().right > wrap.getBoundingClientRect().right)
+              .map((th) => th.textContent),
+          };
+        }"""
+    )
+    assert layout["page"] <= layout["window"] == 1280, layout
+    assert layout["table"] <= layout["box"], layout
+    assert layout["columns"] == 15 and layout["hidden"] == [], layout
+    # A short duration stays on one line.
+    duration = tab.locator("table.runs tbody tr").first.locator("td.number").first
+    lines = duration.evaluate("(td) => td.querySelector('.elapsed').getClientRects().length")
+    assert lines == 1
+    # A run that changed nothing is drawn as a zero on the axis, not left out.
+    runs = operator.http.get("/v1/syncs").json()["runs"]
+    unchanged = [
+        r
+        for r in runs
+        if r["state"] != "RUNNING"
+        and not any(int(r["counts"].get(k, "0")) for k in ("created", "updated", "deleted"))
+        and not int(r["counts"].get("heldDeletes", "0"))
+    ]
+    changes_chart = tab.locator("#sync-charts figure").nth(1)
+    assert len(unchanged) >= 1
+    assert changes_chart.locator("g.bar.zero rect.zero-mark").count() == len(unchanged)
+    shoot(console, "syncs-1280")
 
 
 # -- subscribers ---------------------------------------------------------------------
@@ -390,12 +587,20 @@ def test_find_a_profile_by_skill(
     assert notice.is_hidden(), notice.inner_text()
     hit = tab.locator(f'li.result[data-profile-id="{target["id"]}"]')
     assert hit.count() == 1, tab.locator("#search-results").inner_text()
-    assert skill in hit.locator(".skills-line").inner_text()
+    # The matched value is shown with the query's words marked, and the rank in words.
+    matched = hit.locator('dd.match[data-field="skills"]')
+    assert skill in matched.inner_text()
+    marks = matched.locator("mark").all_inner_texts()
+    assert marks and all(m.lower() in skill.lower() for m in marks), marks
+    assert "Matched in Skills" in hit.inner_text()
+    assert re.search(r"#\d+ of \d+", hit.locator(".rank").inner_text())
+    assert "relevance" in hit.locator(".rank").inner_text()
     shoot(console, "search")
     hit.get_by_role("link").click()
     tab.get_by_role("heading", name=target["displayName"], level=1).wait_for()
 
     # A query the API cannot read is explained, naming where the problem is.
+    console.expect_refusal("unclosed")
     tab.go_back()
     tab.get_by_role("searchbox", name="Search profiles").fill('skills:"unclosed')
     tab.get_by_role("button", name="Search", exact=True).click()
@@ -431,6 +636,24 @@ def test_a_held_run_is_approved_from_the_console(
     assert f"{DELETED_USERS} users" in held.get_by_role("heading").inner_text()
     assert tab.locator("#last-result section").get_attribute("data-state") == "HELD_FOR_DELETES"
     shoot(console, "held")
+
+    # A reader sees the same held run, with approval disabled and the reason beside it.
+    reader = ConsolePage(tab.context.new_page())
+    try:
+        reader_tab = sign_in_with_emulator(stack, reader, ["Profiles.Read"])
+        reader_tab.goto(f"{stack.gateway_url}/console/#/syncs/{run_id}")
+        approve = reader_tab.locator("#run-actions").get_by_role(
+            "button", name=f"Approve {DELETED_USERS} deletions…"
+        )
+        approve.wait_for()
+        assert approve.is_disabled()
+        assert "Needs the app role Profiles.Sync; your token has Profiles.Read." in (
+            reader_tab.locator("#run-actions").inner_text()
+        )
+        shoot(reader, "held-reader")
+    finally:
+        reader.page.close()
+    reader.assert_clean()
 
     held.get_by_role("button", name=f"Approve {DELETED_USERS} deletions…").click()
     dialog = tab.get_by_role("dialog", name=f"Approve {DELETED_USERS} deletions?")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import json
 import pathlib
+import re
 from typing import Any
 
 import pytest
@@ -16,7 +17,12 @@ from cryptography.x509.oid import NameOID
 
 from services.common.config import ConfigError, EnvReader
 from services.console import STATIC_DIR, ConsoleSettings, EmulatorTokens, console_files
-from services.console.routes import CONTENT_TYPES, DEV_TOKEN_PATH, EMULATOR_CLUSTER
+from services.console.routes import (
+    CONTENT_TYPES,
+    DEV_TOKEN_PATH,
+    EMULATOR_CLUSTER,
+    console_authorities,
+)
 from services.gateway.envoy_config import render_config
 from services.gateway.envoy_process import default_envoy_path, validate_config
 from services.gateway.settings import BACKEND_SERVICES, Backend, GatewaySettings
@@ -144,13 +150,54 @@ def test_envoy_accepts_the_config_with_the_emulator_token_route(tmp_path: pathli
     assert validation["match_typed_subject_alt_names"] == [
         {"san_type": "IP_ADDRESS", "matcher": {"exact": "127.0.0.1"}}
     ]
-    token_route = next(r for r in routes_of(config) if r["match"].get("path") == DEV_TOKEN_PATH)
-    assert token_route["route"]["prefix_rewrite"] == "/_emulator/token"
-    assert token_route["route"]["host_rewrite_literal"] == "127.0.0.1:8443"
+    token_routes = [r for r in routes_of(config) if r["match"].get("path") == DEV_TOKEN_PATH]
+    forwards = [r for r in token_routes if "route" in r]
+    assert {r["route"]["prefix_rewrite"] for r in forwards} == {"/_emulator/token"}
+    assert {r["route"]["host_rewrite_literal"] for r in forwards} == {"127.0.0.1:8443"}
+    # Everything the forwarding routes do not take is refused, not passed on.
+    assert [r["direct_response"]["status"] for r in token_routes if "route" not in r] == [
+        403,
+        415,
+        403,
+    ]
+
+    # The same-origin check runs on the token route alone, before the router.
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    chain = [f["name"] for f in manager["typed_config"]["http_filters"]]
+    assert chain[-2:] == ["envoy.filters.http.lua", "envoy.filters.http.router"]
+    assert manager["typed_config"]["http_filters"][-2]["disabled"] is True
+    assert all("envoy.filters.http.lua" in r["typed_per_filter_config"] for r in forwards)
 
     path = tmp_path / "envoy.json"
     path.write_text(json.dumps(config))
     validate_config(default_envoy_path(), path)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "accepted", "refused"),
+    [
+        (
+            "127.0.0.1",
+            8080,
+            ["127.0.0.1:8080", "localhost:8080", "[::1]:8080"],
+            ["127.0.0.1:8081", "evil.example:8080", "127.0.0.1.evil.example:8080", "localhost"],
+        ),
+        # A port chosen at start: any port, still only the gateway's own names.
+        ("127.0.0.1", 0, ["127.0.0.1:41234", "localhost:8080"], ["attacker.test:41234"]),
+        ("10.1.2.3", 8080, ["10.1.2.3:8080", "localhost:8080"], ["10.1.2.4:8080"]),
+        ("0.0.0.0", 8080, ["localhost:8080"], ["0.0.0.0:8080", "staging.example:8080"]),  # noqa: S104
+    ],
+)
+def test_dev_tokens_go_only_to_the_gateways_own_names(
+    host: str, port: int, accepted: list[str], refused: list[str]
+) -> None:
+    """A DNS-rebinding page reaches the gateway under the attacker's name, which its
+    browser sends as Host: only the names the console itself is opened by pass."""
+    patterns = [re.compile(pattern) for pattern in console_authorities(host, port)]
+    for authority in accepted:
+        assert any(p.fullmatch(authority) for p in patterns), authority
+    for authority in refused:
+        assert not any(p.fullmatch(authority) for p in patterns), authority
 
 
 def test_console_folder_with_a_file_the_gateway_cannot_type_is_refused(

@@ -96,7 +96,7 @@ def assert_published_once(events: list[dict[str, Any]], edits: dict[str, tuple[s
 
 def failed_user_ids(stack: Stack, run: dict[str, Any]) -> list[str]:
     """The users a PARTIAL run could not read, as its snapshot manifest names them."""
-    manifest = json.loads((stack.state_dir / "snapshots" / run["snapshot"]).read_text())
+    manifest = json.loads((stack.snapshot_store / run["snapshot"]).read_text())
     return [str(uid) for uid in manifest["failedUserIds"]]
 
 

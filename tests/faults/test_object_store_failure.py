@@ -30,7 +30,7 @@ def test_a_store_that_refuses_writes_fails_the_run_and_loses_nothing(
             edit_in_delve(stack.emulator_url, stack.ca_file, user_id, skills=["Fault tolerance"])
 
         # The shard's folder becomes a file: no new snapshot can be written.
-        shard_dir = tmp_path / "snapshots" / "snapshots" / "shard-0-of-1"
+        shard_dir = stack.snapshot_store / "snapshots" / "shard-0-of-1"
         assert shard_dir.is_dir()
         kept = tmp_path / "kept-snapshots"
         shutil.move(shard_dir, kept)

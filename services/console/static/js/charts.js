@@ -7,8 +7,10 @@ import { h, s, uid } from "./dom.js";
 
 const WIDTH = 720;
 const HEIGHT = 240;
-const MARGIN = { top: 12, right: 12, bottom: 42, left: 60 };
-const MAX_X_LABELS = 8;
+// Room on the left for the value labels and the axis title, below for the run labels and theirs.
+const MARGIN = { top: 12, right: 12, bottom: 48, left: 78 };
+const MAX_X_LABELS = 7;
+const ZERO_MARK = 3;
 
 /** Up to about five round ticks from 0 to at least `max`. */
 export function niceTicks(max) {
@@ -25,9 +27,11 @@ export function niceTicks(max) {
 
 /**
  * stackedBars({title, description, series: [{key, label}], bars: [{label, name, values}],
- *              format: (n) => "1.2 s", emptyText})
+ *              format: (n) => "1.2 s", yTitle, xTitle, zeroText, emptyText})
+ * A bar whose total is zero is drawn as a short mark on the axis, so "nothing"
+ * reads as a measured zero rather than a missing run.
  */
-export function stackedBars({ title, description, series, bars, format, emptyText }) {
+export function stackedBars({ title, description, series, bars, format, yTitle, xTitle, zeroText = "zero", emptyText }) {
   const titleId = uid("chart-title");
   const descId = uid("chart-desc");
   const figure = h("figure", { class: "chart" }, h("figcaption", { id: titleId }, title));
@@ -66,6 +70,17 @@ export function stackedBars({ title, description, series, bars, format, emptyTex
     const x = MARGIN.left + band * index + band / 2;
     axis.append(s("text", { x, y: HEIGHT - MARGIN.bottom + 16, "text-anchor": "middle" }, bar.label));
   });
+  if (yTitle) {
+    const middle = MARGIN.top + plotHeight / 2;
+    axis.append(
+      s("text", { x: 14, y: middle, "text-anchor": "middle", transform: `rotate(-90 14 ${middle})`, class: "axis-title" }, yTitle),
+    );
+  }
+  if (xTitle) {
+    axis.append(
+      s("text", { x: MARGIN.left + plotWidth / 2, y: HEIGHT - 6, "text-anchor": "middle", class: "axis-title" }, xTitle),
+    );
+  }
   axis.append(
     s("line", {
       x1: MARGIN.left,
@@ -85,8 +100,12 @@ export function stackedBars({ title, description, series, bars, format, emptyTex
     const group = s(
       "g",
       { class: "bar" },
-      s("title", {}, `${bar.name}: ${parts.join(", ") || "nothing"} (total ${format(totals[index])})`),
+      s("title", {}, `${bar.name}: ${parts.join(", ") || zeroText} (total ${format(totals[index])})`),
     );
+    if (totals[index] <= 0) {
+      group.classList.add("zero");
+      group.append(s("rect", { x, y: y(0) - ZERO_MARK, width: barWidth, height: ZERO_MARK, class: "zero-mark" }));
+    }
     let base = 0;
     for (const { key } of series) {
       const value = bar.values[key] || 0;

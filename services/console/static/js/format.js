@@ -47,10 +47,10 @@ export function localTime(date) {
   );
 }
 
-/** 14:05 or 03-01 14:05, short enough for a chart axis. */
-export function shortTime(date) {
+/** 14:05:09, or 03-01 14:05:09 on another day: labels that tell runs seconds apart. */
+export function clockTime(date) {
   const today = new Date();
-  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}`;
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
   return date.toDateString() === today.toDateString()
     ? time
     : `${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time}`;

@@ -1,11 +1,12 @@
 // The console's shell: sign-in, navigation between pages (#/syncs,
-// #/subscribers, #/profiles), the error notice, confirmations and
-// announcements that every page shares.
+// #/syncs/<runId>, #/subscribers, #/profiles), the error notice,
+// confirmations, announcements and the token's permissions that every page shares.
 
 import { createApi, explain } from "./api.js";
 import { checkToken, claimsOf, expiry, forgetToken, identity, rolesOf, storeToken, storedToken } from "./auth.js";
 import { h, replace } from "./dom.js";
 import { localTime } from "./format.js";
+import { access, loadAccessRules } from "./permissions.js";
 import * as profiles from "./profiles.js";
 import { renderSignIn } from "./signin.js";
 import * as subscribers from "./subscribers.js";
@@ -153,7 +154,8 @@ function route() {
   renderSession();
   const { page, rest, query } = parseHash();
   markNavigation(storedToken() ? page : null);
-  const context = { api, main, config, reportError, clearNotice, showNotice, announce, confirm: confirmAction, navigate };
+  const can = (method, path) => access(storedToken(), method, path);
+  const context = { api, main, config, reportError, clearNotice, showNotice, announce, confirm: confirmAction, navigate, can };
   if (!storedToken()) {
     document.title = "Sign in · profile-sync console";
     unmount = renderSignIn(context, {
@@ -182,6 +184,7 @@ window.addEventListener("hashchange", () => {
 });
 
 async function start() {
+  await loadAccessRules();
   try {
     const response = await fetch("config.json", { cache: "no-store", credentials: "omit" });
     if (response.ok) config = await response.json();

@@ -1,11 +1,13 @@
 // The Profiles page: search with the API's query syntax, a profile's
 // details, and its recent change events read from the change log.
 
-import { h, replace } from "./dom.js";
+import { readSince } from "./changelog.js";
+import { h, replace, uid } from "./dom.js";
 import { count, localTime, num, plural, timeElement } from "./format.js";
+import { marked, queryTerms } from "./highlight.js";
+import { guard } from "./permissions.js";
 
 const PAGE_SIZE = 20;
-const CHANGES_PAGE = 1000;
 // Pages of the change log read per period before the period is narrowed.
 const MAX_PAGES = 30;
 const SHOWN_CHANGES = 50;
@@ -30,7 +32,18 @@ const SYNTAX = [
   ["-department:sales", "without a word"],
   ["skills:go OR skills:rust", "either group"],
 ];
-const OUT_OF_RANGE = 11;
+// How each field the search can match is called on the page.
+const FIELD_LABELS = {
+  displayName: "Name",
+  jobTitle: "Job title",
+  department: "Department",
+  aboutMe: "About me",
+  skills: "Skills",
+  pastProjects: "Past projects",
+  schools: "Schools",
+  interests: "Interests",
+};
+const SHOWN_ITEMS = 6;
 
 function chips(items) {
   if (!items || !items.length) return h("p", { class: "muted" }, "none");
@@ -62,7 +75,7 @@ function fieldChange(change) {
   return h("li", {}, h("strong", {}, change.field), `: ${shortValue(change.before)} → ${shortValue(change.after)}`);
 }
 
-function eventDetails(event) {
+export function eventDetails(event) {
   if (event.kind === "CREATED") return h("span", {}, "profile first seen");
   if (event.kind === "DELETED") return h("span", {}, "user removed from the tenant");
   const changes = event.fieldChanges || [];
@@ -78,9 +91,11 @@ export function mount(context, { rest, query }) {
 // -- search -------------------------------------------------------------------
 
 function mountSearch(context, query) {
-  const { api, main, reportError, showNotice, clearNotice, announce, navigate } = context;
+  const { api, main, reportError, showNotice, clearNotice, announce, navigate, can } = context;
   const abort = new AbortController();
   const initial = query.get("q") || "";
+  const searching = can("GET", "/v1/profiles:search");
+  const opening = can("GET", "/v1/profiles/{id}");
   const input = h("input", {
     type: "search",
     id: "search-input",
@@ -92,7 +107,8 @@ function mountSearch(context, query) {
     required: true,
     maxlength: 512,
   });
-  const results = h("section", { id: "search-results", "aria-labelledby": "results-heading" });
+  // Named by its heading once there is one (an unnamed section may not reference one).
+  const results = h("section", { id: "search-results" });
   const idInput = h("input", { type: "text", id: "open-id", name: "id", autocomplete: "off", spellcheck: "false", required: true, maxlength: 256 });
   let nextPageToken = "";
   let shown = [];
@@ -113,7 +129,7 @@ function mountSearch(context, query) {
         },
       },
       h("label", { for: "search-input" }, "Search profiles"),
-      h("div", { class: "inline-form" }, input, h("button", { type: "submit", class: "primary" }, "Search")),
+      h("div", { class: "inline-form" }, input, guard(h("button", { type: "submit", class: "primary" }, "Search"), searching)),
       h(
         "details",
         { id: "search-help" },
@@ -138,33 +154,78 @@ function mountSearch(context, query) {
       },
       h("h2", { id: "open-heading" }, "Open one profile"),
       h("label", { for: "open-id" }, "Object id or user principal name"),
-      h("div", { class: "inline-form" }, idInput, h("button", { type: "submit", class: "secondary" }, "Open")),
+      h("div", { class: "inline-form" }, idInput, guard(h("button", { type: "submit", class: "secondary" }, "Open"), opening)),
     ),
     results,
   );
 
+  const terms = queryTerms(initial);
+
+  /** The values of one matched field, with the query's terms marked. */
+  function matchedValues(profile, field) {
+    const value = profile[field];
+    if (Array.isArray(value)) {
+      const hits = value.map((item) => marked(item, field, terms)).filter(Boolean);
+      // The field matched, though the console could not point at where (a tokenizer detail).
+      const items = hits.length ? hits : value.map((item) => [item]);
+      const more = items.length - SHOWN_ITEMS;
+      return [
+        h("ul", { class: "chips" }, items.slice(0, SHOWN_ITEMS).map((nodes) => h("li", {}, nodes))),
+        more > 0 ? h("span", { class: "muted" }, ` and ${more} more`) : null,
+      ];
+    }
+    const text = String(value ?? "");
+    return marked(text, field, terms, { snippet: true }) || text;
+  }
+
   function renderResults(total) {
+    results.setAttribute("aria-labelledby", "results-heading");
+    const best = Math.max(...shown.map(({ score }) => num(score)), 0);
     replace(
       results,
       h("h2", { id: "results-heading" }, `${plural(total, "profile")} match`),
       shown.length
         ? h(
+            "p",
+            { class: "hint", id: "rank-help" },
+            "Best match first. A whole skill, project, school or interest counts more than a word in About me, " +
+              "and an exact word more than a prefix; relevance is shown against the best result of this query.",
+          )
+        : null,
+      shown.length
+        ? h(
             "ol",
             { class: "results" },
-            shown.map(({ profile, matchedFields, score }) =>
-              h(
+            shown.map(({ profile, matchedFields, score }, index) => {
+              const relevance = best > 0 ? Math.round((100 * num(score)) / best) : 100;
+              const meterId = uid("relevance");
+              return h(
                 "li",
                 { class: "result", dataset: { profileId: profile.id } },
-                h("h3", {}, h("a", { href: profileLink(profile) }, profile.displayName || profile.userPrincipalName || profile.id)),
-                h("p", { class: "muted" }, [profile.jobTitle, profile.department, profile.userPrincipalName].filter(Boolean).join(" · ")),
-                h("p", { class: "skills-line" }, "Skills: ", (profile.skills || []).join(", ") || "none"),
                 h(
-                  "p",
-                  { class: "cell-note" },
-                  `Matched in ${(matchedFields || []).join(", ") || "—"} · score ${num(score).toFixed(2)}`,
+                  "div",
+                  { class: "result-head" },
+                  h("h3", {}, h("a", { href: profileLink(profile) }, profile.displayName || profile.userPrincipalName || profile.id)),
+                  h(
+                    "p",
+                    { class: "rank", title: `score ${num(score)}` },
+                    h("span", { class: "rank-number" }, `#${index + 1} of ${count(total)}`),
+                    h("label", { for: meterId, class: "visually-hidden" }, "Relevance"),
+                    h("meter", { id: meterId, min: 0, max: 100, value: relevance, "aria-describedby": "rank-help" }),
+                    ` relevance ${relevance}%`,
+                  ),
                 ),
-              ),
-            ),
+                h("p", { class: "muted" }, [profile.jobTitle, profile.department, profile.userPrincipalName].filter(Boolean).join(" · ")),
+                h(
+                  "dl",
+                  { class: "matches" },
+                  (matchedFields || []).map((field) => [
+                    h("dt", {}, `Matched in ${FIELD_LABELS[field] || field}`),
+                    h("dd", { class: "match", dataset: { field } }, matchedValues(profile, field)),
+                  ]),
+                ),
+              );
+            }),
           )
         : h("p", { class: "muted" }, "No profile matches this query."),
       nextPageToken ? h("button", { type: "button", class: "secondary", onclick: () => search(true) }, "More results") : null,
@@ -190,9 +251,11 @@ function mountSearch(context, query) {
       if (error.status === 501) {
         showNotice("Search is not available on this gateway yet", `${error.message}. Open a profile by its id or user principal name instead.`, { kind: "warning" });
         replace(results);
+        results.removeAttribute("aria-labelledby");
       } else if (error.status === 400) {
         showNotice("The query could not be read", error.message, { kind: "warning" });
         replace(results);
+        results.removeAttribute("aria-labelledby");
         input.focus();
       } else {
         reportError(error);
@@ -202,7 +265,7 @@ function mountSearch(context, query) {
     }
   }
 
-  if (initial) search();
+  if (initial && searching.allowed) search();
   else input.focus();
   return () => abort.abort();
 }
@@ -210,10 +273,15 @@ function mountSearch(context, query) {
 // -- one profile ----------------------------------------------------------------
 
 function mountDetails(context, id) {
-  const { api, main, reportError } = context;
+  const { api, main, reportError, can } = context;
   const abort = new AbortController();
   const body = h("div", { id: "profile" }, h("p", { class: "muted" }, "Loading the profile…"));
   replace(main, h("p", {}, h("a", { href: "#/profiles" }, "← Profiles")), h("h1", { id: "profile-heading" }, id), body);
+  const reading = can("GET", "/v1/profiles/{id}");
+  if (!reading.allowed) {
+    replace(body, h("p", { class: "reason" }, `Reading a profile: ${reading.reason}`));
+    return () => abort.abort();
+  }
 
   async function load() {
     try {
@@ -267,7 +335,7 @@ function mountDetails(context, id) {
 }
 
 function mountChanges(context, profile, section, signal) {
-  const { api, reportError } = context;
+  const { api, reportError, can } = context;
   const select = h(
     "select",
     { id: "changes-period" },
@@ -296,34 +364,17 @@ function mountChanges(context, profile, section, signal) {
   );
 
   // Reads the log forward from the start of a period, keeping this user's events.
-  // Cursors are Redis stream ids (milliseconds-sequence), so a period's start is a cursor.
-  async function scan(periodMs) {
-    let cursor = periodMs ? `${Date.now() - periodMs}-0` : "";
-    let scanned = 0;
-    const found = [];
-    for (let pages = 0; pages < MAX_PAGES; pages += 1) {
-      let page;
-      try {
-        page = await api.get("/v1/changes", { query: { afterCursor: cursor, pageSize: CHANGES_PAGE }, signal });
-      } catch (error) {
-        // A period reaching back before the oldest event the log holds: read from the oldest.
-        if (error.status === 400 && error.code === OUT_OF_RANGE && cursor && pages === 0) {
-          cursor = "";
-          pages -= 1;
-          continue;
-        }
-        throw error;
-      }
-      const events = page.events || [];
-      scanned += events.length;
-      for (const event of events) if (event.userId === profile.id) found.push(event);
-      if (events.length < CHANGES_PAGE) return { found, scanned, complete: true };
-      cursor = page.nextCursor;
-    }
-    return { found, scanned, complete: false };
+  function scan(periodMs) {
+    const since = periodMs ? Date.now() - periodMs : 0;
+    return readSince(api, since, { keep: (event) => event.userId === profile.id, signal, maxPages: MAX_PAGES });
   }
 
   async function load() {
+    const reading = can("GET", "/v1/changes");
+    if (!reading.allowed) {
+      status.textContent = `Reading the change log: ${reading.reason}`;
+      return;
+    }
     const period = PERIODS.find(({ value }) => value === select.value) || PERIODS[2];
     status.textContent = `Reading the change log (${period.label})…`;
     list.setAttribute("aria-busy", "true");

@@ -3,6 +3,7 @@
 
 import { h, replace } from "./dom.js";
 import { ago, count, localTime, num, parseTime, plural, seconds, timeElement } from "./format.js";
+import { guard, list } from "./permissions.js";
 
 const POLL_MS = 10000;
 const DEAD_LETTER_PAGE = 20;
@@ -58,8 +59,10 @@ function lastError(status) {
 }
 
 export function mount(context) {
-  const { api, main, reportError, clearNotice, showNotice, announce, confirm } = context;
+  const { api, main, reportError, clearNotice, showNotice, announce, confirm, can } = context;
   const abort = new AbortController();
+  const reading = can("GET", "/v1/subscribers");
+  const replaying = can("POST", "/v1/subscribers/{name}/deadLetters:replay");
   const letters = new Map(); // subscriber name -> dead-letter panel state
   let subscribers = [];
   let timer = null;
@@ -140,7 +143,7 @@ export function mount(context) {
         type: "checkbox",
         id,
         checked: panel.selected.has(letter.id),
-        disabled: letter.expired,
+        disabled: letter.expired || !replaying.allowed,
         onchange(event) {
           if (event.target.checked) panel.selected.add(letter.id);
           else panel.selected.delete(letter.id);
@@ -187,20 +190,26 @@ export function mount(context) {
             h(
               "div",
               { class: "toolbar" },
-              h(
-                "button",
-                {
-                  type: "button",
-                  class: "primary",
-                  disabled: !panel.selected.size,
-                  onclick: () => replay(name, [...panel.selected]),
-                },
-                `Replay selected (${panel.selected.size})`,
+              guard(
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "primary",
+                    disabled: !panel.selected.size,
+                    onclick: () => replay(name, [...panel.selected]),
+                  },
+                  `Replay selected (${panel.selected.size})`,
+                ),
+                replaying,
               ),
-              h(
-                "button",
-                { type: "button", class: "secondary", disabled: !replayable, onclick: () => replay(name, null) },
-                `Replay all ${count(panel.total)}`,
+              guard(
+                h(
+                  "button",
+                  { type: "button", class: "secondary", disabled: !replayable, onclick: () => replay(name, null) },
+                  `Replay all ${count(panel.total)}`,
+                ),
+                replaying,
               ),
             ),
             h(
@@ -263,7 +272,8 @@ export function mount(context) {
         h(
           "p",
           { class: "muted", id: "no-subscribers" },
-          "No subscribers yet. Create one with PUT /v1/subscribers/{name} or in the chart's values.",
+          "No subscribers yet. Create one with PUT /v1/subscribers/{name} (an application token with the role " +
+            "Subscribers.Manage; the README's \"Subscribers and webhooks\" shows how) or in the chart's values.",
         ),
       );
       return;
@@ -321,6 +331,7 @@ export function mount(context) {
 
   async function refresh() {
     window.clearTimeout(timer);
+    if (!reading.allowed) return;
     try {
       const page = await api.get("/v1/subscribers", { signal: abort.signal });
       subscribers = page.subscribers || [];
@@ -343,6 +354,13 @@ export function mount(context) {
     }
   }
 
+  if (!reading.allowed) {
+    const title = reading.user
+      ? `This needs an application token with the role ${list(reading.roles)}`
+      : `Your token lacks the role ${list(reading.roles)}`;
+    showNotice(title, `Reading subscribers: ${reading.reason}`, { kind: "warning" });
+    replace(table, h("p", { class: "reason", id: "no-subscribers" }, `Subscribers are not shown. ${reading.reason}`));
+  }
   refresh();
   return () => {
     abort.abort();

@@ -1,68 +1,41 @@
 // The Syncs page: every run with its counts and stage timings, charts of
 // duration and changes per run, starting a run, approving held deletions,
-// and the live progress of a running run (polled once a second).
+// and the live progress of a running run (polled once a second). Each run
+// links to its own page, #/syncs/<runId> (run.js).
 
 import { stackedBars } from "./charts.js";
 import { h, replace } from "./dom.js";
-import { count, localTime, num, parseTime, plural, runSeconds, seconds, shortTime, timeElement } from "./format.js";
+import { clockTime, count, localTime, num, parseTime, plural, runSeconds, seconds, timeElement } from "./format.js";
+import { guard, list } from "./permissions.js";
+import { mountRun } from "./run.js";
+import {
+  CHANGES,
+  RUNNING_POLL_MS,
+  STAGES,
+  STATE_LABELS,
+  askApproval,
+  elapsed,
+  runLabel,
+  runLink,
+  stageSeconds,
+  stageStrip,
+  stagesText,
+  stateBadge,
+  summary,
+  tickDurations,
+} from "./runs.js";
 
-const STAGES = ["rebuild", "fetch", "snapshot", "compare", "publish", "commit", "approve"];
-const CHANGES = [
-  { key: "created", label: "created" },
-  { key: "updated", label: "updated" },
-  { key: "deleted", label: "deleted" },
-  { key: "heldDeletes", label: "deletions held" },
-];
-const STATE_LABELS = {
-  RUNNING: "Running",
-  SUCCEEDED: "Succeeded",
-  PARTIAL: "Partial",
-  FAILED: "Failed",
-  HELD_FOR_DELETES: "Held for deletes",
-};
 const LIST_SIZE = 50;
 const CHART_RUNS = 30;
-const RUNNING_POLL_MS = 1000;
 const IDLE_POLL_MS = 10000;
 
-export function stateBadge(state) {
-  return h("span", { class: `state state-${state || "UNKNOWN"}` }, STATE_LABELS[state] || state || "Unknown");
-}
-
-function stageSeconds(run) {
-  const totals = {};
-  for (const { stage, seconds: spent } of run.timings || []) {
-    totals[stage] = (totals[stage] || 0) + num(spent);
-  }
-  return totals;
-}
-
-function stagesText(run) {
-  const totals = stageSeconds(run);
-  const names = Object.keys(totals).sort((a, b) => STAGES.indexOf(a) - STAGES.indexOf(b));
-  return names.map((name) => `${name} ${seconds(totals[name])}`).join(" · ");
-}
-
-function summary(run) {
-  const c = run.counts || {};
-  const parts = [
-    `${count(c.created)} created`,
-    `${count(c.updated)} updated`,
-    `${count(c.deleted)} deleted`,
-    `${count(c.unchanged)} unchanged`,
-  ];
-  if (num(c.heldDeletes)) parts.push(`${count(c.heldDeletes)} deletions held`);
-  if (num(c.failed)) parts.push(`${count(c.failed)} profiles failed`);
-  return parts.join(", ");
-}
-
-function runLabel(run) {
-  return `${run.runId}${run.dryRun ? " (dry run)" : ""}`;
-}
-
-export function mount(context) {
-  const { api, main, reportError, clearNotice, showNotice, announce, confirm } = context;
+export function mount(context, { rest } = { rest: [] }) {
+  if (rest && rest.length) return mountRun(context, rest[0]);
+  const { api, main, reportError, clearNotice, showNotice, announce, confirm, can } = context;
   const abort = new AbortController();
+  const reading = can("GET", "/v1/syncs");
+  const starting = can("POST", "/v1/syncs");
+  const approving = can("POST", "/v1/syncs/{runId}:approveDeletes");
   let runs = [];
   const watching = new Set();
   let lastResult = null;
@@ -90,7 +63,7 @@ export function mount(context) {
         "committed one and publishes the differences to the LOB app. A run that would delete " +
         "more users than allowed is held until someone approves it.",
     ),
-    h("div", { class: "toolbar" }, startButton, refreshButton, updated),
+    h("div", { class: "toolbar" }, guard(startButton, starting), refreshButton, updated),
     held,
     live,
     result,
@@ -139,6 +112,7 @@ export function mount(context) {
 
   async function refresh() {
     window.clearTimeout(timer);
+    if (!reading.allowed) return;
     try {
       await poll();
       if (pollFailed) clearNotice();
@@ -148,7 +122,7 @@ export function mount(context) {
       if (error.name === "AbortError") return;
       pollFailed = true;
       reportError(error);
-      if (!runs.length) replace(table, h("p", { class: "muted" }, "No runs to show."));
+      if (!runs.length) replace(table, h("p", { class: "muted" }, "The runs could not be read; see the notice above."));
     } finally {
       schedule();
     }
@@ -184,31 +158,13 @@ export function mount(context) {
         reportError(error);
       }
     } finally {
-      startButton.disabled = false;
+      startButton.disabled = !starting.allowed;
       refresh();
     }
   }
 
   async function approve(run) {
-    const n = num(run.counts?.heldDeletes);
-    const body = h(
-      "div",
-      {},
-      h(
-        "p",
-        {},
-        `Run ${run.runId} found ${plural(n, "user")} missing from a complete read of the tenant — ` +
-          "more than the threshold allows, so it held them.",
-      ),
-      h(
-        "p",
-        {},
-        `Approving publishes ${plural(n, "DELETED event")} to the LOB app and commits the run. ` +
-          "The console cannot undo this.",
-      ),
-      run.error ? h("p", { class: "muted" }, run.error) : null,
-    );
-    if (!(await confirm({ title: `Approve ${plural(n, "deletion")}?`, body, ok: "Approve deletions" }))) return;
+    if (!(await askApproval(confirm, run))) return;
     try {
       const approved = await api.post(`/v1/syncs/${encodeURIComponent(run.runId)}:approveDeletes`, {});
       clearNotice();
@@ -243,16 +199,15 @@ export function mount(context) {
           "p",
           {},
           "Run ",
-          h("code", {}, waiting.runId),
+          runLink(waiting, waiting.runId),
           ` (started `,
           timeElement(waiting.startTime),
           `) would delete ${plural(n, "user")}. Its creates and updates are published; its deletions and its commit wait.`,
         ),
         waiting.error ? h("p", { class: "muted" }, waiting.error) : null,
-        h(
-          "button",
-          { type: "button", class: "danger", id: "approve-held", onclick: () => approve(waiting) },
-          `Approve ${plural(n, "deletion")}…`,
+        guard(
+          h("button", { type: "button", class: "danger", id: "approve-held", onclick: () => approve(waiting) }, `Approve ${plural(n, "deletion")}…`),
+          approving,
         ),
       ),
     );
@@ -274,8 +229,8 @@ export function mount(context) {
         return h(
           "section",
           { class: "card live", "aria-labelledby": `live-${run.runId}`, dataset: { runId: run.runId } },
-          h("h2", { id: `live-${run.runId}` }, "Running: ", h("code", {}, runLabel(run))),
-          h("p", {}, "Started ", timeElement(run.startTime), `, running for ${seconds(runSeconds(run))}.`),
+          h("h2", { id: `live-${run.runId}` }, "Running: ", runLink(run)),
+          h("p", {}, "Started ", timeElement(run.startTime), ", running for ", elapsed(run), "."),
           users
             ? h(
                 "p",
@@ -302,7 +257,7 @@ export function mount(context) {
       h(
         "section",
         { class: `card result result-${run.state}`, "aria-labelledby": "result-heading", dataset: { runId: run.runId, state: run.state } },
-        h("h2", { id: "result-heading" }, "Last finished: ", h("code", {}, runLabel(run)), " ", stateBadge(run.state)),
+        h("h2", { id: "result-heading" }, "Last finished: ", runLink(run), " ", stateBadge(run.state)),
         h("p", { id: "result-summary" }, `${summary(run)}; ${plural(run.counts?.eventsPublished, "event")} published; took ${seconds(runSeconds(run))}.`),
         run.error ? h("p", { class: "muted" }, run.error) : null,
       ),
@@ -314,7 +269,8 @@ export function mount(context) {
     const signature = JSON.stringify(done);
     if (signature === renderedCharts) return;
     renderedCharts = signature;
-    const label = (run) => shortTime(parseTime(run.startTime));
+    // Seconds in every label: runs a few seconds apart must not share one.
+    const label = (run) => clockTime(parseTime(run.startTime));
     const name = (run) => `Run ${runLabel(run)} at ${localTime(parseTime(run.startTime))}`;
     const durationBars = done.map((run) => {
       const values = stageSeconds(run);
@@ -342,6 +298,8 @@ export function mount(context) {
         series: stageSeries,
         bars: durationBars,
         format: seconds,
+        yTitle: "duration",
+        xTitle: "run, by start time",
         emptyText: "No finished runs yet.",
         description: (totals) =>
           `${span(totals)}. Longest ${seconds(Math.max(...totals))}, latest ${seconds(totals[totals.length - 1])}.`,
@@ -351,6 +309,9 @@ export function mount(context) {
         series: CHANGES,
         bars: changeBars,
         format: (value) => count(value),
+        yTitle: "profiles changed",
+        xTitle: "run, by start time",
+        zeroText: "no changes",
         emptyText: "No finished runs yet.",
         description: (totals) =>
           `${span(totals)}. Most changes in one run: ${count(Math.max(...totals))}; latest run: ${count(totals[totals.length - 1])}.`,
@@ -381,7 +342,7 @@ export function mount(context) {
       "Held deletes",
       "Events",
       "Stages",
-      "",
+      h("span", { class: "visually-hidden" }, "Actions"),
     ];
     const rows = runs.map((run) => {
       const c = run.counts || {};
@@ -391,20 +352,23 @@ export function mount(context) {
       return h(
         "tr",
         { dataset: { runId: run.runId, state: run.state } },
-        h("td", {}, timeElement(run.startTime)),
-        h("th", { scope: "row" }, h("code", {}, run.runId), run.dryRun ? h("span", { class: "tag" }, "dry run") : null),
-        h("td", {}, stateBadge(run.state), run.error ? h("p", { class: "cell-note" }, run.error) : null),
-        h("td", { class: "number" }, seconds(runSeconds(run))),
+        h("td", { class: "started" }, timeElement(run.startTime)),
+        h("th", { scope: "row" }, runLink(run, run.runId), run.dryRun ? h("span", { class: "tag" }, "dry run") : null),
+        h("td", {}, stateBadge(run.state), run.error ? h("p", { class: "cell-note", title: run.error }, run.error) : null),
+        h("td", { class: "number" }, elapsed(run)),
         cells,
-        h("td", { class: "stages" }, stagesText(run) || "—"),
+        h("td", { class: "stages" }, stageStrip(run), h("span", { class: "visually-hidden" }, stagesText(run) || "no stage timings")),
         h(
           "td",
           {},
           run.state === "HELD_FOR_DELETES"
-            ? h(
-                "button",
-                { type: "button", class: "danger small", "aria-label": `Approve deletions of run ${run.runId}`, onclick: () => approve(run) },
-                "Approve…",
+            ? guard(
+                h(
+                  "button",
+                  { type: "button", class: "danger small", "aria-label": `Approve deletions of run ${run.runId}`, onclick: () => approve(run) },
+                  "Approve…",
+                ),
+                approving,
               )
             : null,
         ),
@@ -435,9 +399,19 @@ export function mount(context) {
     replace(updated, `Updated ${localTime(new Date())}`);
   }
 
+  if (!reading.allowed) {
+    const title = reading.user
+      ? `This needs an application token with the role ${list(reading.roles)}`
+      : `Your token lacks the role ${list(reading.roles)}`;
+    showNotice(title, `Reading sync runs: ${reading.reason} Sign in with a token that has it to see the runs.`, { kind: "warning" });
+    replace(table, h("p", { class: "reason", id: "no-runs" }, `Sync runs are not shown. ${reading.reason}`));
+    refreshButton.disabled = true;
+  }
+  const stopTicking = tickDurations(main);
   refresh();
   return () => {
     abort.abort();
     window.clearTimeout(timer);
+    stopTicking();
   };
 }
