@@ -86,6 +86,7 @@ class _CountingSink:
     def __init__(self) -> None:
         self.accepted = self.duplicates = 0
         self.seconds = 0.0
+        self.last_cursor = ""
 
     async def add(self, events: Iterable[notifier_pb2.ChangeEvent]) -> None:
         self.accepted += sum(1 for _ in events)

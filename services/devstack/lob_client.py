@@ -98,6 +98,20 @@ class LobClient:
                 return events, page.get("nextCursor", cursor)
             cursor = page["nextCursor"]
 
+    def bootstrap(self, page_size: int = 1000) -> tuple[list[dict[str, Any]], str]:
+        """Every profile of the last committed sync (GET /v1/profiles, all pages)
+        and the cursor to follow changes from afterwards."""
+        profiles: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"pageSize": page_size}
+        while True:
+            response = self.http.get("/v1/profiles", params=params)
+            response.raise_for_status()
+            page = response.json()
+            profiles.extend(page.get("profiles", []))
+            if not page.get("nextPageToken"):
+                return profiles, str(page["changesCursor"])
+            params["pageToken"] = page["nextPageToken"]
+
     def update_profile(self, user_id: str, user_token: str, **fields: Any) -> httpx.Response:
         return self.http.patch(
             f"/v1/profiles/{user_id}",

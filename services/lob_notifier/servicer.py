@@ -122,14 +122,14 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
     def _expired(self, gap: LogGap, subject: str, subscriber: str) -> CursorExpired:
         if subscriber:
             then = (
-                "resynchronise the profiles, then move the subscriber with SeekSubscriber "
-                f"(POST /v1/subscribers/{subscriber}:seek)"
+                "bootstrap again (GET /v1/profiles, every page), then move the subscriber "
+                f"with SeekSubscriber (POST /v1/subscribers/{subscriber}:seek) to the "
+                "listing's changesCursor"
             )
         else:
             then = (
-                "resynchronise: note lastCursor from ListChanges, read the profiles again "
-                "(GET /v1/profiles/{id}, POST /v1/profiles:batchGet or the latest snapshot), "
-                "then read the changes after the noted cursor"
+                "bootstrap again: read every page of GET /v1/profiles, then read the "
+                "changes after its changesCursor"
             )
         return CursorExpired(
             f"{subject}: {gap}; the log keeps {self._log.retention_text()}. To continue, {then}"

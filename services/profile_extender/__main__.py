@@ -16,6 +16,7 @@ from services.profile_extender.config import ExtenderSettings
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.rate_budget import RateBudget
 from services.profile_extender.servicer import ProfileExtenderServicer
+from services.profile_extender.stored_profiles import StoredProfiles
 from services.profile_extender.updates import ProfileUpdater
 from services.search.index import SearchIndex
 
@@ -32,7 +33,10 @@ async def serve(settings: ExtenderSettings) -> None:
     )
     graph = GraphClient(settings.graph, tokens, budget=budget)
     servicer = ProfileExtenderServicer(
-        graph, ProfileUpdater(graph, tokens, redis), SearchIndex(redis)
+        graph,
+        ProfileUpdater(graph, tokens, redis),
+        SearchIndex(redis),
+        StoredProfiles(redis, shard_count=settings.shard_count),
     )
 
     async def close() -> None:

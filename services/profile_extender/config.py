@@ -50,6 +50,9 @@ class ExtenderSettings:
     entra: EntraSettings
     graph: GraphSettings
     redis_url: str
+    # The differ's shard layout (its SHARD_COUNT): where LOB reads find a
+    # user's stored profile.
+    shard_count: int = 1
 
     @classmethod
     def from_env(cls, env: EnvReader | None = None) -> ExtenderSettings:
@@ -59,4 +62,5 @@ class ExtenderSettings:
             entra=EntraSettings.from_env(env, with_secret=True),
             graph=GraphSettings.from_env(env),
             redis_url=env.text("REDIS_URL"),
+            shard_count=env.integer("SHARD_COUNT", 1, minimum=1, maximum=1024),
         )

@@ -17,6 +17,7 @@ from services.common.profile_messages import profile_to_dict
 from services.common.profiles import shard_of
 from services.profile_extender.convert import profile_from_graph
 from services.profile_extender.graph_client import BATCH_LIMIT, FetchResult, GraphClient
+from services.profile_extender.stored_profiles import StoredProfiles
 from services.profile_extender.updates import ProfileUpdater
 from services.search.grpc_api import search_profiles
 from services.search.index import SearchIndex
@@ -41,10 +42,17 @@ def _now() -> dt.datetime:
 
 
 class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
-    def __init__(self, graph: GraphClient, updater: ProfileUpdater, index: SearchIndex) -> None:
+    def __init__(
+        self,
+        graph: GraphClient,
+        updater: ProfileUpdater,
+        index: SearchIndex,
+        store: StoredProfiles,
+    ) -> None:
         self._graph = graph
         self._updater = updater
         self._index = index
+        self._store = store
 
     async def SearchProfiles(
         self, request: extender_pb2.SearchProfilesRequest, context: Context
@@ -55,27 +63,48 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
         self, request: extender_pb2.UpdateProfileRequest, context: Context
     ) -> profile_pb2.Profile:
         profile = await self._updater.update(request, current_principal())
-        # Findable by its new content at once, not only after the next sync.
+        profile.synced_at.CopyFrom(profile.fetch_time)
+        # Read back and findable with its new content at once, not only after the next sync.
+        await self._store.remember_lob_edit(profile)
         await self._index.apply([profile_to_dict(profile)], [])
         return profile
 
     async def GetProfile(
         self, request: extender_pb2.GetProfileRequest, context: Context
     ) -> profile_pb2.Profile:
-        return profile_from_graph(await self._graph.get_user(request.id), _now())
+        response = await self._read([request.id], request.source)
+        if response.not_found:
+            raise NotFound(f"user {request.id!r} not found")
+        return response.profiles[0]
 
     async def BatchGetProfiles(
         self, request: extender_pb2.BatchGetProfilesRequest, context: Context
     ) -> extender_pb2.BatchGetProfilesResponse:
+        return await self._read(list(request.ids), request.source)
+
+    async def _read(self, ids: list[str], source: int) -> extender_pb2.BatchGetProfilesResponse:
+        """Profiles in the order asked (each id once), from the store unless
+        `source` is GRAPH; what the store lacks is read from Graph (read-through)."""
+        wanted = list(dict.fromkeys(ids))
+        found = {} if source == extender_pb2.GRAPH else await self._store.get(wanted)
+        missing = [requested for requested in wanted if requested not in found]
+        if missing:
+            now = _now()
+            for result in await self._graph.get_users(missing):
+                if result.user is not None:
+                    profile = profile_from_graph(result.user, now)
+                    profile.synced_at.CopyFrom(profile.fetch_time)
+                    found[result.user_id] = profile
+                    if source != extender_pb2.GRAPH:
+                        await self._store.remember_read_through(profile)
+                elif result.error is not None:
+                    raise NotFound(f"user {result.user_id!r} could not be read: {result.error}")
         response = extender_pb2.BatchGetProfilesResponse()
-        now = _now()
-        for result in await self._graph.get_users(list(request.ids)):
-            if result.user is not None:
-                response.profiles.append(profile_from_graph(result.user, now))
-            elif result.not_found:
-                response.not_found.append(result.user_id)
+        for requested in wanted:
+            if requested in found:
+                response.profiles.append(found[requested])
             else:
-                raise NotFound(f"user {result.user_id!r} could not be read: {result.error}")
+                response.not_found.append(requested)
         return response
 
     async def ListProfiles(

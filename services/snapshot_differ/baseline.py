@@ -23,15 +23,18 @@ shard lives in one Redis Cluster slot):
 
     profilesync:baseline:{<shard>}:current        -> generation (the last committed run)
     profilesync:baseline:{<shard>}:committing     -> generation being applied (steps 1-3)
+    profilesync:baseline:{<shard>}:confirmed      -> ISO time: the start of the last committed
+                                                     run that read every user of the shard
     profilesync:baseline:{<shard>}:digests        hash user id -> digest
     profilesync:baseline:{<shard>}:profiles       hash user id -> profile JSON
     profilesync:baseline:{<shard>}:ids            set of the user ids (for SDIFF)
+    profilesync:baseline:{<shard>}:upns           hash lower-case UPN -> user id (LOB reads)
     profilesync:held:{<shard>}                    a run held for deletes (held.py)
 
 and, per draft <gen> (so the differ's own memory stays flat whatever the
 tenant's size):
 
-    ...:{<shard>}:draft:<gen>:open       marker: the draft exists
+    ...:{<shard>}:draft:<gen>:open       the draft exists; at commit, the `confirmed` time it sets
     ...:{<shard>}:draft:<gen>:digests    hash: new digests of changed users
     ...:{<shard>}:draft:<gen>:profiles   hash: new profiles of changed users
     ...:{<shard>}:draft:<gen>:seen       set of user ids the run read (or failed to read)
@@ -53,21 +56,17 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.common.redis_client import as_text
+from services.common.redis_keys import baseline_key
 from services.snapshot_differ.crashpoints import crash_point
 
 __all__ = ["SCRATCH_KINDS", "Baseline", "BaselineDraft", "held_key", "members"]
 
-KEY_PREFIX = "profilesync:baseline"
 WRITE_CHUNK = 1000
-LIVE_KINDS = ("digests", "profiles", "ids")
+LIVE_KINDS = ("digests", "profiles", "ids", "upns", "confirmed")
 SCRATCH_KINDS = ("seen", "failed", "changed", "deletes", "lob")
 DRAFT_KINDS = ("open", "digests", "profiles", *SCRATCH_KINDS)
 
 Entry = tuple[str, str, dict[str, Any]]  # (user id, digest, profile)
-
-
-def _shard_prefix(shard: str) -> str:
-    return f"{KEY_PREFIX}:{{{shard}}}"
 
 
 def held_key(shard: str) -> str:
@@ -102,8 +101,9 @@ class Baseline:
     async def load(cls, redis: aioredis.Redis, shard: str) -> Baseline:
         """The shard's baseline, with a commit that a crash interrupted finished
         first. Call it holding the shard lock."""
-        prefix = _shard_prefix(shard)
-        current, committing = await redis.mget(f"{prefix}:current", f"{prefix}:committing")
+        current, committing = await redis.mget(
+            baseline_key(shard, "current"), baseline_key(shard, "committing")
+        )
         base = cls(redis, shard, as_text(current) if current else None)
         if committing is not None:
             await BaselineDraft(base, as_text(committing)).finish_commit()
@@ -115,18 +115,18 @@ class Baseline:
 
     @property
     def pointer_key(self) -> str:
-        return f"{_shard_prefix(self.shard)}:current"
+        return baseline_key(self.shard, "current")
 
     @property
     def committing_key(self) -> str:
-        return f"{_shard_prefix(self.shard)}:committing"
+        return baseline_key(self.shard, "committing")
 
     def key(self, kind: str) -> str:
-        """A live key: `digests`, `profiles` or `ids`."""
-        return f"{_shard_prefix(self.shard)}:{kind}"
+        """A live key: one of LIVE_KINDS."""
+        return baseline_key(self.shard, kind)
 
     def draft_key(self, generation: str, kind: str) -> str:
-        return f"{_shard_prefix(self.shard)}:draft:{generation}:{kind}"
+        return baseline_key(self.shard, f"draft:{generation}:{kind}")
 
     async def digests(self, user_ids: Sequence[str]) -> list[str | None]:
         """Baseline digests of these users, one round trip."""
@@ -194,12 +194,15 @@ class Baseline:
 
     async def drop_orphans(self, keep: Collection[str] = ()) -> None:
         """Deletes the drafts of runs that never committed, except those in `keep`."""
-        pattern = f"{_shard_prefix(self.shard)}:draft:*"
-        async for key in self.redis.scan_iter(match=pattern, count=1000):
+        start = len(self.draft_key("", ""))
+        async for key in self.redis.scan_iter(match=self.draft_key("*", "*"), count=1000):
             name = as_text(key)
-            generation = name[len(_shard_prefix(self.shard)) + len(":draft:") :].rsplit(":", 1)[0]
-            if generation not in keep:
+            if name[start:].rsplit(":", 1)[0] not in keep:
                 await self.redis.delete(name)
+
+
+def _upn_of(profile: dict[str, Any]) -> str:
+    return str(profile.get("userPrincipalName") or "").lower()
 
 
 def _write_entries(pipe: Any, base: Baseline, items: Sequence[Entry]) -> None:
@@ -208,6 +211,9 @@ def _write_entries(pipe: Any, base: Baseline, items: Sequence[Entry]) -> None:
         pipe.hset(base.key("digests"), mapping={uid: d for uid, d, _ in chunk})
         pipe.hset(base.key("profiles"), mapping={uid: _dumps(p) for uid, _, p in chunk})
         pipe.sadd(base.key("ids"), *(uid for uid, _, _ in chunk))
+        upns = {_upn_of(p): uid for uid, _, p in chunk if _upn_of(p)}
+        if upns:
+            pipe.hset(base.key("upns"), mapping={u: i for u, i in upns.items()})
 
 
 class BaselineDraft:
@@ -276,16 +282,23 @@ class BaselineDraft:
             uid: json.loads(v) for uid, v in zip(user_ids, values, strict=True) if v is not None
         }
 
-    async def commit(self) -> None:
+    async def commit(self, confirmed: str = "") -> None:
         """Makes this draft the baseline (see the module doc), clearing the
-        shard's held-run marker in the same transaction as the commit point."""
+        shard's held-run marker in the same transaction as the commit point.
+
+        `confirmed` (an ISO time), for a run that read every user of the
+        shard: Graph confirmed every profile at or after it.
+        """
         if self.dry_run:
             raise RuntimeError("a dry run's draft is never committed")
         base = self.base
         async with self.redis.pipeline(transaction=True) as tx:
             if self.direct:
                 tx.set(base.pointer_key, self.generation)
+                if confirmed:
+                    tx.set(base.key("confirmed"), confirmed)
             else:
+                tx.set(self.key("open"), confirmed)
                 tx.set(base.committing_key, self.generation)
             tx.delete(held_key(base.shard))
             await tx.execute()
@@ -303,6 +316,17 @@ class BaselineDraft:
     async def _apply(self) -> None:
         """Steps 2 and 3 of a commit; safe to repeat after a crash."""
         base = self.base
+        # Deletions first: a UPN that a deleted user freed may be a new user's.
+        async for chunk in self.members("deletes", WRITE_CHUNK):
+            gone = await self.redis.hmget(base.key("profiles"), chunk)
+            upns = [_upn_of(json.loads(p)) for p in gone if p is not None]
+            async with self.redis.pipeline(transaction=True) as tx:
+                tx.hdel(base.key("digests"), *chunk)
+                tx.hdel(base.key("profiles"), *chunk)
+                tx.srem(base.key("ids"), *chunk)
+                if any(upns):
+                    tx.hdel(base.key("upns"), *(upn for upn in upns if upn))
+                await tx.execute()
         async for chunk in self.members("changed", WRITE_CHUNK):
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hmget(self.key("digests"), chunk)
@@ -318,16 +342,17 @@ class BaselineDraft:
                     tx.hset(base.key("digests"), mapping={uid: d for uid, d, _ in staged})
                     tx.hset(base.key("profiles"), mapping={uid: p for uid, _, p in staged})
                     tx.sadd(base.key("ids"), *(uid for uid, _, _ in staged))
+                    named = {_upn_of(json.loads(p)): uid for uid, _, p in staged}
+                    named.pop("", None)
+                    if named:
+                        tx.hset(base.key("upns"), mapping={u: i for u, i in named.items()})
                     await tx.execute()
             crash_point("applied")
-        async for chunk in self.members("deletes", WRITE_CHUNK):
-            async with self.redis.pipeline(transaction=True) as tx:
-                tx.hdel(base.key("digests"), *chunk)
-                tx.hdel(base.key("profiles"), *chunk)
-                tx.srem(base.key("ids"), *chunk)
-                await tx.execute()
+        confirmed = await self.redis.get(self.key("open"))
         async with self.redis.pipeline(transaction=True) as tx:
             tx.set(base.pointer_key, self.generation)
+            if confirmed:
+                tx.set(base.key("confirmed"), confirmed)
             tx.delete(base.committing_key)
             await tx.execute()
         base.generation = self.generation

@@ -28,6 +28,8 @@ class EventSink(Protocol):
     accepted: int
     duplicates: int
     seconds: float
+    # The change log's cursor after the last call ("" before any).
+    last_cursor: str
 
     async def add(self, events: Iterable[notifier_pb2.ChangeEvent]) -> None: ...
 
@@ -47,6 +49,7 @@ class EventPublisher:
         self.accepted = 0
         self.duplicates = 0
         self.seconds = 0.0
+        self.last_cursor = ""
 
     async def add(self, events: Iterable[notifier_pb2.ChangeEvent]) -> None:
         self._pending.extend(events)
@@ -77,6 +80,7 @@ class EventPublisher:
                 await asyncio.sleep(min(0.2 * 2**attempt, 10.0))
         self.accepted += response.accepted
         self.duplicates += response.duplicates
+        self.last_cursor = response.last_cursor or self.last_cursor
         self.seconds += loop.time() - started
         crash_point("published")
 
@@ -89,6 +93,7 @@ class DryRunSink:
         self.accepted = 0
         self.duplicates = 0
         self.seconds = 0.0
+        self.last_cursor = ""
 
     async def add(self, events: Iterable[notifier_pb2.ChangeEvent]) -> None:
         for event in events:

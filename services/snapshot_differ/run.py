@@ -499,6 +499,7 @@ class SyncRunner:
         crash_point("flushed")
         if run.indexer is not None:
             await run.indexer.drain()  # every batch filed, whatever the outcome
+        record.changes_cursor = await self._changes_cursor(sink, reader)
         run.clock.add("publish", sink.seconds)
         record.counts.events_published = sink.accepted + sink.duplicates
 
@@ -530,6 +531,16 @@ class SyncRunner:
             await self._commit(run, base, draft, reader, complete=complete and not failed)
         self._finish(run, outcome, reason)
 
+    @staticmethod
+    async def _changes_cursor(sink: EventSink, reader: SnapshotReader) -> str:
+        """The change log's cursor after this run's events: after the last
+        publish, or where the last committed run left it if this one had
+        nothing to publish."""
+        if sink.last_cursor:
+            return sink.last_cursor
+        latest = await asyncio.to_thread(reader.latest)
+        return str((latest or {}).get("changesCursor") or "0-0")
+
     async def _unindex_deletions(self, run: _Run, draft: BaselineDraft, sink: EventSink) -> None:
         """Deleted users leave the search index once their events are out."""
         if run.indexer is None:
@@ -549,7 +560,12 @@ class SyncRunner:
     ) -> None:
         run.lock.check()
         await commit_run(
-            run.record, base, draft, reader, keep_snapshots=self.settings.keep_snapshots
+            run.record,
+            base,
+            draft,
+            reader,
+            keep_snapshots=self.settings.keep_snapshots,
+            confirmed=run.record.start_time.ToJsonString() if complete else "",
         )
         if run.indexer is not None:
             await run.indexer.committed(base, run.record.run_id, complete=complete)
@@ -658,6 +674,7 @@ class SyncRunner:
             reader = SnapshotReader(
                 self.store, shard_prefix(record.shard_index, record.shard_count)
             )
+            record.changes_cursor = await self._changes_cursor(publisher, reader)
             with run.clock.stage("commit"):
                 await self._commit(run, base, draft, reader, complete=True)
         finally:

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from profilesync.v1 import differ_pb2
 from services.common.errors import NotFound
 from services.common.redis_client import as_bytes, as_text
+from services.common.redis_keys import shard_label
 from services.snapshot_differ.lock import lock_key
 
 __all__ = ["INTERRUPTED", "RunRecords", "shard_label"]
@@ -28,10 +29,6 @@ OPEN_PREFIX = "profilesync:runs:open:"
 KEEP_RUNS = 1000
 INTERRUPTED = "interrupted: the differ process ended before the run finished"
 _OPEN_STATES = (differ_pb2.RUNNING, differ_pb2.HELD_FOR_DELETES)
-
-
-def shard_label(shard_index: int, shard_count: int) -> str:
-    return f"s{shard_index}of{shard_count}"
 
 
 def _label(run: differ_pb2.SyncRun) -> str:

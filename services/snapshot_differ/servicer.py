@@ -17,6 +17,7 @@ import grpc
 from profilesync.v1 import differ_pb2, differ_pb2_grpc
 from services.common.errors import InvalidArgument
 from services.snapshot_differ.config import DifferSettings
+from services.snapshot_differ.listing import SyncedListing
 from services.snapshot_differ.run import SyncRunner
 
 __all__ = ["SnapshotDifferServicer"]
@@ -28,6 +29,7 @@ class SnapshotDifferServicer(differ_pb2_grpc.SnapshotDifferServicer):
     def __init__(self, settings: DifferSettings, runner: SyncRunner) -> None:
         self._settings = settings
         self._runner = runner
+        self._listing = SyncedListing(runner.store, settings.shard_count)
 
     async def StartSync(
         self, request: differ_pb2.StartSyncRequest, context: Context
@@ -57,3 +59,8 @@ class SnapshotDifferServicer(differ_pb2_grpc.SnapshotDifferServicer):
     ) -> differ_pb2.SyncRun:
         # Returns at once (RUNNING); GetSync shows the run end SUCCEEDED.
         return await self._runner.approve_deletes(request.run_id, wait=False)
+
+    async def ListSyncedProfiles(
+        self, request: differ_pb2.ListSyncedProfilesRequest, context: Context
+    ) -> differ_pb2.ListSyncedProfilesResponse:
+        return await self._listing.page(request.page_size, request.page_token)

@@ -198,17 +198,28 @@ class SnapshotReader:
         self.store = store
         self.prefix = prefix
 
-    def latest_manifest_key(self) -> str | None:
+    def latest(self) -> dict[str, Any] | None:
+        """LATEST.json: `manifest` (the newest committed snapshot) and
+        `changesCursor` (the change log's cursor after its run's events)."""
         key = f"{self.prefix}/LATEST.json"
         raw = self.store.get(key)
         if raw is None:
             return None
-        document = json.loads(raw)
+        document: dict[str, Any] = json.loads(raw)
         _check_envelope(document, LATEST_KIND, key)
-        return str(document["manifest"])
+        return document
 
-    def mark_latest(self, manifest_key: str) -> None:
-        payload = {"kind": LATEST_KIND, "schemaVersion": SCHEMA_VERSION, "manifest": manifest_key}
+    def latest_manifest_key(self) -> str | None:
+        latest = self.latest()
+        return None if latest is None else str(latest["manifest"])
+
+    def mark_latest(self, manifest_key: str, changes_cursor: str) -> None:
+        payload = {
+            "kind": LATEST_KIND,
+            "schemaVersion": SCHEMA_VERSION,
+            "manifest": manifest_key,
+            "changesCursor": changes_cursor,
+        }
         self.store.put(f"{self.prefix}/LATEST.json", json.dumps(payload).encode())
 
     def manifest(self, manifest_key: str) -> dict[str, Any]:
@@ -230,24 +241,26 @@ class SnapshotReader:
         yielded, so a caller commits nothing until the iteration has ended.
         """
         for part in self.manifest(manifest_key)["parts"]:
-            raw = self.store.open(part["key"])
-            if raw is None:
-                raise SnapshotError(f"snapshot part {part['key']} is missing")
-            with raw:
-                hashing = _HashingReader(raw)
-                try:
-                    with gzip.GzipFile(fileobj=hashing, mode="rb") as lines:  # type: ignore[call-overload]
-                        for line in lines:
-                            if line.strip():
-                                record = json.loads(line)
-                                yield record["profile"], record["digest"]
-                except (OSError, EOFError, json.JSONDecodeError, KeyError) as error:
-                    raise SnapshotError(
-                        f"snapshot part {part['key']} is corrupt: {error}"
-                    ) from None
-                hashing.drain()
-                if hashing.sha256.hexdigest() != part["sha256"]:
-                    raise SnapshotError(f"snapshot part {part['key']} is corrupt (checksum)")
+            yield from self.part_records(part)
+
+    def part_records(self, part: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+        """(profile, digest) pairs of one part, as the manifest lists it."""
+        raw = self.store.open(part["key"])
+        if raw is None:
+            raise SnapshotError(f"snapshot part {part['key']} is missing")
+        with raw:
+            hashing = _HashingReader(raw)
+            try:
+                with gzip.GzipFile(fileobj=hashing, mode="rb") as lines:  # type: ignore[call-overload]
+                    for line in lines:
+                        if line.strip():
+                            record = json.loads(line)
+                            yield record["profile"], record["digest"]
+            except (OSError, EOFError, json.JSONDecodeError, KeyError) as error:
+                raise SnapshotError(f"snapshot part {part['key']} is corrupt: {error}") from None
+            hashing.drain()
+            if hashing.sha256.hexdigest() != part["sha256"]:
+                raise SnapshotError(f"snapshot part {part['key']} is corrupt (checksum)")
 
     async def batches(
         self, manifest_key: str, size: int

@@ -81,7 +81,7 @@ def test_every_rest_rpc_is_an_operation_and_internal_ones_are_not(
 def test_proto_comments_become_descriptions(document: dict[str, Any]) -> None:
     found = operations(document)
     get_profile = found["GetProfile"][2]
-    assert get_profile["summary"] == "One profile, read from Graph now"
+    assert get_profile["summary"].startswith("One profile, from the store the syncs keep")
     profile = document["components"]["schemas"]["Profile"]
     assert "Content digest" in profile["properties"]["version"]["description"]
     run_state = document["components"]["schemas"]["RunState"]
@@ -106,8 +106,11 @@ def test_proto3_json_mapping(document: dict[str, Any]) -> None:
 
 def test_limits_become_json_schema_constraints(document: dict[str, Any]) -> None:
     found = operations(document)
-    (path_id,) = found["GetProfile"][2]["parameters"]
+    path_id, source = found["GetProfile"][2]["parameters"]
     assert path_id["in"] == "path" and path_id["name"] == "id"
+    assert source["in"] == "query"
+    assert source["schema"] == {"$ref": "#/components/schemas/ProfileSource"}
+    assert "GRAPH" in document["components"]["schemas"]["ProfileSource"]["enum"]
     assert path_id["schema"]["maxLength"] == 256
     assert path_id["schema"]["pattern"].startswith("^(?:[0-9A-Za-z]")
     query = {p["name"]: p for p in found["ListChanges"][2]["parameters"]}

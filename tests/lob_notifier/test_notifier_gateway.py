@@ -183,7 +183,7 @@ def test_bad_subscriber_input_is_a_400_naming_the_field(client: httpx.Client) ->
     assert bad_name.json()["message"].startswith("name: must be a subscriber name")
 
 
-def test_an_expired_cursor_is_a_400_with_the_resynchronise_message(
+def test_an_expired_cursor_is_a_400_naming_the_bootstrap_route(
     client: httpx.Client, backend: ThreadedNotifier
 ) -> None:
     first = backend.publish(100, 101)
@@ -198,7 +198,7 @@ def test_an_expired_cursor_is_a_400_with_the_resynchronise_message(
         assert answer.json()["code"] == grpc.StatusCode.OUT_OF_RANGE.value[0]
         message = answer.json()["message"]
         assert message.startswith(f"afterCursor: events after {first} are no longer")
-        assert "resynchronise" in message
+        assert "bootstrap again" in message and "GET /v1/profiles" in message
 
 
 def test_the_stream_sends_heartbeat_lines_while_idle(

@@ -24,7 +24,7 @@ async def publish_range(log: ChangeLog, start: int, stop: int) -> None:
         await log.publish([make_event(n) for n in range(first, min(first + 50, stop))])
 
 
-async def test_an_expired_cursor_gets_out_of_range_telling_to_resynchronise(
+async def test_an_expired_cursor_gets_out_of_range_naming_the_bootstrap_route(
     change_log: ChangeLog,
 ) -> None:
     log = small_log(change_log, max_events=10)
@@ -43,7 +43,7 @@ async def test_an_expired_cursor_gets_out_of_range_telling_to_resynchronise(
         assert message.startswith(f"afterCursor: events after {first.cursor} are no longer")
         assert "retention removed them" in message
         assert "the newest 10 events" in message
-        assert "resynchronise" in message and "lastCursor" in message
+        assert "GET /v1/profiles" in message and "changesCursor" in message
 
         stream = served.stub.StreamChanges(
             notifier_pb2.StreamChangesRequest(after_cursor=first.cursor)

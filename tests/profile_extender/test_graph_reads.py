@@ -81,7 +81,7 @@ async def extender_stub(
     emulator: dict[str, Any], redis_client: aioredis.Redis
 ) -> AsyncIterator[extender_pb2_grpc.ProfileExtenderStub]:
     graph = graph_client(emulator, redis_client, budget=1_000_000)
-    servicer = ProfileExtenderServicer(graph, updater=None, index=None)  # type: ignore[arg-type]
+    servicer = ProfileExtenderServicer(graph, updater=None, index=None, store=None)  # type: ignore[arg-type]
     server, port, _ = await create_server(
         ServerSettings("127.0.0.1", 0, None, None, 1.0, "INFO"),
         [

@@ -157,7 +157,7 @@ async def test_a_snapshot_streams_back_with_its_digest(store: ObjectStore) -> No
     assert [p for p, _ in records] == profiles
     batches = [len(batch) async for batch in reader.batches(key, 8)]
     assert batches == [8, 8, 7]
-    reader.mark_latest(key)
+    reader.mark_latest(key, "0-0")
     assert reader.latest_manifest_key() == key
 
 

@@ -184,6 +184,8 @@ credentials to get the app's own tokens. Usage: include "profile-sync.entraEnv" 
   value: {{ .Values.graph.maxAttempts | quote }}
 - name: GRAPH_TIMEOUT_SECONDS
   value: {{ .Values.graph.timeoutSeconds | quote }}
+- name: SHARD_COUNT
+  value: {{ .Values.differ.shards | quote }}
 {{- with .Values.extender.extraEnv }}
 {{ toYaml . }}
 {{- end }}
