@@ -210,11 +210,16 @@ def _run_one(
 def run_batch(state: EmulatorState, call: GraphCall, run_item: RunItem) -> GraphResult:
     items = _validate(call.json_body())
     statuses: dict[str, int] = {}
+    # When each item is done, in seconds from the start: items run side by side, and an
+    # item with a dependency starts once that one is done.
+    done_at: dict[str, float] = {}
     responses: list[dict[str, Any]] = []
     for item in items:
         item_id: str = item["id"]
         result = _run_one(call, item, statuses, run_item)
         statuses[item_id.lower()] = result.status
+        start = max((done_at[d.lower()] for d in item.get("dependsOn", [])), default=0.0)
+        done_at[item_id.lower()] = start + result.delay
         responses.append(_item_response(item_id, result))
     # Graph answers batch items in no particular order; clients must match them by id.
     state.batch_rng.shuffle(responses)
@@ -222,4 +227,6 @@ def run_batch(state: EmulatorState, call: GraphCall, run_item: RunItem) -> Graph
         status=200,
         body={"responses": responses},
         headers={"Content-Type": "application/json; charset=utf-8"},
+        # The batch answers when its slowest item is done.
+        delay=max(done_at.values(), default=0.0),
     )

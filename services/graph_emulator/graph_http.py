@@ -108,6 +108,8 @@ async def graph_endpoint(request: Request) -> Response:
             client_request_id=client_request_id,
         )
         result = execute(state, call)
+        if result.delay:
+            await asyncio.sleep(result.delay)
         if state.faults.drop(state.config) and cut_connection(request.scope.get("client")):
             # The work is done (a write is applied) but the client never hears of it.
             state.stats.dropped_connections += 1

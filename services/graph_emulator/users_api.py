@@ -20,6 +20,7 @@ from .query_search import parse_search, search_needs_header
 from .schema import (
     DEFAULT_PROPERTIES,
     DIRECTORY_WRITABLE,
+    PROFILE_PROPERTIES,
     SEPARATE_PATCH_PROPERTIES,
     UserRecord,
     property_value,
@@ -149,7 +150,11 @@ def get_user(state: EmulatorState, call: GraphCall, key: str) -> GraphResult:
         raise not_found(key)
     body = {"@odata.context": _context(call.base_url, selected, entity=True)}
     body.update(project(user, selected))
-    return GraphResult.json(body)
+    result = GraphResult.json(body)
+    if selected is not None and not PROFILE_PROPERTIES.isdisjoint(selected):
+        # These properties come from SharePoint Online, one user at a time: slow.
+        result.delay = state.profile_read_delay()
+    return result
 
 
 def _me_key(call: GraphCall) -> str:
