@@ -20,6 +20,8 @@ class Stats:
     resource_units: int = 0
     writes: int = 0
     throttled: int = 0
+    #: Resource units charged for requests answered 429 (Graph charges them too).
+    throttled_resource_units: int = 0
     injected_failures: int = 0
     dropped_connections: int = 0
     tokens_issued: int = 0
@@ -42,6 +44,7 @@ class Stats:
             "resourceUnits": self.resource_units,
             "writes": self.writes,
             "throttled": self.throttled,
+            "throttledResourceUnits": self.throttled_resource_units,
             "injectedFailures": self.injected_failures,
             "droppedConnections": self.dropped_connections,
             "tokensIssued": self.tokens_issued,
