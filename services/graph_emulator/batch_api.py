@@ -4,8 +4,8 @@
 
 Items go through the same per-call function as top-level requests (failure injection,
 throttling, handlers), so a single item can answer 429 or 503 while the batch returns 200.
-Items run in an order that honours ``dependsOn``; an item whose dependency failed answers
-424 without running. Answers come back in a shuffled (seeded) order, as Graph promises no
+Items run in an order that honours ``dependsOn`` (one dependency per item at most, as in
+Graph); an item whose dependency failed answers 424 without running. Answers come back in a shuffled (seeded) order, as Graph promises no
 order: clients must match them by id.
 """
 
@@ -68,6 +68,15 @@ def _check_item(item: object, seen: set[str]) -> dict[str, Any]:
     if not isinstance(depends, list) or not all(isinstance(d, str) and d for d in depends):
         raise bad_request(
             f"Request {item_id} has an invalid dependsOn: it must be a list of request ids.",
+            code="BadRequest",
+        )
+    if len(depends) > 1:
+        # Graph's known issues for JSON batching: "requests can only depend on a single
+        # other request" (https://learn.microsoft.com/en-us/graph/known-issues#json-batching).
+        raise bad_request(
+            f"Request {item_id} depends on {len(depends)} requests ("
+            + ", ".join(depends)
+            + "); a request may depend on only one other request.",
             code="BadRequest",
         )
     # A body needs a Content-Type, and a write needs both.
