@@ -5,8 +5,9 @@
 Items go through the same per-call function as top-level requests (failure injection,
 throttling, handlers), so a single item can answer 429 or 503 while the batch returns 200.
 Items run in an order that honours ``dependsOn`` (one dependency per item at most, as in
-Graph); an item whose dependency failed answers 424 without running. Answers come back in a shuffled (seeded) order, as Graph promises no
-order: clients must match them by id.
+Graph); an item whose dependency failed answers 424 without running. Answers come back in a
+shuffled (seeded) order, as Graph promises no order: clients must match them by id. The
+batch answers when its slowest item is done (see ``GraphResult.delay``).
 """
 
 from __future__ import annotations
