@@ -170,12 +170,14 @@ def property_value(user: UserRecord, name: str) -> Any:
         return UNSUPPORTED_PROPERTIES[name]
     if name in user:
         return user[name]
-    kind = USER_PROPERTIES[name]
-    if kind in ("strings", "complexes"):
-        return []
     if name in ("birthday", "hireDate"):
         return UNSET_DATE
-    return None
+    return empty_value(name)
+
+
+def empty_value(name: str) -> Any:
+    """How Graph shows a property with no value: an empty collection, else null."""
+    return [] if USER_PROPERTIES[name] in ("strings", "complexes") else None
 
 
 def canonical_property(name: str) -> str | None:
