@@ -239,4 +239,5 @@ def run_batch(state: EmulatorState, call: GraphCall, run_item: RunItem) -> Graph
         headers={"Content-Type": "application/json; charset=utf-8"},
         # The batch answers when its slowest item is done.
         delay=max(done_at.values(), default=0.0),
+        operations=len(responses),
     )

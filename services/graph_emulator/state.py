@@ -54,6 +54,8 @@ class EmulatorState:
     batch_rng: random.Random = field(default_factory=random.Random)
     create_rng: random.Random = field(default_factory=random.Random)
     latency_rng: random.Random = field(default_factory=random.Random)
+    #: Operations whose answers are waiting out a latency right now.
+    operations_waiting: int = 0
 
     def __post_init__(self) -> None:
         self.reseed(self.config.seed)

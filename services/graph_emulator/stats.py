@@ -28,6 +28,8 @@ class Stats:
     #: Most resource units (and writes) any app spent within one quota window.
     peak_resource_units: int = 0
     peak_writes: int = 0
+    #: Most operations (requests or batch items) whose answers waited out a latency at once.
+    peak_operations_waiting: int = 0
     by_route: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
 
@@ -36,6 +38,10 @@ class Stats:
             self.peak_resource_units = units_in_window
         if writes_in_window > self.peak_writes:
             self.peak_writes = writes_in_window
+
+    def note_waiting(self, operations: int) -> None:
+        if operations > self.peak_operations_waiting:
+            self.peak_operations_waiting = operations
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -50,6 +56,7 @@ class Stats:
             "tokensIssued": self.tokens_issued,
             "peakResourceUnitsPer10s": self.peak_resource_units,
             "peakWritesPer150s": self.peak_writes,
+            "peakOperationsWaiting": self.peak_operations_waiting,
             "byRoute": dict(sorted(self.by_route.items())),
             "byStatus": {str(k): v for k, v in sorted(self.by_status.items())},
         }

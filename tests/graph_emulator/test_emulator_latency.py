@@ -122,6 +122,8 @@ async def test_a_batch_answers_when_its_slowest_item_is_done(
     assert elapsed >= max(expected)
     assert sum(expected) > 1.5 and elapsed < sum(expected) - 0.5  # side by side
     assert state.latency_rng.getstate() == upcoming.getstate()  # one draw per item
+    # The twenty answers waited side by side, and the stats say so.
+    assert (await client.get("/_emulator/stats")).json()["peakOperationsWaiting"] == 20
 
 
 async def test_a_dependency_chain_adds_up(
