@@ -22,7 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .app import create_app
-from .config import DEFAULT_WRITE_QUOTA_PER_150S, MAX_QUOTA
+from .config import (
+    DEFAULT_WRITE_QUOTA_PER_150S,
+    MAX_QUOTA,
+    ConfigError,
+    EmulatorConfig,
+    updated_config,
+)
 from .defaults import (
     DEFAULT_APP_ROLES,
     DEFAULT_CLIENT_ID,
@@ -96,6 +102,21 @@ def _roles(text: str) -> tuple[str, ...]:
     return roles
 
 
+#: Command-line options that set a field of ``PUT /_emulator/config``.
+_CONFIG_OPTIONS = {
+    "profileLatencyMedianMs": "--profile-latency-median-ms",
+    "profileLatencyP99Ms": "--profile-latency-p99-ms",
+}
+
+
+def config_changes(args: argparse.Namespace) -> dict[str, int]:
+    """The runtime settings given on the command line, as ``PUT /_emulator/config`` names them."""
+    return {
+        field: getattr(args, option[2:].replace("-", "_"))
+        for field, option in _CONFIG_OPTIONS.items()
+    }
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m services.graph_emulator",
@@ -144,6 +165,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=f"writes per app per 150 s (default {DEFAULT_WRITE_QUOTA_PER_150S})",
     )
     parser.add_argument(
+        "--profile-latency-median-ms",
+        type=int,
+        default=0,
+        help="median latency of each profile read (SharePoint-backed $select), in ms "
+        "(default 0: none)",
+    )
+    parser.add_argument(
+        "--profile-latency-p99-ms",
+        type=int,
+        default=0,
+        help="99th percentile of that latency, in ms (at least the median)",
+    )
+    parser.add_argument(
         "--app-roles",
         type=_roles,
         default=DEFAULT_APP_ROLES,
@@ -167,6 +201,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--client-secret must not be empty")
     if not args.user_password:
         parser.error("--user-password must not be empty")
+    try:
+        # The same checks as PUT /_emulator/config, so both refuse the same values.
+        updated_config(EmulatorConfig(quota_per_10s=0), config_changes(args))
+    except ConfigError as err:
+        parser.error(f"{_CONFIG_OPTIONS.get(err.field, err.field)}: {err}")
     return args
 
 
@@ -197,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app_roles=args.app_roles,
         user_password=args.user_password,
     )
+    state.set_config(updated_config(state.config, config_changes(args)))
     log.info(
         "tenant generated",
         extra={
@@ -206,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "clientId": state.client_id,
             "quotaPer10s": state.config.quota_per_10s,
             "writeQuotaPer150s": state.config.write_quota_per_150s,
+            **config_changes(args),
             "appRoles": list(state.self_app_roles),
             "seconds": round(time.perf_counter() - started, 2),
         },

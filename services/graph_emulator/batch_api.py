@@ -4,9 +4,10 @@
 
 Items go through the same per-call function as top-level requests (failure injection,
 throttling, handlers), so a single item can answer 429 or 503 while the batch returns 200.
-Items run in an order that honours ``dependsOn``; an item whose dependency failed answers
-424 without running. Answers come back in a shuffled (seeded) order, as Graph promises no
-order: clients must match them by id.
+Items run in an order that honours ``dependsOn`` (one dependency per item at most, as in
+Graph); an item whose dependency failed answers 424 without running. Answers come back in a
+shuffled (seeded) order, as Graph promises no order: clients must match them by id. The
+batch answers when its slowest item is done (see ``GraphResult.delay``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ def _check_item(item: object, seen: set[str]) -> dict[str, Any]:
     if not isinstance(depends, list) or not all(isinstance(d, str) and d for d in depends):
         raise bad_request(
             f"Request {item_id} has an invalid dependsOn: it must be a list of request ids.",
+            code="BadRequest",
+        )
+    if len(depends) > 1:
+        # Graph's known issues for JSON batching: "requests can only depend on a single
+        # other request" (https://learn.microsoft.com/en-us/graph/known-issues#json-batching).
+        raise bad_request(
+            f"Request {item_id} depends on {len(depends)} requests ("
+            + ", ".join(depends)
+            + "); a request may depend on only one other request.",
             code="BadRequest",
         )
     # A body needs a Content-Type, and a write needs both.
@@ -210,11 +220,16 @@ def _run_one(
 def run_batch(state: EmulatorState, call: GraphCall, run_item: RunItem) -> GraphResult:
     items = _validate(call.json_body())
     statuses: dict[str, int] = {}
+    # When each item is done, in seconds from the start: items run side by side, and an
+    # item with a dependency starts once that one is done.
+    done_at: dict[str, float] = {}
     responses: list[dict[str, Any]] = []
     for item in items:
         item_id: str = item["id"]
         result = _run_one(call, item, statuses, run_item)
         statuses[item_id.lower()] = result.status
+        start = max((done_at[d.lower()] for d in item.get("dependsOn", [])), default=0.0)
+        done_at[item_id.lower()] = start + result.delay
         responses.append(_item_response(item_id, result))
     # Graph answers batch items in no particular order; clients must match them by id.
     state.batch_rng.shuffle(responses)
@@ -222,4 +237,7 @@ def run_batch(state: EmulatorState, call: GraphCall, run_item: RunItem) -> Graph
         status=200,
         body={"responses": responses},
         headers={"Content-Type": "application/json; charset=utf-8"},
+        # The batch answers when its slowest item is done.
+        delay=max(done_at.values(), default=0.0),
+        operations=len(responses),
     )

@@ -138,6 +138,11 @@ class GraphResult:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: Seconds the answer waits before it is sent (a slow SharePoint read); the work itself
+    #: is already done, so the emulator's event loop is never held.
+    delay: float = 0.0
+    #: Graph operations this answer carries (the items of a batch).
+    operations: int = 1
 
     @classmethod
     def json(cls, body: Any, status: int = 200) -> GraphResult:

@@ -7,8 +7,11 @@ config = updated_config(config, {"failureRate": 0.1, "failureStatuses": [503]})
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, Final
+
+from .latency import ProfileLatency
 
 
 class ConfigError(ValueError):
@@ -33,6 +36,8 @@ DEFAULT_WRITE_QUOTA_PER_150S: Final = 3_000
 #: Statuses an injected failure is drawn from: the transient answers Graph documents.
 FAILURE_STATUSES: Final = (429, 500, 502, 503, 504)
 MAX_QUOTA: Final = 10_000_000
+#: Upper bound of every latency setting, in milliseconds.
+MAX_LATENCY_MS: Final = 60_000
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,10 @@ class EmulatorConfig:
     latency_ms: int = 0
     #: Added to `$batch` requests only: the user list answers in time, profile reads do not.
     batch_latency_ms: int = 0
+    #: Per-item latency of profile reads (SharePoint-backed $select), drawn from a log-normal
+    #: with this median and p99; a median of 0 turns it off.
+    profile_latency_median_ms: int = 0
+    profile_latency_p99_ms: int = 0
     #: Share of Graph operations (requests or batch items) answered with an injected failure.
     failure_rate: float = 0.0
     failure_statuses: tuple[int, ...] = FAILURE_STATUSES
@@ -55,19 +64,28 @@ class EmulatorConfig:
             "writeQuotaPer150s": self.write_quota_per_150s,
             "latencyMs": self.latency_ms,
             "batchLatencyMs": self.batch_latency_ms,
+            "profileLatencyMedianMs": self.profile_latency_median_ms,
+            "profileLatencyP99Ms": self.profile_latency_p99_ms,
             "failureRate": self.failure_rate,
             "failureStatuses": list(self.failure_statuses),
             "dropRate": self.drop_rate,
             "seed": self.seed,
         }
 
+    @functools.cached_property
+    def profile_latency(self) -> ProfileLatency | None:
+        """The distribution profile reads are delayed by; None when they are not."""
+        return ProfileLatency.fitted(self.profile_latency_median_ms, self.profile_latency_p99_ms)
+
 
 # JSON name -> (attribute, minimum, maximum); all bounds inclusive.
 _INT_FIELDS: Final[dict[str, tuple[str, int, int]]] = {
     "quotaPer10s": ("quota_per_10s", 0, MAX_QUOTA),
     "writeQuotaPer150s": ("write_quota_per_150s", 0, MAX_QUOTA),
-    "latencyMs": ("latency_ms", 0, 60_000),
-    "batchLatencyMs": ("batch_latency_ms", 0, 60_000),
+    "latencyMs": ("latency_ms", 0, MAX_LATENCY_MS),
+    "batchLatencyMs": ("batch_latency_ms", 0, MAX_LATENCY_MS),
+    "profileLatencyMedianMs": ("profile_latency_median_ms", 0, MAX_LATENCY_MS),
+    "profileLatencyP99Ms": ("profile_latency_p99_ms", 0, MAX_LATENCY_MS),
     "seed": ("seed", -(2**63), 2**63 - 1),
 }
 _RATE_FIELDS: Final = {"failureRate": "failure_rate", "dropRate": "drop_rate"}
@@ -114,4 +132,11 @@ def updated_config(current: EmulatorConfig, body: object) -> EmulatorConfig:
             changes["failure_statuses"] = _failure_statuses(value)
         else:
             raise ConfigError(name, f"Unknown configuration field '{name}'.")
-    return dataclasses.replace(current, **changes)
+    updated = dataclasses.replace(current, **changes)
+    if updated.profile_latency_p99_ms < updated.profile_latency_median_ms:
+        raise ConfigError(
+            "profileLatencyP99Ms",
+            f"'profileLatencyP99Ms' ({updated.profile_latency_p99_ms}) must be at least "
+            f"'profileLatencyMedianMs' ({updated.profile_latency_median_ms}).",
+        )
+    return updated

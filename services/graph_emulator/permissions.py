@@ -10,24 +10,42 @@ carries an administrator role (``wids``), as in Entra ID.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 from .errors import GraphError
 from .tokens import Principal
+
+#: How much of another user a caller may read: every property, or the basic profile only.
+ReadAccess = Literal["full", "basic"]
+
+#: Read and update (not create or delete) every user's full profile: the least privileged
+#: permission of "Update user", delegated and application alike.
+#: https://learn.microsoft.com/en-us/graph/api/user-update?view=graph-rest-1.0#permissions
+USER_READ_UPDATE_ALL: Final = "User.ReadUpdate.All"
+#: Reads other users' basic profile only (and the signed-in user's full profile).
+USER_READ_BASIC_ALL: Final = "User.ReadBasic.All"
+#: The basic profile: "displayName, givenName, id, mail, photo, securityIdentifier, surname,
+#: userPrincipalName" (photo is not a property here). Other properties read as null.
+#: https://learn.microsoft.com/en-us/graph/api/resources/users?view=graph-rest-1.0#user-basic-profile-properties
+BASIC_PROFILE: Final = frozenset(
+    {"displayName", "givenName", "id", "mail", "securityIdentifier", "surname", "userPrincipalName"}
+)
 
 _READ_ALL_ROLES: Final = frozenset(
     {
         "User.Read.All",
         "User.ReadWrite.All",
+        USER_READ_UPDATE_ALL,
         "Directory.Read.All",
         "Directory.ReadWrite.All",
-        "User.ReadBasic.All",
     }
 )
-_WRITE_ALL_ROLES: Final = frozenset({"User.ReadWrite.All", "Directory.ReadWrite.All"})
+_WRITE_ALL_ROLES: Final = frozenset(
+    {"User.ReadWrite.All", USER_READ_UPDATE_ALL, "Directory.ReadWrite.All"}
+)
 _READ_ALL_SCOPES: Final = _READ_ALL_ROLES | {"Directory.AccessAsUser.All"}
 _WRITE_ALL_SCOPES: Final = _WRITE_ALL_ROLES | {"Directory.AccessAsUser.All"}
-_READ_SELF_SCOPES: Final = _READ_ALL_SCOPES | {"User.Read", "User.ReadWrite"}
+_READ_SELF_SCOPES: Final = _READ_ALL_SCOPES | {"User.Read", "User.ReadWrite", USER_READ_BASIC_ALL}
 _WRITE_SELF_SCOPES: Final = _WRITE_ALL_SCOPES | {"User.ReadWrite"}
 
 #: Directory role template ids (the ``wids`` claim) that may change other users' profiles.
@@ -43,21 +61,28 @@ def denied() -> GraphError:
     )
 
 
-def require_read(principal: Principal, target_id: str | None) -> None:
-    """``target_id`` None means a list of users."""
-    if principal.kind == "app":
-        if principal.roles & _READ_ALL_ROLES:
-            return
-        raise denied()
-    if principal.scopes & _READ_ALL_SCOPES:
-        return
-    if (
-        target_id is not None
-        and target_id == principal.object_id
-        and (principal.scopes & _READ_SELF_SCOPES)
+def require_read(principal: Principal, target_id: str | None) -> ReadAccess:
+    """What the caller may read of ``target_id`` (None: a list of users), or 403."""
+    granted = principal.roles if principal.kind == "app" else principal.scopes
+    if granted & _READ_ALL_ROLES or (
+        principal.kind == "user" and "Directory.AccessAsUser.All" in granted
     ):
-        return
+        return "full"
+    if principal.kind == "user" and target_id is not None and target_id == principal.object_id:
+        if granted & _READ_SELF_SCOPES:
+            return "full"
+        raise denied()
+    if USER_READ_BASIC_ALL in granted:
+        return "basic"
     raise denied()
+
+
+def read_access_to(principal: Principal, access: ReadAccess, user_id: str) -> ReadAccess:
+    """Within a list read with ``access``: what may be read of ``user_id``. User.ReadBasic.All
+    "also allows the app to read the full profile of the signed-in user"."""
+    if access == "basic" and principal.kind == "user" and user_id == principal.object_id:
+        return "full"
+    return access
 
 
 def _may_write_others(principal: Principal) -> bool:

@@ -159,7 +159,9 @@ def _execute_metered(state: EmulatorState, call: GraphCall) -> GraphResult:
         call.backlog,
     )
     if not verdict.allowed:
+        # Charged all the same (the throttle recorded it): retrying early keeps an app throttled.
         state.stats.throttled += 1
+        state.stats.throttled_resource_units += cost.units
         result = GraphResult.from_error(_throttled(state, call, verdict), call)
         result.headers["x-ms-resource-unit"] = str(cost.units)
         return result

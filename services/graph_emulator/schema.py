@@ -49,12 +49,17 @@ SEPARATE_PATCH_PROPERTIES: Final = frozenset(
         "interests",
         "mySite",
         "pastProjects",
-        "preferredName",
         "responsibilities",
         "schools",
         "skills",
     }
 )
+
+#: Declared but not supported, with the value Graph always answers: "preferredName ... Not
+#: Supported. This attribute returns an empty string."
+#: https://learn.microsoft.com/en-us/graph/api/resources/user?view=graph-rest-1.0
+#: Update user no longer lists it among the properties that can be updated.
+UNSUPPORTED_PROPERTIES: Final[dict[str, Any]] = {"preferredName": ""}
 
 #: Every property the emulator accepts in $select, with its type. Properties the generated
 #: tenant does not fill are answered as null (or an empty collection), as Graph does.
@@ -161,14 +166,18 @@ UNSET_DATE: Final = "0001-01-01T00:00:00Z"
 
 def property_value(user: UserRecord, name: str) -> Any:
     """The value Graph shows for ``name``: stored value, else null or an empty collection."""
+    if name in UNSUPPORTED_PROPERTIES:
+        return UNSUPPORTED_PROPERTIES[name]
     if name in user:
         return user[name]
-    kind = USER_PROPERTIES[name]
-    if kind in ("strings", "complexes"):
-        return []
     if name in ("birthday", "hireDate"):
         return UNSET_DATE
-    return None
+    return empty_value(name)
+
+
+def empty_value(name: str) -> Any:
+    """How Graph shows a property with no value: an empty collection, else null."""
+    return [] if USER_PROPERTIES[name] in ("strings", "complexes") else None
 
 
 def canonical_property(name: str) -> str | None:

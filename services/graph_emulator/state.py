@@ -53,6 +53,9 @@ class EmulatorState:
     faults: Faults = field(default_factory=lambda: Faults(DEFAULT_SEED))
     batch_rng: random.Random = field(default_factory=random.Random)
     create_rng: random.Random = field(default_factory=random.Random)
+    latency_rng: random.Random = field(default_factory=random.Random)
+    #: Operations whose answers are waiting out a latency right now.
+    operations_waiting: int = 0
 
     def __post_init__(self) -> None:
         self.reseed(self.config.seed)
@@ -61,6 +64,12 @@ class EmulatorState:
         self.faults.reseed(seed)
         self.batch_rng.seed(f"batch:{seed}")
         self.create_rng.seed(f"create:{seed}")
+        self.latency_rng.seed(f"latency:{seed}")
+
+    def profile_read_delay(self) -> float:
+        """Seconds one read of SharePoint-backed properties takes (0 unless configured)."""
+        latency = self.config.profile_latency
+        return latency.draw(self.latency_rng) if latency is not None else 0.0
 
     def set_config(self, config: EmulatorConfig) -> None:
         if config.seed != self.config.seed:

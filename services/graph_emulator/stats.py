@@ -20,12 +20,16 @@ class Stats:
     resource_units: int = 0
     writes: int = 0
     throttled: int = 0
+    #: Resource units charged for requests answered 429 (Graph charges them too).
+    throttled_resource_units: int = 0
     injected_failures: int = 0
     dropped_connections: int = 0
     tokens_issued: int = 0
     #: Most resource units (and writes) any app spent within one quota window.
     peak_resource_units: int = 0
     peak_writes: int = 0
+    #: Most operations (requests or batch items) whose answers waited out a latency at once.
+    peak_operations_waiting: int = 0
     by_route: Counter[str] = field(default_factory=Counter)
     by_status: Counter[int] = field(default_factory=Counter)
 
@@ -35,6 +39,10 @@ class Stats:
         if writes_in_window > self.peak_writes:
             self.peak_writes = writes_in_window
 
+    def note_waiting(self, operations: int) -> None:
+        if operations > self.peak_operations_waiting:
+            self.peak_operations_waiting = operations
+
     def to_json(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
@@ -42,11 +50,13 @@ class Stats:
             "resourceUnits": self.resource_units,
             "writes": self.writes,
             "throttled": self.throttled,
+            "throttledResourceUnits": self.throttled_resource_units,
             "injectedFailures": self.injected_failures,
             "droppedConnections": self.dropped_connections,
             "tokensIssued": self.tokens_issued,
             "peakResourceUnitsPer10s": self.peak_resource_units,
             "peakWritesPer150s": self.peak_writes,
+            "peakOperationsWaiting": self.peak_operations_waiting,
             "byRoute": dict(sorted(self.by_route.items())),
             "byStatus": {str(k): v for k, v in sorted(self.by_status.items())},
         }

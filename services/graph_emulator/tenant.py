@@ -182,7 +182,6 @@ def generate_user(
             schools=[],
             interests=[],
             responsibilities=[],
-            preferredName="",
         )
         return user
 
@@ -202,7 +201,9 @@ def generate_user(
         if rng.random() < 0.9
         else None
     )
-    user["preferredName"] = first if rng.random() < 0.3 else ""
+    # This draw once filled preferredName, which Graph does not support (always ""); it is
+    # still made so that every seed keeps generating the tenant it always did.
+    rng.random()
     if rng.random() < 0.5:
         born = datetime(1960, 1, 1, tzinfo=UTC) + timedelta(days=rng.randint(0, 15000))
         user["birthday"] = _iso(born)

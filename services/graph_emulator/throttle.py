@@ -9,8 +9,11 @@ tenant, as Microsoft Graph documents it.
 Graph describes a token bucket; we keep a sliding window instead, so that "the units admitted
 in any 10 s window never exceed the quota" holds exactly. That is the budget clients plan
 against and what tests assert (a bucket would let a client spend a full bucket and then the
-refill inside the same 10 s). Refused requests are not charged: only requests that fit are
-counted, as in a token bucket.
+refill inside the same 10 s). Refused requests are charged too: Graph "continues to log
+resource usage while a client is being throttled" and "all requests accrue against your usage
+limits" (https://learn.microsoft.com/en-us/graph/throttling), so a client that retries before
+its Retry-After keeps the window full and stays throttled. The units admitted are counted
+apart, for the statistics.
 
 Windows are kept in 100 ms slots, so admitting a request is O(1) and computing a Retry-After
 walks at most window/slot slots, whatever the request rate.
@@ -84,10 +87,10 @@ class Verdict:
     retry_after: float = 0.0
     #: Which quota refused: "ReadWrite" (resource units) or "Write" (writes).
     refused_by: Literal["ReadWrite", "Write"] | None = None
-    #: Resource units and writes in the windows after this admission.
+    #: Resource units and writes admitted in the windows after this admission.
     units_in_window: int = 0
     writes_in_window: int = 0
-    #: ``units_in_window / unit_limit`` (how close the app is to throttling).
+    #: Units charged in the window / ``unit_limit`` (how close the app is to throttling).
     usage: float = 0.0
 
 
@@ -96,8 +99,9 @@ class Backlog:
     """Units refused so far within one client request (a batch).
 
     Each refused batch item is told to wait until it *and every item refused before it*
-    fit, so a client that retries the refused items together after the longest
-    Retry-After is admitted (unless other traffic took the room meanwhile).
+    fit (with the charges of the refused items still in the window), so a client that
+    retries the refused items together after the longest Retry-After is admitted (unless
+    other traffic took the room meanwhile).
     """
 
     units: int = 0
@@ -107,8 +111,19 @@ class Backlog:
 class Throttle:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
+        # Everything charged (admitted and refused): what admission is decided on.
         self._units: dict[str, SlidingWindow] = {}
         self._writes: dict[str, SlidingWindow] = {}
+        # What was admitted only: the budget a client actually used, for the statistics.
+        self._admitted_units: dict[str, SlidingWindow] = {}
+        self._admitted_writes: dict[str, SlidingWindow] = {}
+
+    @staticmethod
+    def _window(windows: dict[str, SlidingWindow], key: str, seconds: float) -> SlidingWindow:
+        window = windows.get(key)
+        if window is None:
+            window = windows[key] = SlidingWindow(seconds)
+        return window
 
     def admit(
         self,
@@ -119,45 +134,60 @@ class Throttle:
         write_limit: int,
         backlog: Backlog | None = None,
     ) -> Verdict:
-        """Charge ``key`` and allow, or refuse (without charging) with a Retry-After."""
+        """Charge ``key``; allow, or refuse with a Retry-After. Both are charged."""
         now = self._clock()
-        unit_window = self._units.get(key)
-        if unit_window is None:
-            unit_window = self._units[key] = SlidingWindow(UNIT_WINDOW_SECONDS)
-        write_window = self._writes.get(key)
-        if write_window is None:
-            write_window = self._writes[key] = SlidingWindow(WRITE_WINDOW_SECONDS)
+        unit_window = self._window(self._units, key, UNIT_WINDOW_SECONDS)
+        write_window = self._window(self._writes, key, WRITE_WINDOW_SECONDS)
+        admitted_units = self._window(self._admitted_units, key, UNIT_WINDOW_SECONDS)
+        admitted_writes = self._window(self._admitted_writes, key, WRITE_WINDOW_SECONDS)
         queued = backlog or Backlog()
-        unit_wait = unit_window.wait_for(now, units + queued.units, unit_limit)
-        write_wait = (
-            write_window.wait_for(now, writes + queued.writes, write_limit) if writes else 0.0
+        unit_refused = unit_window.wait_for(now, units + queued.units, unit_limit) > 0
+        write_refused = bool(writes) and (
+            write_window.wait_for(now, writes + queued.writes, write_limit) > 0
         )
-        if unit_wait > 0 or write_wait > 0:
+        unit_window.record(now, units)
+        if writes:
+            write_window.record(now, writes)
+        if unit_refused or write_refused:
+            # The request's own charge is in the window now: the wait is until a retry
+            # fits beside it (and beside the items of this batch refused before it).
+            unit_wait = (
+                unit_window.wait_for(now, units + queued.units, unit_limit) if unit_refused else 0
+            )
+            write_wait = (
+                write_window.wait_for(now, writes + queued.writes, write_limit)
+                if write_refused
+                else 0
+            )
             if backlog is not None:
                 # Only the quota that refused holds room for this item from now on.
-                backlog.units += units if unit_wait > 0 else 0
-                backlog.writes += writes if write_wait > 0 else 0
+                backlog.units += units if unit_refused else 0
+                backlog.writes += writes if write_refused else 0
+            admitted_units.drain(now)
+            admitted_writes.drain(now)
             return Verdict(
                 allowed=False,
                 retry_after=max(unit_wait, write_wait),
                 refused_by="Write" if write_wait > unit_wait else "ReadWrite",
-                units_in_window=unit_window.used,
-                writes_in_window=write_window.used,
+                units_in_window=admitted_units.used,
+                writes_in_window=admitted_writes.used,
                 usage=unit_window.used / unit_limit if unit_limit else 1.0,
             )
-        unit_window.record(now, units)
+        admitted_units.drain(now)
+        admitted_units.record(now, units)
         if writes:
-            write_window.record(now, writes)
+            admitted_writes.drain(now)
+            admitted_writes.record(now, writes)
         return Verdict(
             allowed=True,
-            units_in_window=unit_window.used,
-            writes_in_window=write_window.used,
+            units_in_window=admitted_units.used,
+            writes_in_window=admitted_writes.used,
             usage=unit_window.used / unit_limit if unit_limit else 1.0,
         )
 
     def reset(self) -> None:
-        self._units.clear()
-        self._writes.clear()
+        for windows in (self._units, self._writes, self._admitted_units, self._admitted_writes):
+            windows.clear()
 
 
 def format_retry_after(seconds: float) -> str:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from .errors import GraphError, bad_request
-from .schema import MAX_LENGTHS, USER_PROPERTIES
+from .schema import MAX_LENGTHS, UNSUPPORTED_PROPERTIES, USER_PROPERTIES
 
 #: Generous limits: Graph's own are larger for some fields, and nothing here needs more.
 MAX_STRING_LENGTH: Final = 16_000
@@ -89,6 +89,8 @@ def validate_changes(body: object, writable: Collection[str], domain: str) -> di
             raise bad_request(
                 f"Property '{name}' does not exist as a declared property or extension property."
             )
+        if name in UNSUPPORTED_PROPERTIES:
+            raise bad_request(f"Property '{name}' is not supported and cannot be set.")
         if name not in writable:
             raise bad_request(f"Property '{name}' is read-only and cannot be set.")
         changes[name] = _check_value(name, value)

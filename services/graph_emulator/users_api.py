@@ -14,14 +14,23 @@ from .odata import (
     parse_top,
     reject_unsupported,
 )
-from .permissions import require_directory_write, require_profile_write, require_read
+from .permissions import (
+    BASIC_PROFILE,
+    ReadAccess,
+    read_access_to,
+    require_directory_write,
+    require_profile_write,
+    require_read,
+)
 from .query_filter import Predicate, parse_filter
 from .query_search import parse_search, search_needs_header
 from .schema import (
     DEFAULT_PROPERTIES,
     DIRECTORY_WRITABLE,
+    PROFILE_PROPERTIES,
     SEPARATE_PATCH_PROPERTIES,
     UserRecord,
+    empty_value,
     property_value,
 )
 from .state import EmulatorState
@@ -37,8 +46,16 @@ def not_found(key: str) -> GraphError:
     )
 
 
-def project(user: UserRecord, selected: list[str] | None) -> dict[str, Any]:
+def project(
+    user: UserRecord, selected: list[str] | None, access: ReadAccess = "full"
+) -> dict[str, Any]:
     names = selected if selected is not None else DEFAULT_PROPERTIES
+    if access == "basic":
+        # Outside the basic profile Graph answers the property, empty (null or []).
+        return {
+            name: property_value(user, name) if name in BASIC_PROFILE else empty_value(name)
+            for name in names
+        }
     return {name: property_value(user, name) for name in names}
 
 
@@ -87,7 +104,7 @@ _LIST_OPTIONS = ("$select", "$top", "$skiptoken", "$filter", "$search", "$count"
 def list_users(state: EmulatorState, call: GraphCall) -> GraphResult:
     options = call.query()
     reject_unsupported(options, _LIST_OPTIONS)
-    require_read(call.principal, None)
+    access = require_read(call.principal, None)
     selected = parse_select(options.get("$select"), collection=True)
     top = parse_top(options.get("$top"))
     wants_count = _count_option(options)
@@ -101,7 +118,10 @@ def list_users(state: EmulatorState, call: GraphCall) -> GraphResult:
     # Without ConsistencyLevel Graph ignores $count=true; the count is on the first page only.
     if wants_count and call.advanced_query and after is None:
         body["@odata.count"] = state.store.count(predicate)
-    body["value"] = [project(user, selected) for user in users]
+    body["value"] = [
+        project(user, selected, read_access_to(call.principal, access, user["id"]))
+        for user in users
+    ]
     if more and users:
         params = {"$top": str(top)}
         for name in ("$select", "$filter", "$search", "$count"):
@@ -144,12 +164,16 @@ def get_user(state: EmulatorState, call: GraphCall, key: str) -> GraphResult:
     selected = parse_select(options.get("$select"), collection=False)
     user = state.store.resolve(key)
     # Permission first for other users, so callers without rights learn nothing about ids.
-    require_read(call.principal, user["id"] if user else None)
+    access = require_read(call.principal, user["id"] if user else None)
     if user is None:
         raise not_found(key)
     body = {"@odata.context": _context(call.base_url, selected, entity=True)}
-    body.update(project(user, selected))
-    return GraphResult.json(body)
+    body.update(project(user, selected, access))
+    result = GraphResult.json(body)
+    if selected is not None and not PROFILE_PROPERTIES.isdisjoint(selected):
+        # These properties come from SharePoint Online, one user at a time: slow.
+        result.delay = state.profile_read_delay()
+    return result
 
 
 def _me_key(call: GraphCall) -> str:

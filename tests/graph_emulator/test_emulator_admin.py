@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import jwt
@@ -95,6 +96,8 @@ async def test_config_round_trip_and_validation(client: httpx.AsyncClient) -> No
         "writeQuotaPer150s": 3000,
         "latencyMs": 0,
         "batchLatencyMs": 0,
+        "profileLatencyMedianMs": 0,
+        "profileLatencyP99Ms": 0,
         "failureRate": 0.0,
         "failureStatuses": [429, 500, 502, 503, 504],
         "dropRate": 0.0,
@@ -106,6 +109,11 @@ async def test_config_round_trip_and_validation(client: httpx.AsyncClient) -> No
         ({"latencyMs": "5"}, "latencyMs"),
         ({"latencyMs": -1}, "latencyMs"),
         ({"batchLatencyMs": 60_001}, "batchLatencyMs"),
+        ({"profileLatencyMedianMs": -5}, "profileLatencyMedianMs"),
+        ({"profileLatencyP99Ms": 60_001}, "profileLatencyP99Ms"),
+        # A p99 below the median (the stored p99 is 0) is no distribution.
+        ({"profileLatencyMedianMs": 300}, "profileLatencyP99Ms"),
+        ({"profileLatencyMedianMs": 300, "profileLatencyP99Ms": 299}, "profileLatencyP99Ms"),
         ({"failureRate": 1.5}, "failureRate"),
         ({"dropRate": -0.1}, "dropRate"),
         ({"failureStatuses": []}, "failureStatuses"),
@@ -202,3 +210,24 @@ async def test_token_route(client: httpx.AsyncClient, state: EmulatorState) -> N
         {"roles": [], "x": 1},
     ]:
         assert_graph_error(await client.post("/_emulator/token", json=body), 400)
+
+
+async def test_user_token_carries_the_apps_delegated_scope_unless_told_otherwise(
+    client: httpx.AsyncClient, state: EmulatorState
+) -> None:
+    """A user token for the profile-sync API carries the scope the app exposes,
+    Profiles.ReadWrite, in ``scp`` ("the set of scopes exposed by the application for which
+    the client application has requested (and received) consent",
+    https://learn.microsoft.com/en-us/entra/identity-platform/access-token-claims-reference);
+    ``"scopes": []`` mints one without it, to check that an API refuses such a token, and
+    another list is taken as given."""
+    upn = first_user(state)["userPrincipalName"]
+
+    async def scp(**body: Any) -> str:
+        token = await mint(client, user=upn, **body)
+        return str(jwt.decode(token, options={"verify_signature": False})["scp"])
+
+    assert await scp() == "Profiles.ReadWrite"
+    assert await scp(audience=DEFAULT_CLIENT_ID) == "Profiles.ReadWrite"
+    assert await scp(scopes=[]) == ""
+    assert await scp(scopes=["Profiles.Read", "Other.Scope"]) == "Profiles.Read Other.Scope"

@@ -238,8 +238,10 @@ async def test_batch_items_are_throttled_and_failed_individually(
     client: httpx.AsyncClient, state: EmulatorState, app_headers: dict[str, str]
 ) -> None:
     """Items are evaluated against the throttling limits one by one; one over the limit
-    fails with 429 and its own Retry-After.
+    fails with 429 and its own Retry-After, and is charged like any request ("all requests
+    accrue against your usage limits").
     https://learn.microsoft.com/en-us/graph/json-batching#batch-size-limitations
+    https://learn.microsoft.com/en-us/graph/throttling
     """
     await client.put("/_emulator/config", json={"quotaPer10s": 5})
     response = await client.post(
@@ -251,9 +253,17 @@ async def test_batch_items_are_throttled_and_failed_individually(
     # More refused than the whole quota: come back after a full window.
     assert 0 < float(throttled["headers"]["Retry-After"]) <= 10.1
     assert throttled["body"]["error"]["code"] == "TooManyRequests"
+    assert all(
+        float(r["headers"]["Retry-After"]) > 0
+        for r in response.json()["responses"]
+        if r["status"] == 429
+    )
     single = await client.get("/v1.0/users", headers=app_headers)
     assert_graph_error(single, 429, "TooManyRequests")
     assert float(single.headers["Retry-After"]) > 0
+    charged = (await client.get("/_emulator/stats")).json()
+    # 15 refused items of 1 unit and the refused list of 2 units are charged too.
+    assert (charged["resourceUnits"], charged["throttledResourceUnits"]) == (5, 17)
 
     await client.put(
         "/_emulator/config",
@@ -357,3 +367,22 @@ async def test_item_headers_reach_the_operation(
     assert answers["count"]["body"]["@odata.count"] == len(state.store)
     assert "@odata.count" not in answers["no-header"]["body"]
     assert answers["count"]["headers"]["x-ms-resource-unit"] == "1"
+
+
+async def test_a_request_may_depend_on_only_one_other(
+    client: httpx.AsyncClient, state: EmulatorState, app_headers: dict[str, str]
+) -> None:
+    """ "Currently, requests can only depend on a single other request": a batch with an item
+    that names two dependencies is refused as a whole (400 naming the item), while the same
+    requests chained one after the other run.
+    https://learn.microsoft.com/en-us/graph/known-issues#json-batching
+    """
+    items = get_items(state, 3)
+    two = [items[0], items[1], {**items[2], "dependsOn": ["1", "2"]}]
+    response = await client.post("/v1.0/$batch", json={"requests": two}, headers=app_headers)
+    assert_graph_error(response, 400, "BadRequest")
+    message = response.json()["error"]["message"]
+    assert "Request 3 depends on 2 requests" in message and "only one" in message
+    chained = [items[0], {**items[1], "dependsOn": ["1"]}, {**items[2], "dependsOn": ["2"]}]
+    response = await client.post("/v1.0/$batch", json={"requests": chained}, headers=app_headers)
+    assert [r["status"] for r in response.json()["responses"]] == [200] * 3

@@ -199,3 +199,31 @@ async def test_deleted_user_is_not_found(client: httpx.AsyncClient, state: Emula
         f"/v1.0/users/{user['id']}", json={"jobTitle": "Ghost"}, headers=headers
     )
     assert_graph_error(response, 404, "Request_ResourceNotFound")
+
+
+async def test_preferred_name_is_not_supported(
+    client: httpx.AsyncClient, state: EmulatorState, app_headers: dict[str, str]
+) -> None:
+    """preferredName: "Not Supported. This attribute returns an empty string." Reads answer ""
+    for every user, and Update user does not list it among the properties it changes, so a
+    PATCH of it is refused with a 400 that names it, alone or beside the profile fields.
+    https://learn.microsoft.com/en-us/graph/api/resources/user?view=graph-rest-1.0#properties
+    https://learn.microsoft.com/en-us/graph/api/user-update?view=graph-rest-1.0#request-body
+    """
+    for index in range(30):
+        user_id = nth_user(state, index)["id"]
+        got = await client.get(
+            f"/v1.0/users/{user_id}?$select=id,preferredName,skills", headers=app_headers
+        )
+        assert got.status_code == 200 and got.json()["preferredName"] == ""
+    user = first_user(state)
+    headers = await user_headers(client, user)
+    for change in ({"preferredName": "Kim"}, {"preferredName": "Kim", "skills": ["Go"]}):
+        for url in ("/v1.0/me", f"/v1.0/users/{user['id']}"):
+            refused = await client.patch(url, json=change, headers=headers)
+            assert_graph_error(refused, 400)
+            assert "'preferredName' is not supported" in refused.json()["error"]["message"]
+    assert state.store.resolve(user["id"])["skills"] != ["Go"]  # type: ignore[index]
+    # Edits "made in Delve" cannot set it either.
+    edit = await client.post(f"/_emulator/users/{user['id']}/edit", json={"preferredName": "K"})
+    assert_graph_error(edit, 400)

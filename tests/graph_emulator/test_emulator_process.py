@@ -279,12 +279,17 @@ def test_cli_sets_quotas_roles_and_password(tmp_path: Path) -> None:
         "Profiles.Read,Reports.Export",
         "--user-password",
         "Another-Pw-1",
+        "--profile-latency-median-ms",
+        "300",
+        "--profile-latency-p99-ms",
+        "1500",
     )
     try:
         url = running.ready["url"]
         with httpx.Client(verify=trust(running), trust_env=False) as http:
             config = http.get(f"{url}/_emulator/config").json()
             assert (config["quotaPer10s"], config["writeQuotaPer150s"]) == (7, 2)
+            assert (config["profileLatencyMedianMs"], config["profileLatencyP99Ms"]) == (300, 1500)
         with realm_session(running) as http_session:
             app = msal_app(running.ready, http_session)
             own = app.acquire_token_for_client([f"api://{DEFAULT_CLIENT_ID}/.default"])
@@ -310,6 +315,10 @@ def test_cli_sets_quotas_roles_and_password(tmp_path: Path) -> None:
         ("--write-quota", "99999999999"),
         ("--app-roles", "Profiles Read"),
         ("--user-password", ""),
+        ("--profile-latency-median-ms", "60001"),
+        ("--profile-latency-p99-ms", "soon"),
+        # A p99 below the median (0 here) is no distribution.
+        ("--profile-latency-median-ms", "300"),
     ],
 )
 def test_bad_cli_values_are_refused(args: tuple[str, str]) -> None:

@@ -132,9 +132,10 @@ async def test_burst_above_quota_is_answered_429_with_retry_after(
     assert answers[9].headers["x-ms-throttle-limit-percentage"] == "1.00"
     refused = answers[10]
     assert_graph_error(refused, 429, "TooManyRequests")
-    # The first unit was spent at t=0 and leaves the 10 s window at 10.1 s at the latest;
-    # it is now t=2.5 s.
-    assert 7.5 <= float(refused.headers["Retry-After"]) <= 7.7
+    # The refused request is charged too, so a retry must fit beside that charge: two units
+    # have to leave the window, the one spent at t=0 and the one at t=0.25 (its 100 ms slot
+    # ends at 0.3 s), which leaves at 10.3 s. It is now t=2.5 s.
+    assert 7.8 < float(refused.headers["Retry-After"]) <= 7.9
     assert refused.headers["x-ms-throttle-scope"] == (
         f"Tenant_Application/ReadWrite/{throttled_state.client_id}/{DEFAULT_TENANT_ID}"
     )
@@ -169,6 +170,32 @@ async def test_a_client_that_waits_as_told_is_not_throttled_again(
     assert stats["throttled"] > 0  # the budget did bite
     assert stats["peakResourceUnitsPer10s"] == 20  # and was never exceeded
     assert stats["resourceUnits"] == 60
+
+
+async def test_retrying_early_keeps_an_app_throttled(
+    http: httpx.AsyncClient, throttled_state: EmulatorState, clock: FakeClock
+) -> None:
+    """Throttled requests are charged like any other: "Avoid immediate retries, because all
+    requests accrue against your usage limits", and Graph "continues to log resource usage
+    while a client is being throttled" (https://learn.microsoft.com/en-us/graph/throttling).
+    A client that retries every half second, ignoring Retry-After, is still refused 20 s
+    later (a window that charged only admitted requests would have let it in at 10.1 s),
+    while a client that then waits its Retry-After gets through."""
+    await http.put("/_emulator/config", json={"quotaPer10s": 10})
+    headers = await graph_headers(http)
+    url = f"/v1.0/users/{user_ids(throttled_state, 1)[0]}"
+    for _ in range(10):
+        assert (await http.get(url, headers=headers)).status_code == 200
+    eager = []
+    for _ in range(40):  # 20 s of retries, two a second
+        clock.advance(0.5)
+        eager.append(await http.get(url, headers=headers))
+    assert {r.status_code for r in eager} == {429}
+    stats = (await http.get("/_emulator/stats")).json()
+    assert stats["throttled"] == 40 and stats["throttledResourceUnits"] == 40
+    assert stats["resourceUnits"] == 10 and stats["peakResourceUnitsPer10s"] == 10
+    clock.advance(float(eager[-1].headers["Retry-After"]))
+    assert (await http.get(url, headers=headers)).status_code == 200
 
 
 async def test_write_quota(
