@@ -555,6 +555,8 @@ def test_a_profile_shows_its_details_and_recent_changes(
     tab.get_by_role("heading", name=profile["displayName"], level=1).wait_for()
     for skill in profile["skills"]:
         tab.locator('[data-field="skills"]').get_by_text(skill, exact=True).wait_for()
+    synced = tab.locator("dt", has_text="Synced").locator("xpath=following-sibling::dd[1]")
+    assert synced.locator("time").get_attribute("datetime"), "the profile shows when it was synced"
     changes = tab.locator("#changes-list tbody tr")
     changes.first.wait_for()
     assert tab.locator('#changes-list tr[data-kind="CREATED"]').count() == 1

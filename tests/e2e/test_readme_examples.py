@@ -37,6 +37,7 @@ def for_stack(text: str, stack: Stack) -> str:
         text.replace("https://127.0.0.1:8443", stack.emulator_url)
         .replace("http://127.0.0.1:8080", stack.gateway_url)
         .replace("127.0.0.1:50051", stack.extender_addr)
+        .replace("127.0.0.1:50052", stack.differ_addr)
         .replace("127.0.0.1:50053", stack.notifier_addr)
         .replace(".state/dev/graph_emulator/ca.pem", stack.ca_file)
     )
@@ -152,3 +153,51 @@ def test_the_subscriber_example_creates_reads_and_acknowledges(
     # From the start of the log: every event of the first sync waits, until ten are acknowledged.
     assert created["status"]["lagEvents"] == str(DEV_USERS)
     assert acknowledged["status"]["lagEvents"] == str(DEV_USERS - 10)
+
+
+def reading_blocks(language: str) -> list[str]:
+    section = README.read_text().split("## Reading profiles and following changes", 1)[1]
+    return re.findall(rf"```{language}\n(.*?)```", section.split("\n## ", 1)[0], flags=re.DOTALL)
+
+
+def test_the_bootstrap_example_lists_every_profile_and_follows_from_its_cursor(
+    fresh_stack: Stack, shell_output: subprocess.CompletedProcess[str]
+) -> None:
+    """Run as the README says: in the shell session of "Calling it", after its sync."""
+    [example] = reading_blocks("sh")
+    session = calling_it_blocks("sh")[0].split("\n# Start a sync", 1)[0]
+    finished = subprocess.run(
+        ["bash", "-c", for_stack(f"{session}\n{example}", fresh_stack)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=README.parent,
+    )
+    assert finished.returncode == 0 and finished.stderr == "", finished.stderr
+    summary, profile_line, changes_line = finished.stdout.strip().splitlines()
+    count, _, cursor = summary.partition(" profiles; changes follow after ")
+    assert int(count) == DEV_USERS and re.fullmatch(r"\d+-\d+", cursor), summary
+    profile = json.loads(profile_line)
+    assert profile["id"] and profile["syncedAt"] and profile["version"]
+    assert json.loads(changes_line)["events"] == [], "nothing changed after the listing"
+
+
+def test_the_grpc_bootstrap_example_runs(
+    fresh_stack: Stack, shell_output: subprocess.CompletedProcess[str], tmp_path: pathlib.Path
+) -> None:
+    [example] = reading_blocks("python")
+    saved = tmp_path / "bootstrap.py"
+    saved.write_text(for_stack(example, fresh_stack))
+    finished = subprocess.run(
+        ["bash", "-c", f"PYTHONPATH=$PWD .venv/bin/python {saved}"],
+        cwd=README.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    listed, changes = finished.stdout.strip().splitlines()
+    assert listed.startswith(f"{DEV_USERS} profiles; following changes after "), listed
+    assert changes == "0 changes since the listing"

@@ -303,7 +303,8 @@ function mountDetails(context, id) {
       ["Job title", profile.jobTitle || "—"],
       ["Department", profile.department || "—"],
       ["Version", h("code", { class: "version" }, profile.version || "—")],
-      ["Read from Graph", timeElement(profile.fetchTime)],
+      ["Content read from Graph", timeElement(profile.fetchTime)],
+      ["Synced (Graph last confirmed it)", timeElement(profile.syncedAt)],
     ];
     const changes = h("section", { class: "card", "aria-labelledby": "changes-heading", id: "profile-changes" });
     replace(
