@@ -33,6 +33,7 @@ SUITES: list[str] = [
     "notifier_throughput",
     "freshness",
     "rest_update",
+    "lob_reads",
 ]
 
 RESULTS_FILE = pathlib.Path(__file__).resolve().parent / "results.json"
