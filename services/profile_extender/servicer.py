@@ -111,7 +111,7 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
         self, request: extender_pb2.ListProfilesRequest, context: Context
     ) -> AsyncIterator[extender_pb2.ListProfilesItem]:
         queue: asyncio.Queue[list[FetchResult] | None] = asyncio.Queue(READ_AHEAD_BATCHES)
-        counts = {"users": 0}
+        counts: dict[str, float] = {"users": 0, "read_seconds": 0.0}
         reader = asyncio.create_task(self._read_shard(request, queue, counts))
         profiles = failures = 0
         try:
@@ -133,7 +133,10 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
             await reader  # re-raises an enumeration failure: no summary then
             yield extender_pb2.ListProfilesItem(
                 summary=extender_pb2.ListProfilesSummary(
-                    users=counts["users"], profiles=profiles, failures=failures
+                    users=int(counts["users"]),
+                    profiles=profiles,
+                    failures=failures,
+                    read_seconds=counts["read_seconds"],
                 )
             )
         finally:
@@ -143,11 +146,15 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
         self,
         request: extender_pb2.ListProfilesRequest,
         queue: asyncio.Queue[list[FetchResult] | None],
-        counts: dict[str, int],
+        counts: dict[str, float],
     ) -> None:
-        """Enumerates the shard's users and reads them, batches in parallel."""
+        """Enumerates the shard's users and reads them, batches in parallel:
+        as fast as the budget allows, or (a paced sweep) evenly over
+        `spread_over_seconds`, once the whole shard is enumerated."""
         in_flight: set[asyncio.Task[None]] = set()
         limit = asyncio.Semaphore(BATCHES_IN_PROGRESS)
+        loop = asyncio.get_running_loop()
+        first_read = 0.0
 
         async def read(ids: list[str]) -> None:
             try:
@@ -161,22 +168,44 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
             finally:
                 limit.release()
 
-        pending: list[str] = []
+        async def start_reading(ids: list[str]) -> None:
+            nonlocal first_read
+            await limit.acquire()
+            first_read = first_read or loop.time()
+            in_flight.add(asyncio.create_task(read(ids)))
+
         try:
             # A sync's reads: the LOB app's own reads go first (see RateBudget).
-            async for user_id in self._graph.iter_user_ids(bulk=True):
-                if shard_of(user_id, request.shard_count) != request.shard_index:
-                    continue
-                counts["users"] += 1
-                pending.append(user_id)
-                if len(pending) == BATCH_LIMIT:
-                    await limit.acquire()
-                    in_flight.add(asyncio.create_task(read(pending)))
-                    pending = []
-            if pending:
-                await limit.acquire()
-                in_flight.add(asyncio.create_task(read(pending)))
+            shard_ids = (
+                user_id
+                async for user_id in self._graph.iter_user_ids(bulk=True)
+                if shard_of(user_id, request.shard_count) == request.shard_index
+            )
+            if request.spread_over_seconds > 0:
+                everyone = [user_id async for user_id in shard_ids]
+                counts["users"] = len(everyone)
+                batches = [
+                    everyone[i : i + BATCH_LIMIT] for i in range(0, len(everyone), BATCH_LIMIT)
+                ]
+                # Batch k goes at start + k * seconds per batch: the last one
+                # leaves one batch's time before the interval ends.
+                step = request.spread_over_seconds / max(1, len(batches))
+                started = loop.time()
+                for index, ids in enumerate(batches):
+                    await asyncio.sleep(max(0.0, started + index * step - loop.time()))
+                    await start_reading(ids)
+            else:
+                pending: list[str] = []
+                async for user_id in shard_ids:
+                    counts["users"] += 1
+                    pending.append(user_id)
+                    if len(pending) == BATCH_LIMIT:
+                        await start_reading(pending)
+                        pending = []
+                if pending:
+                    await start_reading(pending)
             await asyncio.gather(*in_flight)
+            counts["read_seconds"] = loop.time() - first_read if first_read else 0.0
         except asyncio.CancelledError:
             # The caller went away: nobody reads the queue any more.
             for task in in_flight:

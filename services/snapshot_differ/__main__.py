@@ -1,7 +1,9 @@
-"""`python -m services.snapshot_differ [serve | run | approve-deletes RUN_ID]`.
+"""`python -m services.snapshot_differ [serve | run | sweep | approve-deletes RUN_ID]`.
 
-`serve` (the default) answers the SnapshotDiffer gRPC API. `run` performs
-one sync of one shard and exits: what the Kubernetes CronJob calls. It draws
+`serve` (the default) answers the SnapshotDiffer gRPC API. `sweep` reads
+every user of one shard once per SYNC_INTERVAL_SECONDS, the reads spread
+evenly over it, run after run, until stopped (the chart's default). `run`
+performs one sync of one shard and exits: what the Kubernetes CronJob calls. It draws
 a progress bar when stderr is a terminal and logs JSON otherwise; the last
 line on stdout is the run as JSON. `approve-deletes` releases a run held
 because it would delete too many users.
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import json
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,6 +50,7 @@ from services.snapshot_differ.object_store import open_store
 from services.snapshot_differ.progress import ProgressBar
 from services.snapshot_differ.run import SyncRunner
 from services.snapshot_differ.servicer import SnapshotDifferServicer
+from services.snapshot_differ.sweeper import sweep
 
 SERVICE_NAME = "profilesync.v1.SnapshotDiffer"
 EXIT_CODES = {
@@ -136,6 +140,30 @@ async def run_once(settings: DifferSettings, *, dry_run: bool, progress: bool) -
     return EXIT_CODES.get(run.state, 1)
 
 
+async def sweep_until_stopped(settings: DifferSettings, runs: int | None) -> int:
+    async with open_runner(settings) as runner:
+        task = asyncio.create_task(
+            sweep(
+                runner,
+                shard_index=settings.shard_index,
+                shard_count=settings.shard_count,
+                interval_seconds=settings.interval_seconds,
+                runs=runs,
+            )
+        )
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            # The running run is recorded as interrupted; the next sweeper takes over.
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            finished = await task
+        except asyncio.CancelledError:
+            return 0
+    for run in finished:
+        _print_run(run)
+    return EXIT_CODES.get(finished[-1].state, 1) if finished else 0
+
+
 async def approve_once(settings: DifferSettings, run_id: str) -> int:
     async with open_runner(settings) as runner:
         try:
@@ -180,6 +208,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="draw a progress bar (default: when stderr is a terminal)",
     )
+    sweeper = commands.add_parser(
+        "sweep", help="read the shard once per SYNC_INTERVAL_SECONDS, paced, until stopped"
+    )
+    sweeper.add_argument(
+        "--runs", type=int, default=None, help="stop after this many runs (default: never)"
+    )
     approve = commands.add_parser(
         "approve-deletes", help="publish a held run's deletions and commit it"
     )
@@ -215,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if command == "approve-deletes":
         return asyncio.run(approve_once(settings, args.run_id))
+    if command == "sweep":
+        return asyncio.run(sweep_until_stopped(settings, args.runs))
     asyncio.run(serve(settings))
     return 0
 

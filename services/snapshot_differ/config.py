@@ -58,6 +58,9 @@ class DifferSettings:
     # `run`: the id a Job's run takes (set on the Job by StartSync), and dry run.
     run_id: str | None = None
     dry_run: bool = False
+    # `sweep`: every user of the shard is read at least once per interval,
+    # the reads spread evenly over it.
+    interval_seconds: int = 900
 
     @classmethod
     def from_env(cls, env: EnvReader | None = None) -> DifferSettings:
@@ -108,6 +111,9 @@ class DifferSettings:
             cronjob_name=cronjob,
             namespace=namespace,
             job_start_seconds=env.integer("SYNC_JOB_START_SECONDS", 600, minimum=10),
+            interval_seconds=env.integer(
+                "SYNC_INTERVAL_SECONDS", 900, minimum=10, maximum=7 * 24 * 3600
+            ),
             run_id=run_id,
             dry_run=env.flag("SYNC_DRY_RUN", False),
         )

@@ -22,6 +22,11 @@ outcomes from there: on every scrape it reads the newest RECENT_RUNS records
     profilesync_sync_last_run_duration_seconds        how long it took, start to end
     profilesync_sync_last_run_stage_duration_seconds{stage}   its stages
     profilesync_sync_last_run_changes{kind}           its created / updated / deleted users
+    profilesync_sync_last_run_interval_seconds        the interval a paced sweep spread its
+                                                      reads over (0: not paced)
+    profilesync_sync_last_run_shortest_interval_seconds   > 0 when that sweep's reads took
+                                                      longer than its interval: the shortest
+                                                      interval the Graph budget allows
 
 Dry runs change nothing, so they count only in `running`. Every replica of
 the server reads the same records: aggregate with `max`, never `sum`.
@@ -160,6 +165,8 @@ class SyncRunsView:
             "last_success_timestamp_seconds",
             "last_run_end_timestamp_seconds",
             "last_run_duration_seconds",
+            "last_run_interval_seconds",
+            "last_run_shortest_interval_seconds",
         ]
         families: list[Metric] = [GaugeMetricFamily(_PREFIX + name, name) for name in names]
         families += [
@@ -217,7 +224,22 @@ def _last_run_families(run: differ_pb2.SyncRun) -> list[Metric]:
     )
     for kind in CHANGE_KINDS:
         changes.add_metric([kind], float(getattr(run.counts, kind)))
-    families: list[Metric] = [state, stages, changes]
+    families: list[Metric] = [
+        state,
+        stages,
+        changes,
+        _gauge(
+            "last_run_interval_seconds",
+            "The interval the newest finished paced sweep spread its reads over (0: not paced)",
+            run.interval_seconds,
+        ),
+        _gauge(
+            "last_run_shortest_interval_seconds",
+            "When > 0, the newest finished sweep could not read its shard within its "
+            "interval: the shortest interval the Graph budget allows",
+            run.shortest_interval_seconds,
+        ),
+    ]
     if run.HasField("end_time"):
         end = _seconds(run, "end_time")
         families += [

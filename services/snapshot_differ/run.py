@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import resource
 import secrets
 import time
@@ -92,6 +93,16 @@ PROGRESS_EVERY_SECONDS = 1.0
 REBUILD_CHUNK = 5000
 # Compare batches of profiles read ahead of the one being worked on.
 READ_AHEAD = 2
+# A batch is compared (and its events published) once it is full or this old:
+# a paced sweep reads slowly, and an edit it finds should not wait for 1,000 more.
+COMPARE_AFTER_SECONDS = 2.0
+
+
+def spread_for(interval_seconds: int) -> int:
+    """How long a paced sweep spreads its reads: the interval less a margin for
+    the last answers, the publishing and the commit (10%, 5 s to 60 s)."""
+    margin = min(60, max(5, interval_seconds // 10))
+    return max(1, interval_seconds - margin)
 
 
 def new_run_id() -> str:
@@ -143,6 +154,8 @@ class _Run:
     first_failure: str = ""
     # Files the run's changes for search; None without an index, or in a dry run.
     indexer: RunIndexer | None = None
+    # A paced sweep spreads its reads over this many seconds (0: as fast as allowed).
+    spread_seconds: int = 0
 
     @property
     def shard(self) -> str:
@@ -268,10 +281,16 @@ class SyncRunner:
         run_id: str | None = None,
         dry_run: bool = False,
         observer: RunObserver | None = None,
+        interval_seconds: int = 0,
     ) -> differ_pb2.SyncRun:
+        """Runs to the end here. `interval_seconds` makes it a paced sweep: its
+        reads are spread over the interval less a margin for the commit."""
         run = await self._begin(
             shard_index, shard_count, run_id=run_id, dry_run=dry_run, observer=observer
         )
+        if interval_seconds > 0:
+            run.record.interval_seconds = interval_seconds
+            run.spread_seconds = spread_for(interval_seconds)
         return await self._execute(run)
 
     async def wait_all(self) -> None:
@@ -344,7 +363,9 @@ class SyncRunner:
         """The extender's stream, read ahead of the run's work on it, timing
         only the run's wait for each item ("fetch")."""
         request = extender_pb2.ListProfilesRequest(
-            shard_index=run.record.shard_index, shard_count=run.record.shard_count
+            shard_index=run.record.shard_index,
+            shard_count=run.record.shard_count,
+            spread_over_seconds=run.spread_seconds,
         )
         stream = read_ahead(
             aiter(self.extender.ListProfiles(request)), READ_AHEAD * self.settings.compare_batch
@@ -404,13 +425,18 @@ class SyncRunner:
     ) -> None:
         record = run.record
         batch: list[dict[str, Any]] = []
+        batch_started = 0.0
         async for item in self._profiles(run):
             kind = item.WhichOneof("item")
             if kind == "profile":
+                batch_started = batch_started or time.monotonic()
                 batch.append(profile_to_dict(item.profile))
-                if len(batch) >= self.settings.compare_batch:
+                if (
+                    len(batch) >= self.settings.compare_batch
+                    or time.monotonic() - batch_started >= COMPARE_AFTER_SECONDS
+                ):
                     await self._compare(run, comparer, sink, batch)
-                    batch = []
+                    batch, batch_started = [], 0.0
                     await self._progress(run, "reading")
             elif kind == "failure":
                 uid = item.failure.user_id
@@ -422,6 +448,7 @@ class SyncRunner:
             elif kind == "summary":
                 run.complete = True
                 record.counts.users = item.summary.users
+                self._check_interval(run, item.summary.read_seconds)
         await self._compare(run, comparer, sink, batch)
         await self._progress(run, "reading")
         crash_point("enumerated")
@@ -530,6 +557,24 @@ class SyncRunner:
         with run.clock.stage("commit"):
             await self._commit(run, base, draft, reader, complete=complete and not failed)
         self._finish(run, outcome, reason)
+
+    @staticmethod
+    def _check_interval(run: _Run, read_seconds: float) -> None:
+        """A paced sweep whose reads took longer than allowed says so, with the
+        shortest interval it could keep."""
+        if not run.spread_seconds or read_seconds <= run.spread_seconds:
+            return
+        interval = run.record.interval_seconds
+        shortest = math.ceil(read_seconds + (interval - run.spread_seconds))
+        run.record.shortest_interval_seconds = shortest
+        log.warning(
+            "sync run %s could not read its shard within the %d s interval: the Graph "
+            "budget allows %d s at the shortest",
+            run.record.run_id,
+            interval,
+            shortest,
+            extra={"runId": run.record.run_id, "readSeconds": round(read_seconds, 1)},
+        )
 
     @staticmethod
     async def _changes_cursor(sink: EventSink, reader: SnapshotReader) -> str:

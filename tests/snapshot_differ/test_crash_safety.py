@@ -76,10 +76,18 @@ def _expected_changes() -> set[tuple[str, str, str]]:
     return expected
 
 
+# A one-off run (the CronJob's), and a paced sweep's run.
+COMMANDS = {
+    "run": ("run", "--no-progress"),
+    "sweep": ("sweep", "--runs", "1"),
+}
+
+
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("crash_at", CRASH_POINTS)
 async def test_a_killed_run_and_its_rerun_deliver_every_change_once(
-    harness: DifferHarness, authority: dict[str, object], crash_at: str
+    harness: DifferHarness, authority: dict[str, object], crash_at: str, command: str
 ) -> None:
     harness.set_profiles(BASELINE)
     first = await harness.runner.run_to_end(0, 1)
@@ -91,8 +99,10 @@ async def test_a_killed_run_and_its_rerun_deliver_every_change_once(
     lob_edit = make_profile(13, **UPDATED[13])
     await harness.redis.hset(LOB_WRITES_KEY, lob_edit["id"], digest(lob_edit))
 
+    paced = {"SYNC_INTERVAL_SECONDS": "60"}
     crashed = await run_differ(
-        differ_env(harness, authority, DIFFER_CRASH_AT=crash_at, **SIZES), "run", "--no-progress"
+        differ_env(harness, authority, DIFFER_CRASH_AT=crash_at, **SIZES, **paced),
+        *COMMANDS[command],
     )
     assert crashed.returncode == -9, (
         f"the run was not killed at {crash_at}: exit {crashed.returncode}\n{crashed.stderr}"
@@ -101,7 +111,7 @@ async def test_a_killed_run_and_its_rerun_deliver_every_change_once(
     # test does not wait for that (test_cli covers the expiry).
     await harness.redis.delete(lock_key("s0of1"))
 
-    rerun = await run_differ(differ_env(harness, authority, **SIZES), "run", "--no-progress")
+    rerun = await run_differ(differ_env(harness, authority, **SIZES, **paced), *COMMANDS[command])
     assert rerun.returncode == 0, rerun.stderr + rerun.stdout
     assert rerun.run["state"] == "SUCCEEDED"
 

@@ -1,0 +1,134 @@
+"""The paced sweeper: every user read once per interval, the reads spread
+evenly over it; an edit made just after its user was read reaches the LOB app
+within one interval; a shard the budget cannot read within the interval says
+so, with the shortest interval it allows."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http, emulator_token
+from services.devstack.stack import Stack, StackOptions
+
+INTERVAL = 12  # seconds; the reads are spread over 7 (the interval less a 5 s margin)
+USERS = 40
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    options = StackOptions(state_dir=tmp_path_factory.mktemp("sweep"), users=USERS, seed=5)
+    with Stack(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def lob(stack: Stack) -> Iterator[LobClient]:
+    with LobClient.on_stack(stack) as client:
+        yield client
+
+
+def start_sweeper(stack: Stack, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.snapshot_differ", "sweep"],
+        env={**stack.differ_env(), "SYNC_INTERVAL_SECONDS": str(INTERVAL), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    """Stops the sweeper by its own pid (it records its run as interrupted); its stderr."""
+    process.terminate()
+    _, stderr = process.communicate(timeout=30)
+    return stderr
+
+
+def running_sweep(lob: LobClient) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        runs = lob.http.get("/v1/syncs").json().get("runs", [])
+        if runs and runs[0]["state"] == "RUNNING" and runs[0].get("intervalSeconds") == INTERVAL:
+            return dict(runs[0])
+        time.sleep(0.1)
+    raise TimeoutError("no sweep run started")
+
+
+def enumeration_order(stack: Stack) -> list[str]:
+    """User ids in the order Graph lists them: the order a sweep reads them in."""
+    token = emulator_token(
+        stack.emulator_url,
+        stack.ca_file,
+        roles=["User.Read.All"],
+        audience="https://graph.microsoft.com",
+    )
+    with emulator_http(stack.emulator_url, stack.ca_file) as graph:
+        page = graph.get(
+            "/v1.0/users",
+            params={"$top": "999", "$select": "id"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    return [user["id"] for user in page.json()["value"]]
+
+
+def test_an_edit_just_after_its_users_read_arrives_within_one_interval(
+    stack: Stack, lob: LobClient
+) -> None:
+    assert lob.sync_and_wait()["state"] == "SUCCEEDED"
+    _, cursor = lob.changes()
+    # Read in the sweep's first batch of 20 (at its start), then not until the next sweep.
+    target = enumeration_order(stack)[0]
+    sweeper = start_sweeper(stack)
+    try:
+        run = running_sweep(lob)
+        while int(run.get("counts", {}).get("profiles", 0)) < 20:
+            time.sleep(0.05)
+            run = lob.http.get(f"/v1/syncs/{run['runId']}").json()
+        edited_at = time.monotonic()
+        edit_in_delve(stack.emulator_url, stack.ca_file, target, aboutMe="Edited just after")
+        arrived = None
+        while time.monotonic() - edited_at < 3 * INTERVAL:
+            events, cursor = lob.changes(cursor)
+            if any(e["userId"] == target for e in events):
+                arrived = time.monotonic() - edited_at
+                break
+            time.sleep(0.1)
+    finally:
+        stop(sweeper)
+    assert arrived is not None, "the edit never reached the LOB app"
+    # Within one interval (plus the time to compare and publish a batch).
+    assert arrived <= INTERVAL + 3, f"arrived {arrived:.1f} s after the edit"
+    runs = lob.http.get("/v1/syncs").json()["runs"]
+    sweeps = [r for r in runs if r.get("intervalSeconds") == INTERVAL]
+    assert run["runId"] in {r["runId"] for r in sweeps}
+    assert any(r["state"] == "SUCCEEDED" for r in sweeps)
+    assert all(int(r.get("shortestIntervalSeconds", 0)) == 0 for r in sweeps), sweeps
+
+
+def test_a_shard_the_budget_cannot_read_within_the_interval_says_so(
+    stack: Stack, lob: LobClient
+) -> None:
+    # The emulator's Graph quota, and our own budget, allow 4 reads a second:
+    # 40 users need about 10 s, more than the 7 s a 12 s interval spreads them over.
+    with emulator_http(stack.emulator_url, stack.ca_file) as admin:
+        admin.put("/_emulator/config", json={"quotaPer10s": 40}).raise_for_status()
+    sweeper = start_sweeper(stack)
+    try:
+        run = running_sweep(lob)
+        deadline = time.monotonic() + 120
+        while run["state"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            run = lob.http.get(f"/v1/syncs/{run['runId']}").json()
+    finally:
+        stop(sweeper)
+        with emulator_http(stack.emulator_url, stack.ca_file) as admin:
+            admin.put("/_emulator/config", json={"quotaPer10s": 1_000_000}).raise_for_status()
+    assert run["state"] == "SUCCEEDED", run
+    assert run["intervalSeconds"] == INTERVAL
+    assert run["shortestIntervalSeconds"] > INTERVAL, run
