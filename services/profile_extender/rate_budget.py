@@ -10,7 +10,8 @@ window ever holds more than `budget` units.
     budget = RateBudget(redis, key, budget_per_10s=3325)
     await budget.spend(20)              # waits as long as needed, then returns
     await budget.spend(20, bulk=True)   # the same for a sync's reads, behind the LOB's
-    budget.back_off(2.5)                # Graph said 429 Retry-After 2.5: everyone waits
+    await budget.back_off(2.5)          # Graph said 429 Retry-After 2.5: every replica waits
+    budget.set_budget(8000)             # the tenant turned out larger: a larger budget
 
 Two priorities share the one budget. A sync reads the whole tenant and would
 keep reservations queued far ahead, so a LOB app's single read behind them
@@ -109,6 +110,13 @@ class RateBudget:
     def __init__(self, redis: aioredis.Redis, key: str, *, budget_per_10s: int) -> None:
         self._redis = redis
         self._key = key
+        self._script = redis.register_script(_RESERVE)
+        self._local = _LocalGcra()
+        self._redis_down_until = 0.0
+        self.set_budget(budget_per_10s)
+
+    def set_budget(self, budget_per_10s: int) -> None:
+        """Resource units per 10 s from now on (the schedule already taken stays)."""
         self.budget_per_10s = budget_per_10s
         BUDGET_UNITS.set(budget_per_10s)
         # A burst of one $batch at least, a small share of the budget at most;
@@ -121,18 +129,21 @@ class RateBudget:
         self._interval_us = WINDOW_SECONDS * 1e6 / steady
         self._burst_us = self.burst_units * self._interval_us
         self._interactive_burst_us = (self.burst_units + self.headroom_units) * self._interval_us
-        self._script = redis.register_script(_RESERVE)
-        self._local = _LocalGcra()
-        self._pause_us = 0.0
-        self._redis_down_until = 0.0
 
     @property
     def steady_rate_per_second(self) -> float:
         return 1e6 / self._interval_us
 
-    def back_off(self, seconds: float) -> None:
-        """Graph throttled us: the next reservation (by any replica) waits this long."""
-        self._pause_us = max(self._pause_us, seconds * 1e6)
+    async def back_off(self, seconds: float) -> None:
+        """Graph throttled us: every replica's next reservation waits this long.
+
+        Written to the shared schedule at once, so that replicas that have not
+        been answered 429 themselves hold back too."""
+        if seconds > 0:
+            # Held against the larger (interactive) allowance: no read goes early.
+            await self._reserve(
+                0, self._interactive_burst_us, only_now=False, pause_us=seconds * 1e6
+            )
 
     async def spend(self, units: int, *, bulk: bool = False) -> None:
         """Waits until `units` resource units may be sent without exceeding the budget.
@@ -161,16 +172,17 @@ class RateBudget:
         otherwise reserves nothing and returns the seconds to wait before trying again."""
         return -await self._reserve(units, self._burst_us, only_now=True)
 
-    async def _reserve(self, units: int, burst_us: float, *, only_now: bool) -> float:
-        if units <= 0:
+    async def _reserve(
+        self, units: int, burst_us: float, *, only_now: bool, pause_us: float = 0.0
+    ) -> float:
+        if units < 0 or (units == 0 and pause_us <= 0):
             return 0.0
-        pause, self._pause_us = self._pause_us, 0.0
         if time.monotonic() >= self._redis_down_until:
             args: list[int | str] = [
                 units,
                 f"{self._interval_us:.3f}",
                 f"{burst_us:.3f}",
-                f"{pause:.0f}",
+                f"{pause_us:.0f}",
                 "1" if only_now else "0",
             ]
             try:
@@ -181,5 +193,5 @@ class RateBudget:
                 self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
             else:
                 return wait_us / 1e6
-        wait_us = self._local.reserve(units, self._interval_us, burst_us, pause, only_now)
+        wait_us = self._local.reserve(units, self._interval_us, burst_us, pause_us, only_now)
         return wait_us / 1e6

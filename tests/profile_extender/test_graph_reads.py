@@ -104,8 +104,10 @@ async def test_every_profile_arrives_once_through_a_storm_of_429s_and_503s(
     configure(emulator, failureRate=0.3, failureStatuses=[429, 503], quotaPer10s=1_000_000, seed=5)
     ids: list[str] = []
     summary = None
-    # One shard of three: some 1,700 profiles make the point at a third of the time.
-    request = extender_pb2.ListProfilesRequest(shard_index=1, shard_count=3)
+    # One shard of ten: some 500 profiles make the point. Every 429 pauses the
+    # whole app for its Retry-After (0.5 to 3 s here), as Graph asks, so the
+    # storm costs time rather than profiles.
+    request = extender_pb2.ListProfilesRequest(shard_index=1, shard_count=10)
     async for item in extender_stub.ListProfiles(request):
         kind = item.WhichOneof("item")
         if kind == "profile":
@@ -116,9 +118,9 @@ async def test_every_profile_arrives_once_through_a_storm_of_429s_and_503s(
         else:
             summary = item.summary
     assert summary is not None and summary.failures == 0
-    assert len(ids) == len(set(ids)) == summary.users > USERS / 3 * 0.8
+    assert len(ids) == len(set(ids)) == summary.users > USERS / 10 * 0.8
     seen = stats(emulator)
-    # The storm really happened: about 30% of some 1,750 reads were refused.
+    # The storm really happened: about 30% of some 500 reads were refused.
     assert seen["injectedFailures"] >= len(ids) // 5, seen
 
 

@@ -47,7 +47,7 @@ async def test_two_replicas_share_one_budget(redis_client: aioredis.Redis) -> No
 async def test_a_429_makes_every_replica_wait(redis_client: aioredis.Redis) -> None:
     first = RateBudget(redis_client, "test:pause", budget_per_10s=10_000)
     second = RateBudget(redis_client, "test:pause", budget_per_10s=10_000)
-    first.back_off(3.0)
+    await first.back_off(3.0)
     assert await first.reserve(1) >= 2.9
     assert await second.reserve(1) >= 2.9
 
@@ -60,18 +60,38 @@ async def test_without_redis_a_replica_paces_itself() -> None:
     await unreachable.aclose()
 
 
+async def test_requests_in_flight_follow_the_rate_and_the_latency() -> None:
+    # 40 $batch requests a second (the largest tier's budget, 20 users each).
+    limit = AdaptiveLimit(rate=lambda: 40.0, maximum=256)
+    for _ in range(100):
+        limit.observe(0.05)
+    fast = limit.limit
+    for _ in range(100):
+        limit.observe(1.5)
+    slow = limit.limit
+    # Little's law: 40/s at 1.5 s each is 60 in flight; at 50 ms, 2.
+    assert 60 <= slow <= 100
+    assert 2 <= fast <= 10
+    for _ in range(100):
+        limit.observe(30.0)
+    assert limit.limit == 256  # the safety bound holds, however slow Graph is
+
+
 async def test_adaptive_limit_halves_on_429_and_grows_back() -> None:
-    limit = AdaptiveLimit(initial=8, maximum=16)
+    limit = AdaptiveLimit(rate=lambda: 40.0, maximum=256)
+    for _ in range(100):
+        limit.observe(1.0)
+    wanted = limit.limit
     limit.throttled()
-    assert limit.limit == 4
+    assert limit.limit == wanted // 2
     limit.throttled()  # the same burst of 429s counts once
-    assert limit.limit == 4
-    for _ in range(4):
+    assert limit.limit == wanted // 2
+    for _ in range(wanted // 2):
         limit.succeeded()
-    assert limit.limit == 5
-    for _ in range(200):
+    assert limit.limit == wanted // 2 + 1
+    for _ in range(50 * wanted):
         limit.succeeded()
-    assert limit.limit == 16
+    assert limit.limit == wanted  # back to what the rate asks, not beyond
 
 
 async def test_interactive_reads_do_not_queue_behind_a_sync(redis_client: aioredis.Redis) -> None:
