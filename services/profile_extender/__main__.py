@@ -18,7 +18,7 @@ from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
 from services.profile_extender.servicer import ProfileExtenderServicer
 from services.profile_extender.updates import ProfileUpdater
-from services.profile_extender.write_budget import WriteBudget
+from services.profile_extender.write_budget import WriteBudget, write_budget_key
 from services.search.index import SearchIndex
 
 SERVICE_NAME = "profilesync.v1.ProfileExtender"
@@ -40,7 +40,7 @@ async def serve(settings: ExtenderSettings) -> None:
     await quota.refresh()
     writes = WriteBudget(
         redis,
-        f"profilesync:graph-writes:{app}",
+        write_budget_key(settings.entra.tenant_id, settings.entra.client_id),
         writes_per_window=settings.graph.write_budget_per_150s,
     )
     graph = GraphClient(settings.graph, tokens, budget=budget, quota=quota)

@@ -388,6 +388,7 @@ class GraphClient:
                     # Deleted between enumeration and read: absent, not failed.
                     done[key] = FetchResult(user_id)
                 elif status in RETRYABLE_STATUS or status == 202:
+                    last_problem = f"HTTP {status} from Graph"
                     delay = _retry_delay(item.get("headers") or {}, attempt)
                     if status == 429:
                         # Waited out in the shared budget, by every request.

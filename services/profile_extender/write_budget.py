@@ -30,7 +30,7 @@ from prometheus_client import Counter
 
 from services.common.errors import RateLimited
 
-__all__ = ["WRITE_WINDOW_SECONDS", "WriteBudget"]
+__all__ = ["WRITE_WINDOW_SECONDS", "WriteBudget", "write_budget_key"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,11 @@ end
 local freeing = redis.call('ZRANGE', KEYS[1], used - limit, used - limit, 'WITHSCORES')
 return math.max(1, tonumber(freeing[2]) + window - now)
 """
+
+
+def write_budget_key(tenant_id: str, client_id: str) -> str:
+    """The Redis key of the write log: Graph's write quota is per app per tenant."""
+    return f"profilesync:graph-writes:{tenant_id}:{client_id}"
 
 
 class WriteBudget:

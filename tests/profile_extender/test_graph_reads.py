@@ -180,3 +180,34 @@ async def test_a_profile_is_sent_at_most_max_attempts_times_when_whole_batches_f
     assert "talking to Graph after 3 attempts" in results[0].error
     # GRAPH_MAX_ATTEMPTS is per profile: three sends of the batch, not three times three.
     assert dropped == 3
+
+
+async def test_one_replicas_429_on_batch_items_slows_the_other_replica(
+    emulator: dict[str, Any], redis_client: aioredis.Redis
+) -> None:
+    """Graph reports throttling of the requests inside a `$batch` item by item, each
+    with its own 429 and Retry-After (https://learn.microsoft.com/graph/json-batching),
+    and the quota is the app's in the tenant, whichever replica spends it
+    (https://learn.microsoft.com/graph/throttling-limits): a replica that never saw
+    the 429 must wait as well."""
+    configure(emulator, failureRate=0.0, quotaPer10s=1_000_000)
+    first = graph_client(emulator, redis_client, budget=1_000_000, attempts=1)
+    second = graph_client(emulator, redis_client, budget=1_000_000)
+    ids = [user_id async for user_id in first.iter_user_ids()][:40]
+    # Nothing holds the second replica back yet.
+    assert (await asyncio.wait_for(second.get_users(ids[:1]), 5.0))[0].user is not None
+    # A new quota starts from an empty window: 20 reads fit, the next 20 do not.
+    configure(emulator, quotaPer10s=20)
+    try:
+        results = await first.get_users(ids)
+        throttled_by_graph = stats(emulator)["throttled"]
+        # The second replica, which saw no 429, now waits for the first one's.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(second.get_users(ids[:1]), 5.0)
+    finally:
+        configure(emulator, quotaPer10s=1_000_000)
+        await first.aclose()
+        await second.aclose()
+    failed = [r for r in results if r.error]
+    assert len(failed) == 20 and all("429" in (r.error or "") for r in failed), failed[:1]
+    assert throttled_by_graph == 20  # per item, inside a $batch answered 200
