@@ -4,6 +4,7 @@ and Graph's own answers (long Retry-After, 202 Accepted) taken as documented."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -13,14 +14,18 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
+from profilesync.v1 import extender_pb2
+from services.common.auth import Principal
 from services.common.entra import EntraSettings, MsalTokens
 from services.common.errors import GraphUnavailable, RateLimited
 from services.devstack.emulator import running_emulator
+from services.devstack.lob_client import emulator_http, emulator_token
 from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from services.profile_extender.config import GraphSettings
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
+from services.profile_extender.updates import ProfileUpdater
 from services.profile_extender.write_budget import WriteBudget
 
 SHARE = 0.97
@@ -221,3 +226,78 @@ async def test_a_read_answered_202_accepted_is_asked_again(redis_client: aioredi
         await client.aclose()
     assert result.user == user
     assert answers == {"/v1.0/users/u1": 2, "/v1.0/$batch": 2}
+
+
+def entra(emulator: dict[str, Any]) -> EntraSettings:
+    return EntraSettings(
+        tenant_id=emulator["tenantId"],
+        client_id=DEFAULT_CLIENT_ID,
+        authority=emulator["authority"],
+        ca_bundle=emulator["caFile"],
+        client_secret=DEFAULT_CLIENT_SECRET,
+    )
+
+
+async def test_a_burst_of_updates_past_the_write_quota_never_meets_graphs_429(
+    emulator: dict[str, Any], redis_client: aioredis.Redis
+) -> None:
+    """A LOB bulk import, scaled down: Graph's write quota set to 30 per 150 s
+    (3,000 in a tenant, https://learn.microsoft.com/graph/throttling-limits), 40
+    updates offered at once by users of the tenant. The extender accepts what fits
+    under its share and refuses the rest itself, with a Retry-After; Graph answers
+    no 429, and every accepted update is in Graph."""
+    with emulator_http(emulator["url"], emulator["caFile"]) as admin:
+        admin.put(
+            "/_emulator/config", json={"writeQuotaPer150s": 30, "quotaPer10s": 1_000_000}
+        ).raise_for_status()
+        admin.delete("/_emulator/stats").raise_for_status()
+    tokens = MsalTokens(entra(emulator))
+    budget = RateBudget(redis_client, "test:burst-budget", budget_per_10s=1_000_000)
+    graph = GraphClient(
+        settings(f"{emulator['url']}/v1.0", emulator["caFile"]), tokens, budget=budget
+    )
+    writes = WriteBudget(redis_client, "test:burst-writes", writes_per_window=int(30 * SHARE))
+    updater = ProfileUpdater(graph, tokens, redis_client, writes)
+    ids = [user_id async for user_id in graph.iter_user_ids()][:40]
+    users = [await graph.get_user(user_id) for user_id in ids]
+
+    async def update(user: dict[str, Any]) -> str:
+        own_token = emulator_token(
+            emulator["url"], emulator["caFile"], user=user["userPrincipalName"]
+        )
+        caller = Principal(
+            user["id"],
+            user["userPrincipalName"],
+            True,
+            frozenset(),
+            frozenset({"Profiles.ReadWrite"}),
+            own_token,
+        )
+        request = extender_pb2.UpdateProfileRequest(id=user["id"], about_me=f"import {user['id']}")
+        try:
+            await updater.update(request, caller)
+        except RateLimited as refused:
+            assert refused.retry_after_seconds and refused.retry_after_seconds > 100
+            return "refused"
+        return "written"
+
+    try:
+        outcomes = await asyncio.gather(*(update(user) for user in users))
+        with emulator_http(emulator["url"], emulator["caFile"]) as admin:
+            seen = admin.get("/_emulator/stats").json()
+            in_graph = [
+                admin.get(f"/_emulator/users/{user['id']}").json()["aboutMe"] for user in users
+            ]
+            admin.put("/_emulator/config", json={"writeQuotaPer150s": 3000}).raise_for_status()
+    finally:
+        await graph.aclose()
+    assert outcomes.count("written") == int(30 * SHARE) == 29
+    assert outcomes.count("refused") == 40 - 29
+    assert seen["throttled"] == 0 and seen["writes"] == 29, seen
+    written = [user for user, outcome in zip(users, outcomes, strict=True) if outcome == "written"]
+    assert all(
+        text == f"import {user['id']}"
+        for user, text in zip(users, in_graph, strict=True)
+        if user in written
+    )
+    assert sum((text or "").startswith("import ") for text in in_graph) == 29
