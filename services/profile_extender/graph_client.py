@@ -85,6 +85,10 @@ LONG_WAIT_SECONDS = 60.0
 # than that queue inside httpcore. Requests beyond it get connections of their
 # own, each through a client of its own.
 STREAMS_PER_CONNECTION = 100
+# A LOB call that would wait longer than this for the budget (Graph asked the
+# app to pause) is answered 429 with the time left rather than held open: the
+# gateway gives a unary call 90 s.
+INTERACTIVE_MAX_WAIT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -223,7 +227,9 @@ class GraphClient:
         """
         if self._quota is not None:
             await self._quota.refresh()
-        await self._budget.spend(cost, bulk=bulk)
+        await self._budget.spend(
+            cost, bulk=bulk, max_wait=None if bulk else INTERACTIVE_MAX_WAIT_SECONDS
+        )
         token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
         headers = {"Authorization": f"Bearer {token}", "client-request-id": str(uuid.uuid4())}
         started = time.monotonic()

@@ -29,10 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
+
+from services.common.errors import RateLimited
 
 __all__ = ["RateBudget"]
 
@@ -145,10 +148,12 @@ class RateBudget:
                 0, self._interactive_burst_us, only_now=False, pause_us=seconds * 1e6
             )
 
-    async def spend(self, units: int, *, bulk: bool = False) -> None:
+    async def spend(self, units: int, *, bulk: bool = False, max_wait: float | None = None) -> None:
         """Waits until `units` resource units may be sent without exceeding the budget.
 
         `bulk` (a sync's reads) gives way to interactive reads: see the module doc.
+        An interactive caller that would wait longer than `max_wait` (Graph asked
+        the app to pause) is told so at once: RateLimited, with the seconds left.
         """
         waited = 0.0
         if bulk:
@@ -157,6 +162,12 @@ class RateBudget:
                 await asyncio.sleep(wait)
         else:
             waited = await self.reserve(units)
+            if max_wait is not None and waited > max_wait:
+                seconds = math.ceil(waited)
+                raise RateLimited(
+                    f"Microsoft Graph asked this app to wait (throttling); retry in {seconds} s",
+                    retry_after_seconds=seconds,
+                )
             if waited > 0:
                 await asyncio.sleep(waited)
         UNITS_SPENT.inc(max(0, units))
