@@ -181,7 +181,7 @@ async def test_a_long_retry_after_is_honoured_logged_and_counted(
     finally:
         await client.aclose()
     assert told.value.retry_after_seconds is not None
-    assert 590 <= told.value.retry_after_seconds <= 600
+    assert 590 <= told.value.retry_after_seconds <= 601  # whole seconds, rounded up
     assert calls == 1
     other_replica = RateBudget(redis_client, "test:long-wait", budget_per_10s=8000)
     assert await other_replica.reserve(1) >= 590
