@@ -225,12 +225,16 @@ class GraphClient:
         `cost` requests, which the caller counts when answered. `bulk` requests (a
         sync's reads) give way to the others in the budget.
         """
+        # The token first: MSAL answers from its cache in a thread, one caller at
+        # a time, and that queue must not sit between the budget's go and the
+        # send (Graph counts a request when it arrives: requests held there
+        # would arrive together).
+        token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
         if self._quota is not None:
             await self._quota.refresh()
         await self._budget.spend(
             cost, bulk=bulk, max_wait=None if bulk else INTERACTIVE_MAX_WAIT_SECONDS
         )
-        token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
         headers = {"Authorization": f"Bearer {token}", "client-request-id": str(uuid.uuid4())}
         started = time.monotonic()
         try:
