@@ -31,6 +31,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
@@ -54,6 +55,14 @@ WAITED = Counter(
 )
 
 WINDOW_SECONDS = 10.0
+# Graph counts a request when it arrives; requests sent on schedule but held on
+# the way (network, a busy server) can arrive together and overfill a window
+# the schedule kept. A 429 despite the budget therefore also lowers this
+# replica's rate by THROTTLE_STEP (once a window, down to MIN_SCALE of the
+# budget), which then climbs back by RECOVERY_STEP each window without one.
+THROTTLE_STEP = 0.9
+RECOVERY_STEP = 0.02
+MIN_SCALE = 0.5
 # After Redis fails, how long this replica paces itself before asking again.
 REDIS_RETRY_SECONDS = 5.0
 
@@ -110,25 +119,41 @@ class _LocalGcra:
 
 
 class RateBudget:
-    def __init__(self, redis: aioredis.Redis, key: str, *, budget_per_10s: int) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        key: str,
+        *,
+        budget_per_10s: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = redis
         self._key = key
         self._script = redis.register_script(_RESERVE)
         self._local = _LocalGcra()
         self._redis_down_until = 0.0
+        self._clock = clock
+        # Share of the budget this replica schedules at (see THROTTLE_STEP).
+        self.scale = 1.0
+        self._scale_changed = clock()
+        self._last_cut = -math.inf
         self.set_budget(budget_per_10s)
 
     def set_budget(self, budget_per_10s: int) -> None:
         """Resource units per 10 s from now on (the schedule already taken stays)."""
         self.budget_per_10s = budget_per_10s
         BUDGET_UNITS.set(budget_per_10s)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        budget = self.budget_per_10s * self.scale
         # A burst of one $batch at least, a small share of the budget at most;
         # interactive reads may go `headroom_units` beyond it (three $batch
         # requests, or 1% of the budget). The steady rate is what the budget
         # leaves after both.
-        self.burst_units = max(20, budget_per_10s // 50)
-        self.headroom_units = max(60, budget_per_10s // 100)
-        steady = max(1, budget_per_10s - self.burst_units - self.headroom_units)
+        self.burst_units = max(20, int(budget) // 50)
+        self.headroom_units = max(60, int(budget) // 100)
+        steady = max(1.0, budget - self.burst_units - self.headroom_units)
         self._interval_us = WINDOW_SECONDS * 1e6 / steady
         self._burst_us = self.burst_units * self._interval_us
         self._interactive_burst_us = (self.burst_units + self.headroom_units) * self._interval_us
@@ -142,11 +167,24 @@ class RateBudget:
 
         Written to the shared schedule at once, so that replicas that have not
         been answered 429 themselves hold back too."""
+        now = self._clock()
+        if now - self._last_cut >= WINDOW_SECONDS:
+            # One burst of throttling reports many 429s: one step for it.
+            self.scale = max(MIN_SCALE, self.scale * THROTTLE_STEP)
+            self._last_cut = self._scale_changed = now
+            self._schedule()
         if seconds > 0:
             # Held against the larger (interactive) allowance: no read goes early.
             await self._reserve(
                 0, self._interactive_burst_us, only_now=False, pause_us=seconds * 1e6
             )
+
+    def _recover(self) -> None:
+        now = self._clock()
+        if self.scale < 1.0 and now - self._scale_changed >= WINDOW_SECONDS:
+            self.scale = min(1.0, self.scale + RECOVERY_STEP)
+            self._scale_changed = now
+            self._schedule()
 
     async def spend(self, units: int, *, bulk: bool = False, max_wait: float | None = None) -> None:
         """Waits until `units` resource units may be sent without exceeding the budget.
@@ -188,6 +226,7 @@ class RateBudget:
     ) -> float:
         if units < 0 or (units == 0 and pause_us <= 0):
             return 0.0
+        self._recover()
         if time.monotonic() >= self._redis_down_until:
             args: list[int | str] = [
                 units,

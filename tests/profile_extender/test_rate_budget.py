@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 
 from services.common.processes import free_port
@@ -143,3 +144,25 @@ async def test_a_sync_gives_way_while_interactive_reads_fill_the_budget(
     assert await budget.try_reserve(20) > 5
     # Nothing was booked for it: the next interactive read queues right after the booking.
     assert await budget.reserve(1) < booked + 0.1
+
+
+async def test_a_429_despite_the_budget_lowers_the_rate_until_quiet_windows_restore_it(
+    redis_client: aioredis.Redis,
+) -> None:
+    """Graph counts a request when it arrives (https://learn.microsoft.com/graph/throttling):
+    requests delayed on the way can arrive together and overfill a window the schedule
+    kept. Being throttled anyway, a replica sends a little slower for a while."""
+    now = [1000.0]
+    budget = RateBudget(redis_client, "test:step-down", budget_per_10s=8000, clock=lambda: now[0])
+    full = budget.steady_rate_per_second
+    await budget.back_off(0.0)
+    await budget.back_off(0.0)  # the same burst of 429s: one step
+    assert budget.steady_rate_per_second == pytest.approx(full * 0.9, rel=0.01)
+    now[0] += 10
+    await budget.back_off(0.0)  # throttled again a window later: another step
+    lowered = budget.steady_rate_per_second
+    assert lowered == pytest.approx(full * 0.81, rel=0.01)
+    for _ in range(30):  # quiet windows bring the rate back, a step each
+        now[0] += 10
+        await budget.reserve(1)
+    assert budget.steady_rate_per_second == pytest.approx(full, rel=0.001)
