@@ -8,9 +8,13 @@ access policy declared in the protos (`option (profilesync.v1.access)`).
 
 A token must be a JWT signed by a key of the authority's JWKS, issued by the
 tenant's issuer, for this app's audience, within its validity, for the
-configured tenant. Refusals are UNAUTHENTICATED (no or bad token) or
-PERMISSION_DENIED (valid token, wrong kind or role), with the reason; the
-token itself is never logged or echoed.
+configured tenant. A user (delegated) token must also carry one of the RPC's
+delegated scopes in `scp`, an app token one of its app roles in `roles`
+("Protected web API: verify scopes and app roles",
+https://learn.microsoft.com/entra/identity-platform/scenario-protected-web-api-verification-scope-app-roles).
+Refusals are UNAUTHENTICATED (no or bad token) or PERMISSION_DENIED (valid
+token, wrong kind, scope or role), with the reason; the token itself is never
+logged or echoed.
 """
 
 from __future__ import annotations
@@ -100,6 +104,13 @@ def authorize(principal: Principal, policy: options_pb2.AccessPolicy, method: st
                 f"{name} needs an application token with one of the roles "
                 f"{', '.join(policy.app_roles)}; a user token was sent"
             )
+        # A policy open to users without naming a scope lets no user in.
+        if not principal.scopes & set(policy.delegated_scopes):
+            raise PermissionDenied(
+                f"{name} needs a user token with the delegated scope "
+                f"{' or '.join(policy.delegated_scopes) or '(none declared)'}; "
+                f"the token has {', '.join(sorted(principal.scopes)) or 'no scope'}"
+            )
         return
     if not policy.app_roles:
         raise PermissionDenied(
@@ -186,7 +197,9 @@ class TokenVerifier:
         if claims.get("tid") != self._settings.tenant_id:
             raise Unauthenticated("the token was issued for another tenant")
         scopes = frozenset(str(claims.get("scp", "")).split())
-        is_user = bool(scopes)
+        # A user token carries `scp` (possibly empty) and, with the optional
+        # claim, idtyp "user"; an app token has neither.
+        is_user = "scp" in claims or claims.get("idtyp") == "user"
         return Principal(
             subject=str(claims.get("oid") or claims.get("sub") or ""),
             name=str(

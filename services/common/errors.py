@@ -77,7 +77,14 @@ class CursorExpired(ProfileSyncError):
 
 
 class RateLimited(ProfileSyncError):
+    """Too much at once; `retry_after_seconds`, when known, travels to the caller
+    as `retry-after` metadata (a `Retry-After` header through the gateway)."""
+
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, *, retry_after_seconds: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Unavailable(ProfileSyncError):

@@ -153,7 +153,10 @@ def _access_text(policy: options_pb2.AccessPolicy) -> str:
         roles = ", ".join(f"`{role}`" for role in policy.app_roles)
         kinds.append(f"an application token with one of the app roles {roles}")
     if policy.delegated_users:
-        kinds.append("a delegated user token (the service acts as that user)")
+        scopes = " or ".join(f"`{scope}`" for scope in policy.delegated_scopes)
+        kinds.append(
+            f"a delegated user token with the scope {scopes} (the service acts as that user)"
+        )
     return "**Access:** " + " or ".join(kinds) + "."
 
 
@@ -363,6 +366,7 @@ class _DocumentBuilder:
             operation["x-access"] = {
                 "appRoles": list(policy.app_roles),
                 "delegatedUsers": policy.delegated_users,
+                "delegatedScopes": list(policy.delegated_scopes),
                 "anonymous": policy.anonymous,
             }
             self.paths.setdefault(path, {})[binding.verb] = operation

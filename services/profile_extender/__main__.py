@@ -14,10 +14,12 @@ from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
 from services.profile_extender.config import ExtenderSettings
 from services.profile_extender.graph_client import GraphClient
+from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
 from services.profile_extender.servicer import ProfileExtenderServicer
 from services.profile_extender.stored_profiles import StoredProfiles
 from services.profile_extender.updates import ProfileUpdater
+from services.profile_extender.write_budget import WriteBudget, write_budget_key
 from services.search.index import SearchIndex
 
 SERVICE_NAME = "profilesync.v1.ProfileExtender"
@@ -26,15 +28,26 @@ SERVICE_NAME = "profilesync.v1.ProfileExtender"
 async def serve(settings: ExtenderSettings) -> None:
     tokens = MsalTokens(settings.entra)
     redis = connect(settings.redis_url)
-    budget = RateBudget(
+    # Graph's quotas are per app per tenant: so are the budgets, for all replicas.
+    app = f"{settings.entra.tenant_id}:{settings.entra.client_id}"
+    budget = RateBudget(redis, f"profilesync:graph-budget:{app}", budget_per_10s=1)
+    quota = TenantQuota(
         redis,
-        f"profilesync:graph-budget:{settings.entra.tenant_id}:{settings.entra.client_id}",
-        budget_per_10s=settings.graph.budget_per_10s,
+        f"profilesync:graph-tenant-users:{settings.entra.tenant_id}",
+        budget,
+        share=settings.graph.budget_share,
+        explicit=settings.graph.quota_per_10s,
     )
-    graph = GraphClient(settings.graph, tokens, budget=budget)
+    await quota.refresh()
+    writes = WriteBudget(
+        redis,
+        write_budget_key(settings.entra.tenant_id, settings.entra.client_id),
+        writes_per_window=settings.graph.write_budget_per_150s,
+    )
+    graph = GraphClient(settings.graph, tokens, budget=budget, quota=quota)
     servicer = ProfileExtenderServicer(
         graph,
-        ProfileUpdater(graph, tokens, redis),
+        ProfileUpdater(graph, tokens, redis, writes),
         SearchIndex(redis),
         StoredProfiles(redis, shard_count=settings.shard_count),
     )

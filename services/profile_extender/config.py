@@ -17,30 +17,40 @@ class GraphSettings:
     graph_url: str
     # PEM bundle trusted for Graph; None = the system store.
     ca_bundle: str | None
-    # Upper bound of concurrent $batch requests (the adaptive limit stays below).
+    # Safety bound of concurrent $batch requests; below it, requests in flight
+    # follow from the budget's rate and Graph's latency (see AdaptiveLimit).
     max_concurrency: int
     # Attempts for one profile before it is reported as failed.
     max_attempts: int
     request_timeout_seconds: float
-    # The tenant's Graph quota (resource units per 10 s) and the share of it
-    # all extender replicas together may use.
-    quota_per_10s: int
+    # The tenant's Graph quota (resource units per 10 s), None to follow the
+    # tenant's size (see TenantQuota), and the share of it all extender
+    # replicas together may use.
+    quota_per_10s: int | None
     budget_share: float
+    # Graph's write quota per app per tenant (writes per 150 s), of which the
+    # same share is used.
+    write_quota_per_150s: int = 3000
 
     @property
-    def budget_per_10s(self) -> int:
-        return max(1, int(self.quota_per_10s * self.budget_share))
+    def write_budget_per_150s(self) -> int:
+        return max(1, int(self.write_quota_per_150s * self.budget_share))
 
     @classmethod
     def from_env(cls, env: EnvReader) -> GraphSettings:
         return cls(
             graph_url=env.text("GRAPH_URL", "https://graph.microsoft.com/v1.0").rstrip("/"),
             ca_bundle=env.optional("AZURE_CA_BUNDLE"),
-            max_concurrency=env.integer("GRAPH_MAX_CONCURRENCY", 16, minimum=1, maximum=256),
+            max_concurrency=env.integer("GRAPH_MAX_CONCURRENCY", 256, minimum=1, maximum=1024),
             max_attempts=env.integer("GRAPH_MAX_ATTEMPTS", 8, minimum=1, maximum=100),
             request_timeout_seconds=env.number("GRAPH_TIMEOUT_SECONDS", 30.0, minimum=1.0),
-            quota_per_10s=env.integer("GRAPH_QUOTA_PER_10S", 3500, minimum=1),
+            quota_per_10s=(
+                env.integer("GRAPH_QUOTA_PER_10S", 0, minimum=1)
+                if env.optional("GRAPH_QUOTA_PER_10S")
+                else None
+            ),
             budget_share=env.number("GRAPH_BUDGET_SHARE", 0.97, minimum=0.01),
+            write_quota_per_150s=env.integer("GRAPH_WRITE_QUOTA_PER_150S", 3000, minimum=1),
         )
 
 

@@ -7,14 +7,26 @@
 
 Every request carries a `client-request-id`; 429 and 5xx answers are retried
 after their `Retry-After` (or a jittered exponential backoff), for a whole
-request or, inside a `$batch`, for only the items that failed.
+request or, inside a `$batch`, for only the items that failed. A 429, whole
+or on one item of a `$batch` (where Graph reports nearly all of its
+throttling), pauses every replica for its `Retry-After`, however long, through
+the shared budget. A read answered `202 Accepted` without the user ("the
+server requires more time", https://learn.microsoft.com/graph/api/user-get)
+is asked again like a 503.
+
+Requests in flight follow from the budget's rate and Graph's latency (see
+AdaptiveLimit); they are spread over one HTTP/2 connection per
+STREAMS_PER_CONNECTION of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import math
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 from services.common.entra import GRAPH_SCOPES, MsalTokens
 from services.common.errors import (
@@ -34,6 +46,7 @@ from services.common.errors import (
 from services.common.tls import client_ssl_context
 from services.profile_extender.adaptive import AdaptiveLimit
 from services.profile_extender.config import GraphSettings
+from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
 
 __all__ = ["BATCH_LIMIT", "PROFILE_SELECT", "FetchResult", "GraphClient"]
@@ -49,6 +62,11 @@ REQUESTS = Counter(
     "Requests answered by Graph (each request inside a $batch), by outcome",
     ["outcome"],
 )
+RETRY_AFTER = Histogram(
+    "profilesync_graph_retry_after_seconds",
+    "Waits Graph asked for (Retry-After of 429 and 5xx answers, items of a $batch included)",
+    buckets=(0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+)
 
 # Graph answers at most 20 requests per $batch.
 BATCH_LIMIT = 20
@@ -59,7 +77,18 @@ PROFILE_SELECT = (
     "aboutMe,skills,pastProjects,schools,interests"
 )
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_SECONDS = 120.0
+# A Retry-After this long is honoured as given, and logged: a sync then
+# visibly waits, rather than seeming to hang.
+LONG_WAIT_SECONDS = 60.0
+# httpx (httpcore) sends every request to a host over one HTTP/2 connection
+# and announces at most 100 concurrent streams on it; more requests in flight
+# than that queue inside httpcore. Requests beyond it get connections of their
+# own, each through a client of its own.
+STREAMS_PER_CONNECTION = 100
+# A LOB call that would wait longer than this for the budget (Graph asked the
+# app to pause) is answered 429 with the time left rather than held open: the
+# gateway gives a unary call 90 s.
+INTERACTIVE_MAX_WAIT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -84,17 +113,29 @@ class FetchResult:
 
 
 def _retry_delay(headers: httpx.Headers | dict[str, str], attempt: int) -> float:
-    """Graph's Retry-After (seconds, possibly fractional) or a jittered backoff."""
+    """Graph's Retry-After (seconds, possibly fractional), as given, or a jittered backoff."""
     raw = headers.get("Retry-After") or headers.get("retry-after")
     if raw:
         try:
             seconds = float(raw)
         except ValueError:
             seconds = -1.0
-        if seconds >= 0:
-            return min(seconds, MAX_RETRY_AFTER_SECONDS)
+        if seconds >= 0 and math.isfinite(seconds):
+            RETRY_AFTER.observe(seconds)
+            if seconds >= LONG_WAIT_SECONDS:
+                log.warning(
+                    "Graph asked to wait %.0f s (Retry-After); waiting as asked",
+                    seconds,
+                    extra={"retryAfterSeconds": seconds},
+                )
+            return seconds
     backoff: float = min(0.25 * 2**attempt, 30.0)
     return backoff * random.uniform(0.5, 1.0)
+
+
+def _has_content(response_body: Any) -> bool:
+    """A read's answer carries what was asked: a user, or a page of them."""
+    return isinstance(response_body, dict) and ("id" in response_body or "value" in response_body)
 
 
 OUTCOMES = ("ok", "throttled", "not_found", "refused", "server_error", "transport_error")
@@ -112,6 +153,13 @@ def _outcome(status: int) -> str:
     return "refused" if 400 <= status < 500 else "server_error"
 
 
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def _graph_error_message(body: Any) -> str:
     if isinstance(body, dict):
         error = body.get("error")
@@ -127,25 +175,35 @@ class GraphClient:
         tokens: MsalTokens,
         *,
         budget: RateBudget,
+        quota: TenantQuota | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
         self._tokens = tokens
         self._budget = budget
-        self._http = httpx.AsyncClient(
-            http2=True,
-            verify=client_ssl_context(settings.ca_bundle),
-            trust_env=False,
-            timeout=httpx.Timeout(settings.request_timeout_seconds, connect=10.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
-            transport=transport,
-        )
+        self._quota = quota
+        ssl = client_ssl_context(settings.ca_bundle)
+        self._clients = [
+            httpx.AsyncClient(
+                http2=True,
+                verify=ssl,
+                trust_env=False,
+                timeout=httpx.Timeout(settings.request_timeout_seconds, connect=10.0),
+                limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+                transport=transport,
+            )
+            for _ in range(math.ceil(settings.max_concurrency / STREAMS_PER_CONNECTION))
+        ]
+        self._next_client = itertools.cycle(self._clients)
+        # $batch requests per second the budget allows, times Graph's latency.
         self.concurrency = AdaptiveLimit(
-            initial=max(2, settings.max_concurrency // 4), maximum=settings.max_concurrency
+            rate=lambda: budget.steady_rate_per_second / BATCH_LIMIT,
+            maximum=settings.max_concurrency,
         )
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for client in self._clients:
+            await client.aclose()
 
     async def _try_once(
         self,
@@ -167,21 +225,38 @@ class GraphClient:
         `cost` requests, which the caller counts when answered. `bulk` requests (a
         sync's reads) give way to the others in the budget.
         """
-        await self._budget.spend(cost, bulk=bulk)
+        # The token first: MSAL answers from its cache in a thread, one caller at
+        # a time, and that queue must not sit between the budget's go and the
+        # send (Graph counts a request when it arrives: requests held there
+        # would arrive together).
         token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
+        if self._quota is not None:
+            await self._quota.refresh()
+        await self._budget.spend(
+            cost, bulk=bulk, max_wait=None if bulk else INTERACTIVE_MAX_WAIT_SECONDS
+        )
         headers = {"Authorization": f"Bearer {token}", "client-request-id": str(uuid.uuid4())}
+        started = time.monotonic()
         try:
-            response = await self._http.request(method, url, json=body, headers=headers)
+            response = await next(self._next_client).request(
+                method, url, json=body, headers=headers
+            )
         except httpx.TransportError as error:
             REQUESTS.labels("transport_error").inc(cost if batch else 1)
             return _Retry(f"{type(error).__name__} talking to Graph", _retry_delay({}, attempt))
+        if batch:
+            self.concurrency.observe(time.monotonic() - started)
         if not (batch and response.status_code == 200):
             REQUESTS.labels(_outcome(response.status_code)).inc(cost if batch else 1)
+        if response.status_code == 202 and method == "GET" and not _has_content(_json(response)):
+            delay = _retry_delay(response.headers, attempt)
+            return _Retry("HTTP 202 from Graph (still processing)", delay)
         if response.status_code not in RETRYABLE_STATUS:
             return response
         delay = _retry_delay(response.headers, attempt)
         if response.status_code == 429:
-            self._throttled(delay, whole_request=True)
+            await self._throttled(delay, slow_down=True)
+            delay = 0.0  # the shared budget now holds every request back that long
         return _Retry(f"HTTP {response.status_code} from Graph", delay)
 
     async def _send(
@@ -207,13 +282,14 @@ class GraphClient:
                 await asyncio.sleep(outcome.delay)
         raise GraphUnavailable(f"{problem} after {attempts} attempts")
 
-    def _throttled(self, retry_after: float, *, whole_request: bool) -> None:
-        THROTTLED.inc()
-        self.concurrency.throttled()
-        if whole_request:
-            # The app is throttled as a whole: every replica waits. A 429 on
-            # one item of a batch is that item's business (retried alone).
-            self._budget.back_off(retry_after)
+    async def _throttled(self, retry_after: float, count: int = 1, *, slow_down: bool) -> None:
+        """Graph throttled the app (a whole request, or `count` items of a $batch):
+        the app is over its quota, whichever request learnt it, so every replica
+        waits out the Retry-After; with `slow_down` this one also sends fewer at once."""
+        THROTTLED.inc(count)
+        if slow_down:
+            self.concurrency.throttled()
+        await self._budget.back_off(retry_after)
 
     @staticmethod
     def _raise_for(response: httpx.Response, subject: str) -> None:
@@ -236,13 +312,19 @@ class GraphClient:
     ) -> AsyncIterator[str]:
         """Every user id of the tenant, page by page (`$top` up to 999)."""
         url: str | None = f"{self._settings.graph_url}/users?$select=id&$top={page_size}"
+        seen = 0
         while url:
             response = await self._send("GET", url, bulk=bulk)
             self._raise_for(response, "the user list")
             page = response.json()
-            for user in page.get("value", []):
-                yield str(user["id"])
             url = page.get("@odata.nextLink")
+            users = page.get("value", [])
+            seen += len(users)
+            if self._quota is not None:
+                # The tenant's size sets its quota; a partial count may raise it.
+                await self._quota.learn(seen, complete=not url)
+            for user in users:
+                yield str(user["id"])
 
     async def get_user(self, id_or_upn: str) -> dict[str, Any]:
         """One user with the profile properties; NotFound if there is none."""
@@ -301,7 +383,7 @@ class GraphClient:
                 continue
             response = outcome
             self._raise_for(response, "a $batch of users")
-            wait = 0.0
+            wait = throttled_wait = 0.0
             throttled = 0
             for item in response.json().get("responses", []):
                 key = str(item.get("id"))
@@ -310,26 +392,32 @@ class GraphClient:
                 status = int(item.get("status", 0))
                 REQUESTS.labels(_outcome(status)).inc()
                 user_id = pending[key]
-                if status == 200:
+                if status == 200 or (status == 202 and _has_content(item.get("body"))):
                     done[key] = FetchResult(user_id, user=item.get("body"))
                 elif status == 404:
                     # Deleted between enumeration and read: absent, not failed.
                     done[key] = FetchResult(user_id)
-                elif status in RETRYABLE_STATUS:
+                elif status in RETRYABLE_STATUS or status == 202:
+                    last_problem = f"HTTP {status} from Graph"
                     delay = _retry_delay(item.get("headers") or {}, attempt)
-                    wait = max(wait, delay)
-                    throttled += status == 429
+                    if status == 429:
+                        # Waited out in the shared budget, by every request.
+                        throttled += 1
+                        throttled_wait = max(throttled_wait, delay)
+                    else:
+                        wait = max(wait, delay)
                     continue
                 else:
                     error = _graph_error_message(item.get("body"))
                     done[key] = FetchResult(user_id, error=f"HTTP {status} from Graph: {error}")
                 del pending[key]
-            # Most of a batch throttled means we are too fast; a few items
-            # throttled is noise that their own retry absorbs.
-            if throttled * 2 > len(requests):
-                self._throttled(wait, whole_request=False)
+            if throttled:
+                # Most of a batch throttled means too much in flight as well; a
+                # few items are told to wait, and the pause is what fixes that.
+                await self._throttled(
+                    throttled_wait, throttled, slow_down=throttled * 2 > len(requests)
+                )
             else:
-                THROTTLED.inc(throttled)
                 self.concurrency.succeeded()
             if not pending:
                 break

@@ -10,7 +10,8 @@ window ever holds more than `budget` units.
     budget = RateBudget(redis, key, budget_per_10s=3325)
     await budget.spend(20)              # waits as long as needed, then returns
     await budget.spend(20, bulk=True)   # the same for a sync's reads, behind the LOB's
-    budget.back_off(2.5)                # Graph said 429 Retry-After 2.5: everyone waits
+    await budget.back_off(2.5)          # Graph said 429 Retry-After 2.5: every replica waits
+    budget.set_budget(8000)             # the tenant turned out larger: a larger budget
 
 Two priorities share the one budget. A sync reads the whole tenant and would
 keep reservations queued far ahead, so a LOB app's single read behind them
@@ -28,10 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
+
+from services.common.errors import RateLimited
 
 __all__ = ["RateBudget"]
 
@@ -50,6 +55,14 @@ WAITED = Counter(
 )
 
 WINDOW_SECONDS = 10.0
+# Graph counts a request when it arrives; requests sent on schedule but held on
+# the way (network, a busy server) can arrive together and overfill a window
+# the schedule kept. A 429 despite the budget therefore also lowers this
+# replica's rate by THROTTLE_STEP (once a window, down to MIN_SCALE of the
+# budget), which then climbs back by RECOVERY_STEP each window without one.
+THROTTLE_STEP = 0.9
+RECOVERY_STEP = 0.02
+MIN_SCALE = 0.5
 # After Redis fails, how long this replica paces itself before asking again.
 REDIS_RETRY_SECONDS = 5.0
 
@@ -106,38 +119,79 @@ class _LocalGcra:
 
 
 class RateBudget:
-    def __init__(self, redis: aioredis.Redis, key: str, *, budget_per_10s: int) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        key: str,
+        *,
+        budget_per_10s: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._redis = redis
         self._key = key
+        self._script = redis.register_script(_RESERVE)
+        self._local = _LocalGcra()
+        self._redis_down_until = 0.0
+        self._clock = clock
+        # Share of the budget this replica schedules at (see THROTTLE_STEP).
+        self.scale = 1.0
+        self._scale_changed = clock()
+        self._last_cut = -math.inf
+        self.set_budget(budget_per_10s)
+
+    def set_budget(self, budget_per_10s: int) -> None:
+        """Resource units per 10 s from now on (the schedule already taken stays)."""
         self.budget_per_10s = budget_per_10s
         BUDGET_UNITS.set(budget_per_10s)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        budget = self.budget_per_10s * self.scale
         # A burst of one $batch at least, a small share of the budget at most;
         # interactive reads may go `headroom_units` beyond it (three $batch
         # requests, or 1% of the budget). The steady rate is what the budget
         # leaves after both.
-        self.burst_units = max(20, budget_per_10s // 50)
-        self.headroom_units = max(60, budget_per_10s // 100)
-        steady = max(1, budget_per_10s - self.burst_units - self.headroom_units)
+        self.burst_units = max(20, int(budget) // 50)
+        self.headroom_units = max(60, int(budget) // 100)
+        steady = max(1.0, budget - self.burst_units - self.headroom_units)
         self._interval_us = WINDOW_SECONDS * 1e6 / steady
         self._burst_us = self.burst_units * self._interval_us
         self._interactive_burst_us = (self.burst_units + self.headroom_units) * self._interval_us
-        self._script = redis.register_script(_RESERVE)
-        self._local = _LocalGcra()
-        self._pause_us = 0.0
-        self._redis_down_until = 0.0
 
     @property
     def steady_rate_per_second(self) -> float:
         return 1e6 / self._interval_us
 
-    def back_off(self, seconds: float) -> None:
-        """Graph throttled us: the next reservation (by any replica) waits this long."""
-        self._pause_us = max(self._pause_us, seconds * 1e6)
+    async def back_off(self, seconds: float) -> None:
+        """Graph throttled us: every replica's next reservation waits this long.
 
-    async def spend(self, units: int, *, bulk: bool = False) -> None:
+        Written to the shared schedule at once, so that replicas that have not
+        been answered 429 themselves hold back too."""
+        now = self._clock()
+        if now - self._last_cut >= WINDOW_SECONDS:
+            # One burst of throttling reports many 429s: one step for it.
+            self.scale = max(MIN_SCALE, self.scale * THROTTLE_STEP)
+            self._last_cut = self._scale_changed = now
+            self._schedule()
+        if seconds > 0:
+            # Held against the larger (interactive) allowance: no read goes early.
+            await self._reserve(
+                0, self._interactive_burst_us, only_now=False, pause_us=seconds * 1e6
+            )
+
+    def _recover(self) -> None:
+        now = self._clock()
+        if self.scale < 1.0 and now - self._scale_changed >= WINDOW_SECONDS:
+            self.scale = min(1.0, self.scale + RECOVERY_STEP)
+            self._scale_changed = now
+            self._schedule()
+
+    async def spend(self, units: int, *, bulk: bool = False, max_wait: float | None = None) -> None:
         """Waits until `units` resource units may be sent without exceeding the budget.
 
         `bulk` (a sync's reads) gives way to interactive reads: see the module doc.
+        An interactive caller that would wait longer than `max_wait` (Graph asked
+        the app to pause) is told so at once: RateLimited, with the seconds left.
         """
         waited = 0.0
         if bulk:
@@ -146,6 +200,12 @@ class RateBudget:
                 await asyncio.sleep(wait)
         else:
             waited = await self.reserve(units)
+            if max_wait is not None and waited > max_wait:
+                seconds = math.ceil(waited)
+                raise RateLimited(
+                    f"Microsoft Graph asked this app to wait (throttling); retry in {seconds} s",
+                    retry_after_seconds=seconds,
+                )
             if waited > 0:
                 await asyncio.sleep(waited)
         UNITS_SPENT.inc(max(0, units))
@@ -161,16 +221,18 @@ class RateBudget:
         otherwise reserves nothing and returns the seconds to wait before trying again."""
         return -await self._reserve(units, self._burst_us, only_now=True)
 
-    async def _reserve(self, units: int, burst_us: float, *, only_now: bool) -> float:
-        if units <= 0:
+    async def _reserve(
+        self, units: int, burst_us: float, *, only_now: bool, pause_us: float = 0.0
+    ) -> float:
+        if units < 0 or (units == 0 and pause_us <= 0):
             return 0.0
-        pause, self._pause_us = self._pause_us, 0.0
+        self._recover()
         if time.monotonic() >= self._redis_down_until:
             args: list[int | str] = [
                 units,
                 f"{self._interval_us:.3f}",
                 f"{burst_us:.3f}",
-                f"{pause:.0f}",
+                f"{pause_us:.0f}",
                 "1" if only_now else "0",
             ]
             try:
@@ -181,5 +243,5 @@ class RateBudget:
                 self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
             else:
                 return wait_us / 1e6
-        wait_us = self._local.reserve(units, self._interval_us, burst_us, pause, only_now)
+        wait_us = self._local.reserve(units, self._interval_us, burst_us, pause_us, only_now)
         return wait_us / 1e6

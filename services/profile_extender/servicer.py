@@ -29,12 +29,18 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
 
 # Batches read ahead of what the stream has sent; bounds memory when the
-# caller reads slower than Graph answers (the stream's flow control).
-READ_AHEAD_BATCHES = 16
-# Batches being read at once. Most of them are usually waiting out a
-# Retry-After for a few items, which costs nothing; requests actually in
-# flight are bounded separately by the client's adaptive limit.
-BATCHES_IN_PROGRESS = 128
+# caller reads slower than Graph answers (the stream's flow control). Answers
+# arrive in bursts when Graph is slow: a second's worth at the largest quota.
+READ_AHEAD_BATCHES = 64
+# Batches being read at once, per request Graph may have in flight (see
+# AdaptiveLimit): as many again may wait out a Retry-After for a few items,
+# which costs nothing, so those never starve the requests that can go.
+BATCHES_PER_REQUEST_IN_FLIGHT = 2
+
+
+# UpdateProfile's answer names the version it was written over (the version
+# read for the expectedVersion check): `Profile-Replaced-Version` over REST.
+REPLACED_VERSION_METADATA = "profile-replaced-version"
 
 
 def _now() -> dt.datetime:
@@ -62,7 +68,14 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     async def UpdateProfile(
         self, request: extender_pb2.UpdateProfileRequest, context: Context
     ) -> profile_pb2.Profile:
-        profile = await self._updater.update(request, current_principal())
+        result = await self._updater.update(request, current_principal())
+        if result.replaced_version:
+            # A header through the gateway: the profile in the body stays the
+            # one resource every other call returns.
+            await context.send_initial_metadata(
+                ((REPLACED_VERSION_METADATA, result.replaced_version),)
+            )
+        profile = result.profile
         profile.synced_at.CopyFrom(profile.fetch_time)
         # Read back and findable with its new content at once, not only after the next sync.
         await self._store.remember_lob_edit(profile)
@@ -152,7 +165,7 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
         as fast as the budget allows, or (a paced sweep) evenly over
         `spread_over_seconds`, once the whole shard is enumerated."""
         in_flight: set[asyncio.Task[None]] = set()
-        limit = asyncio.Semaphore(BATCHES_IN_PROGRESS)
+        limit = asyncio.Semaphore(BATCHES_PER_REQUEST_IN_FLIGHT * self._graph.concurrency.maximum)
         loop = asyncio.get_running_loop()
         first_read = 0.0
 

@@ -4,12 +4,23 @@ Only the SharePoint-backed properties can be changed, in their own PATCH,
 with a delegated token of the calling user (Graph refuses application
 permissions for them). The written content's digest is recorded so the
 differ can mark the resulting change as origin LOB.
+
+Each write first takes a place under Graph's write quota, shared by every
+replica (WriteBudget); past it the caller is refused at once, with the
+seconds to wait.
+
+`expectedVersion` is a check, then a write: Graph has no `If-Match` on users,
+so the profile is read, compared and then patched. An edit made in Delve
+between that read and the PATCH is overwritten. The window is kept as short
+as the calls allow: the user's Graph token and a place in the write quota are
+obtained first, so the PATCH follows the read's answer directly, and the
+result names the version it was written over (the version read).
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -24,8 +35,9 @@ from services.common.redis_keys import LOB_WRITES_KEY
 from services.common.validation import validate
 from services.profile_extender.convert import profile_from_graph
 from services.profile_extender.graph_client import GraphClient
+from services.profile_extender.write_budget import WriteBudget
 
-__all__ = ["ProfileUpdater", "graph_changes"]
+__all__ = ["ProfileUpdater", "UpdateResult", "graph_changes"]
 
 # Request field -> Graph property, for the lists.
 _LIST_PROPERTIES = {
@@ -112,37 +124,51 @@ def graph_changes(request: extender_pb2.UpdateProfileRequest) -> dict[str, Any]:
     return changes
 
 
+@dataclass(frozen=True)
+class UpdateResult:
+    profile: profile_pb2.Profile  # as Graph has it after the write
+    # The version the write went over, as read just before it; empty when no
+    # expectedVersion was given (then nothing is read before the write).
+    replaced_version: str
+
+
 class ProfileUpdater:
-    def __init__(self, graph: GraphClient, tokens: MsalTokens, redis: aioredis.Redis) -> None:
+    def __init__(
+        self,
+        graph: GraphClient,
+        tokens: MsalTokens,
+        redis: aioredis.Redis,
+        writes: WriteBudget,
+    ) -> None:
         self._graph = graph
         self._tokens = tokens
         self._redis = redis
+        self._writes = writes
 
     async def update(
         self, request: extender_pb2.UpdateProfileRequest, caller: Principal
-    ) -> profile_pb2.Profile:
+    ) -> UpdateResult:
         request = read_body(request)
         changes = graph_changes(request)
         target = request.id  # Graph takes an object id or a UPN in the path
+        await self._writes.admit()
+        graph_token = await self._tokens.on_behalf_of(caller.token, GRAPH_SCOPES)
+        replaced = ""
         if request.expected_version:
-            # The version check needs the profile as it is now: read it while the
-            # user's token is exchanged, rather than one after the other.
-            current, graph_token = await asyncio.gather(
-                self._graph.get_user(request.id),
-                self._tokens.on_behalf_of(caller.token, GRAPH_SCOPES),
-            )
-            if digest(current) != request.expected_version:
+            # Everything else is ready: from this read's answer to the PATCH
+            # there is only the comparison.
+            current = await self._graph.get_user(request.id)
+            replaced = digest(current)
+            if replaced != request.expected_version:
                 raise VersionMismatch(
                     f"profile {request.id!r} changed since version {request.expected_version}; "
-                    f"current version is {digest(current)}"
+                    f"current version is {replaced}"
                 )
             target = str(current["id"])
-        else:
-            # Without a version to check, no read before the write: Graph answers 404
-            # for a user that does not exist and 403 for a profile not the caller's.
-            graph_token = await self._tokens.on_behalf_of(caller.token, GRAPH_SCOPES)
+        # Without a version to check, no read before the write: Graph answers 404
+        # for a user that does not exist and 403 for a profile not the caller's.
         await self._graph.patch_user(target, changes, graph_token)
         updated = await self._graph.get_user(target)
         profile = profile_from_graph(updated, dt.datetime.now(dt.UTC))
         await self._redis.hset(LOB_WRITES_KEY, profile.id, profile.version)
-        return profile
+        return UpdateResult(profile, replaced)

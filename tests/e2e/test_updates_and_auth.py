@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+import redis
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from services.devstack.lob_client import LobClient, emulator_http, emulator_token
 from services.devstack.stack import Stack
+from services.graph_emulator.defaults import DEFAULT_CLIENT_ID
+from services.profile_extender.write_budget import write_budget_key
 
 
 def token(stack: Stack, **claims: Any) -> str:
@@ -111,6 +115,57 @@ def test_stale_expected_version_is_refused_with_the_current_version(
     assert current in response.json()["message"]
     ok = patch(lob, me["id"], mine, {"skills": ["Go"], "expectedVersion": current})
     assert ok.status_code == 200
+    # The answer names the version it was written over: the one read just before.
+    assert ok.headers["profile-replaced-version"] == current
+    # Without expectedVersion nothing is read first, and nothing is claimed.
+    plain = patch(lob, me["id"], mine, {"skills": ["Go", "Rust"]})
+    assert plain.status_code == 200 and "profile-replaced-version" not in plain.headers
+
+
+def test_a_user_token_without_the_apps_scope_is_refused_naming_it(
+    stack: Stack, lob: LobClient, two_users: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """An API called on behalf of a user checks the delegated scope in `scp`
+    (https://learn.microsoft.com/entra/identity-platform/scenario-protected-web-api-verification-scope-app-roles)."""
+    me, _ = two_users
+    before = graph_profile(stack, me["id"])
+    for scopes in ([], ["Profiles.Read.Something"]):
+        unscoped = token(stack, user=me["userPrincipalName"], scopes=scopes)
+        response = patch(lob, me["id"], unscoped, {"aboutMe": "without the scope"})
+        assert response.status_code == 403, response.text
+        assert "Profiles.ReadWrite" in response.json()["message"]
+    assert graph_profile(stack, me["id"]) == before
+    scoped = token(stack, user=me["userPrincipalName"], scopes=["Profiles.ReadWrite"])
+    response = patch(lob, me["id"], scoped, {"aboutMe": "with the scope"})
+    assert response.status_code == 200, response.text
+    assert graph_profile(stack, me["id"])["aboutMe"] == "with the scope"
+
+
+def test_writes_past_graphs_write_quota_get_our_429_with_retry_after(
+    stack: Stack, lob: LobClient, two_users: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """Graph allows an app 3,000 writes per 150 s in a tenant
+    (https://learn.microsoft.com/graph/throttling-limits); the replicas share that
+    through Redis. Other replicas are made to have spent it: the next write is
+    refused at once, by us, and Graph never sees it."""
+    me, _ = two_users
+    mine = token(stack, user=me["userPrincipalName"])
+    key = write_budget_key(str(stack.emulator["tenantId"]), DEFAULT_CLIENT_ID)
+    now_us = int(time.time() * 1e6)
+    spent = {f"other-replica-{index}": now_us for index in range(int(3000 * 0.97))}
+    with redis.Redis.from_url(stack.redis_url) as client:
+        client.zadd(key, spent)
+        try:
+            before = graph_profile(stack, me["id"])
+            response = patch(lob, me["id"], mine, {"aboutMe": "one write too many"})
+        finally:
+            client.delete(key)
+    assert response.status_code == 429, response.text
+    assert 140 <= int(response.headers["retry-after"]) <= 150
+    assert "write quota" in response.json()["message"]
+    assert graph_profile(stack, me["id"]) == before
+    # Once the window has room again, writes go through.
+    assert patch(lob, me["id"], mine, {"aboutMe": "room again"}).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import redis.asyncio as aioredis
 
 from services.common.processes import free_port
@@ -47,7 +48,7 @@ async def test_two_replicas_share_one_budget(redis_client: aioredis.Redis) -> No
 async def test_a_429_makes_every_replica_wait(redis_client: aioredis.Redis) -> None:
     first = RateBudget(redis_client, "test:pause", budget_per_10s=10_000)
     second = RateBudget(redis_client, "test:pause", budget_per_10s=10_000)
-    first.back_off(3.0)
+    await first.back_off(3.0)
     assert await first.reserve(1) >= 2.9
     assert await second.reserve(1) >= 2.9
 
@@ -60,18 +61,38 @@ async def test_without_redis_a_replica_paces_itself() -> None:
     await unreachable.aclose()
 
 
+async def test_requests_in_flight_follow_the_rate_and_the_latency() -> None:
+    # 40 $batch requests a second (the largest tier's budget, 20 users each).
+    limit = AdaptiveLimit(rate=lambda: 40.0, maximum=256)
+    for _ in range(100):
+        limit.observe(0.05)
+    fast = limit.limit
+    for _ in range(100):
+        limit.observe(1.5)
+    slow = limit.limit
+    # Little's law: 40/s at 1.5 s each is 60 in flight; at 50 ms, 2.
+    assert 60 <= slow <= 100
+    assert 2 <= fast <= 10
+    for _ in range(100):
+        limit.observe(30.0)
+    assert limit.limit == 256  # the safety bound holds, however slow Graph is
+
+
 async def test_adaptive_limit_halves_on_429_and_grows_back() -> None:
-    limit = AdaptiveLimit(initial=8, maximum=16)
+    limit = AdaptiveLimit(rate=lambda: 40.0, maximum=256)
+    for _ in range(100):
+        limit.observe(1.0)
+    wanted = limit.limit
     limit.throttled()
-    assert limit.limit == 4
+    assert limit.limit == wanted // 2
     limit.throttled()  # the same burst of 429s counts once
-    assert limit.limit == 4
-    for _ in range(4):
+    assert limit.limit == wanted // 2
+    for _ in range(wanted // 2):
         limit.succeeded()
-    assert limit.limit == 5
-    for _ in range(200):
+    assert limit.limit == wanted // 2 + 1
+    for _ in range(50 * wanted):
         limit.succeeded()
-    assert limit.limit == 16
+    assert limit.limit == wanted  # back to what the rate asks, not beyond
 
 
 async def test_interactive_reads_do_not_queue_behind_a_sync(redis_client: aioredis.Redis) -> None:
@@ -123,3 +144,25 @@ async def test_a_sync_gives_way_while_interactive_reads_fill_the_budget(
     assert await budget.try_reserve(20) > 5
     # Nothing was booked for it: the next interactive read queues right after the booking.
     assert await budget.reserve(1) < booked + 0.1
+
+
+async def test_a_429_despite_the_budget_lowers_the_rate_until_quiet_windows_restore_it(
+    redis_client: aioredis.Redis,
+) -> None:
+    """Graph counts a request when it arrives (https://learn.microsoft.com/graph/throttling):
+    requests delayed on the way can arrive together and overfill a window the schedule
+    kept. Being throttled anyway, a replica sends a little slower for a while."""
+    now = [1000.0]
+    budget = RateBudget(redis_client, "test:step-down", budget_per_10s=8000, clock=lambda: now[0])
+    full = budget.steady_rate_per_second
+    await budget.back_off(0.0)
+    await budget.back_off(0.0)  # the same burst of 429s: one step
+    assert budget.steady_rate_per_second == pytest.approx(full * 0.9, rel=0.01)
+    now[0] += 10
+    await budget.back_off(0.0)  # throttled again a window later: another step
+    lowered = budget.steady_rate_per_second
+    assert lowered == pytest.approx(full * 0.81, rel=0.01)
+    for _ in range(30):  # quiet windows bring the rate back, a step each
+        now[0] += 10
+        await budget.reserve(1)
+    assert budget.steady_rate_per_second == pytest.approx(full, rel=0.001)

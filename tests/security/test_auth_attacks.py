@@ -314,6 +314,34 @@ def test_an_app_token_on_the_update_route_is_refused(
     assert_not_leaked(security_stack, token, response.text)
 
 
+@pytest.mark.parametrize(
+    "scopes",
+    [[], ["Profiles.ReadWrite.All"], ["profiles.readwrite"], ["User.Read", "Profiles.Read"]],
+    ids=["no scope", "a longer name", "another case", "other scopes"],
+)
+def test_a_user_token_without_the_apps_delegated_scope_cannot_update(
+    security_stack: Stack, synced_users: list[dict[str, Any]], scopes: list[str]
+) -> None:
+    """An API called on behalf of a user must find its scope in `scp`
+    (https://learn.microsoft.com/entra/identity-platform/scenario-protected-web-api-verification-scope-app-roles):
+    the exact name, not one that merely contains it."""
+    me = synced_users[5]
+    before = graph_about_me(security_stack, me["id"])
+    token = issue(security_stack, user=me["userPrincipalName"], scopes=scopes)
+    response = patch(security_stack, me["id"], token, {"aboutMe": "without the scope"})
+    assert response.status_code == 403, response.text
+    reason = (
+        "UpdateProfile needs a user token with the delegated scope Profiles.ReadWrite; "
+        f"the token has {', '.join(sorted(scopes)) or 'no scope'}"
+    )
+    assert response.json()["message"] == reason
+    assert graph_about_me(security_stack, me["id"]) == before
+    assert refusal_logged(
+        security_stack, "extender", "/profilesync.v1.ProfileExtender/UpdateProfile", reason
+    )
+    assert_not_leaked(security_stack, token, response.text)
+
+
 def test_a_user_cannot_update_someone_else(
     security_stack: Stack, synced_users: list[dict[str, Any]]
 ) -> None:

@@ -174,12 +174,15 @@ credentials to get the app's own tokens. Usage: include "profile-sync.entraEnv" 
 {{ include "profile-sync.redisEnv" . }}
 - name: GRAPH_URL
   value: {{ ternary (printf "%s/v1.0" (include "profile-sync.emulatorUrl" .)) .Values.graph.url .Values.graphEmulator.enabled | quote }}
+{{- /* Empty: the quota follows the tenant's size (see graph.quotaPer10s). */}}
 - name: GRAPH_QUOTA_PER_10S
-  value: {{ .Values.graph.quotaPer10s | quote }}
+  value: {{ get .Values.graph "quotaPer10s" | default "" | quote }}
 - name: GRAPH_BUDGET_SHARE
   value: {{ .Values.graph.budgetShare | quote }}
 - name: GRAPH_MAX_CONCURRENCY
   value: {{ .Values.graph.maxConcurrency | quote }}
+- name: GRAPH_WRITE_QUOTA_PER_150S
+  value: {{ .Values.graph.writeQuotaPer150s | quote }}
 - name: GRAPH_MAX_ATTEMPTS
   value: {{ .Values.graph.maxAttempts | quote }}
 - name: GRAPH_TIMEOUT_SECONDS
