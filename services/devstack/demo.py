@@ -61,7 +61,9 @@ def run_demo(users: int = 50) -> int:
     with tempfile.TemporaryDirectory(prefix="profile-sync-demo-") as state:
         _say(f"Starting the embedded stack: Graph emulator ({users} users), Redis, extender,")
         _say("differ, notifier and the Envoy REST gateway ...")
-        with Stack(StackOptions(state_dir=pathlib.Path(state), users=users)) as stack:
+        with Stack(
+            StackOptions(state_dir=pathlib.Path(state), users=users, tenant_mix="realistic")
+        ) as stack:
             _say(f"  gateway {stack.gateway_url}   Graph emulator {stack.emulator_url}")
             with LobClient.on_stack(stack) as lob:
                 return _narrate(stack, lob)

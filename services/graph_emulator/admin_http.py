@@ -13,6 +13,7 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .accounts import profile_read_error, set_sharepoint
 from .call import load_json
 from .config import ConfigError, updated_config
 from .defaults import GRAPH_APP_ID, GRAPH_RESOURCE, app_id_uri
@@ -124,6 +125,27 @@ async def edit_user(request: Request) -> Response:
     _check_upn_free(state, changes, user["id"])
     state.store.update(user["id"], changes)
     return JSONResponse(full_user(user))
+
+
+async def set_user_sharepoint(request: Request) -> Response:
+    """``{"licensed": bool, "personalSite": bool}`` (either or both): gives or takes the
+    user's SharePoint Online licence (their ``assignedPlans``) and personal site, as an
+    administrator would; answers the user with ``hasProfile``."""
+    state = _state(request)
+    user = _find(state, request.path_params["id"])
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not body:
+        raise bad_request(
+            "The request body must be a JSON object with 'licensed' or 'personalSite'."
+        )
+    unknown = sorted(set(body) - {"licensed", "personalSite"})
+    if unknown:
+        raise bad_request(f"Unknown field '{unknown[0]}': use 'licensed' or 'personalSite'.")
+    for name, value in body.items():
+        if not isinstance(value, bool):
+            raise bad_request(f"'{name}' must be true or false.")
+    set_sharepoint(user, licensed=body.get("licensed"), personal_site=body.get("personalSite"))
+    return JSONResponse({**full_user(user), "hasProfile": profile_read_error(user) is None})
 
 
 async def get_user(request: Request) -> Response:
@@ -265,4 +287,11 @@ async def mint_token(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     state = _state(request)
-    return JSONResponse({"status": "ok", "users": len(state.store), "tenantId": state.tenant_id})
+    return JSONResponse(
+        {
+            "status": "ok",
+            "users": len(state.store),
+            "tenantId": state.tenant_id,
+            "tenantMix": state.mix.to_json(),
+        }
+    )
