@@ -30,7 +30,7 @@ __all__ = ["no_profile_reason"]
 # Lower-cased message fragment -> what the run record and events say.
 _PERMANENT: Final = (
     ("does not have a spo license", "no SharePoint Online licence"),
-    ("unable to retrieve user's mysite url", "no personal site (OneDrive) provisioned"),
+    ("unable to retrieve user's mysite url", "no personal site provisioned"),
 )
 
 
