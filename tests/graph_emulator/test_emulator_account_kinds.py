@@ -198,3 +198,17 @@ def test_tenant_mix_on_the_command_line() -> None:
         with pytest.raises(SystemExit) as exited:
             parse_args(["--tenant-mix", bad])
         assert exited.value.code == 2
+
+
+async def test_a_user_without_a_profile_cannot_write_one(
+    mixed: EmulatorState, http: httpx.AsyncClient
+) -> None:
+    """A PATCH of aboutMe for an unlicensed user answers as reported in
+    https://github.com/microsoftgraph/microsoft-graph-docs/issues/4233; directory
+    properties stay writable."""
+    guest = next(u for u in mixed.store.iter_after(None) if u["userType"] == "Guest")
+    token = await mint(http, user=guest["userPrincipalName"], audience=GRAPH_RESOURCE)
+    refused = await http.patch("/v1.0/me", json={"aboutMe": "Hello"}, headers=bearer(token))
+    assert_graph_error(refused, 400, "BadRequest")
+    assert refused.json()["error"]["message"] == "Tenant does not have a SPO license."
+    assert mixed.store.resolve(guest["id"])["aboutMe"] != "Hello"
