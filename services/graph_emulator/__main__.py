@@ -34,6 +34,7 @@ from .defaults import (
     DEFAULT_APP_ROLES,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_GRAPH_APP_ROLES,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_SEED,
@@ -202,6 +203,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         f"(default {','.join(DEFAULT_APP_ROLES)})",
     )
     parser.add_argument(
+        "--graph-app-roles",
+        type=_roles,
+        default=DEFAULT_GRAPH_APP_ROLES,
+        help="comma-separated Microsoft Graph application permissions granted to the app "
+        f"(default {','.join(DEFAULT_GRAPH_APP_ROLES)}; add GroupMember.Read.All to read "
+        "group members)",
+    )
+    parser.add_argument(
         "--user-password",
         default=DEFAULT_USER_PASSWORD,
         help="password of every emulated user for the resource-owner password grant "
@@ -253,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app_roles=args.app_roles,
         user_password=args.user_password,
         mix=args.tenant_mix,
+        graph_app_roles=args.graph_app_roles,
     )
     state.set_config(updated_config(state.config, config_changes(args)))
     log.info(

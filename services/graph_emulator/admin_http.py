@@ -148,6 +148,37 @@ async def set_user_sharepoint(request: Request) -> Response:
     return JSONResponse({**full_user(user), "hasProfile": profile_read_error(user) is None})
 
 
+async def create_group(request: Request) -> Response:
+    """``{"displayName": str, "members": [user or group ids]}``: a security group; answers it
+    with its new id (201)."""
+    state = _state(request)
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.", code="BadRequest")
+    unknown = sorted(set(body) - {"displayName", "members"})
+    if unknown:
+        raise bad_request(f"Unknown field '{unknown[0]}': use 'displayName' and 'members'.")
+    name = body.get("displayName")
+    if not isinstance(name, str) or not name.strip() or len(name) > 256:
+        raise bad_request("'displayName' must be a non-empty string of at most 256 characters.")
+    members = body.get("members", [])
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise bad_request("'members' must be a list of user or group ids.")
+    resolved: list[str] = []
+    for member in members:
+        if member.lower() in state.groups:
+            resolved.append(member.lower())
+            continue
+        user = state.store.resolve(member)
+        if user is None:
+            raise bad_request(f"'members': no user or group '{member}'.")
+        resolved.append(user["id"])
+    group_id = str(uuid.UUID(int=state.create_rng.getrandbits(128), version=4))
+    group = {"id": group_id, "displayName": name, "members": list(dict.fromkeys(resolved))}
+    state.groups[group_id] = group
+    return JSONResponse(group, status_code=201)
+
+
 async def get_user(request: Request) -> Response:
     return JSONResponse(full_user(_find(_state(request), request.path_params["id"])))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from .accounts import TenantMix
 from .config import EmulatorConfig, default_quota_per_10s
@@ -59,6 +60,8 @@ class EmulatorState:
     operations_waiting: int = 0
     #: The kinds of account the tenant was generated with (guests, rooms, ...).
     mix: TenantMix = field(default_factory=TenantMix)
+    #: Groups by lower-case id: {"id", "displayName", "members": [user or group ids]}.
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reseed(self.config.seed)
@@ -101,6 +104,7 @@ class EmulatorState:
         app_roles: tuple[str, ...] = DEFAULT_APP_ROLES,
         user_password: str = DEFAULT_USER_PASSWORD,
         mix: TenantMix | None = None,
+        graph_app_roles: tuple[str, ...] = DEFAULT_GRAPH_APP_ROLES,
     ) -> EmulatorState:
         key = signing_key or generate_signing_key()
         config = EmulatorConfig(
@@ -120,4 +124,5 @@ class EmulatorState:
             self_app_roles=tuple(app_roles),
             user_password=user_password,
             mix=mix or TenantMix(),
+            graph_app_roles=tuple(graph_app_roles),
         )

@@ -212,3 +212,49 @@ async def test_a_user_without_a_profile_cannot_write_one(
     assert_graph_error(refused, 400, "BadRequest")
     assert refused.json()["error"]["message"] == "Tenant does not have a SPO license."
     assert mixed.store.resolve(guest["id"])["aboutMe"] != "Hello"
+
+
+async def test_group_members_cast_to_users(
+    mixed: EmulatorState, http: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """ "List group transitive members" with the OData cast to users; application
+    permission GroupMember.Read.All
+    (https://learn.microsoft.com/en-us/graph/api/group-list-transitivemembers)."""
+    users = [u["id"] for u in mixed.store.iter_after(None)]
+    inner = await http.post(
+        "/_emulator/groups", json={"displayName": "Inner", "members": users[:3]}
+    )
+    assert inner.status_code == 201
+    outer = await http.post(
+        "/_emulator/groups",
+        json={"displayName": "Outer", "members": [*users[3:8], inner.json()["id"]]},
+    )
+    group = outer.json()["id"]
+    reader = bearer(await mint(http, roles=["GroupMember.Read.All"], audience=GRAPH_RESOURCE))
+    listed: list[str] = []
+    url: str | None = (
+        f"/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$select=id&$top=3"
+    )
+    while url:
+        page = await http.get(url, headers=reader)
+        assert page.status_code == 200, page.text
+        listed += [u["id"] for u in page.json()["value"]]
+        url = page.json().get("@odata.nextLink")
+    assert sorted(listed) == sorted(users[:8])
+    direct = await http.get(
+        f"/v1.0/groups/{group}/members/microsoft.graph.user?$select=id", headers=reader
+    )
+    assert sorted(u["id"] for u in direct.json()["value"]) == sorted(users[3:8])
+
+    # User.Read.All alone does not read memberships; an unknown group is a 404.
+    refused = await http.get(
+        f"/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user", headers=headers
+    )
+    assert_graph_error(refused, 403, "Authorization_RequestDenied")
+    unknown = await http.get(
+        "/v1.0/groups/00000000-0000-4000-8000-000000000000/members/microsoft.graph.user",
+        headers=reader,
+    )
+    assert_graph_error(unknown, 404, "Request_ResourceNotFound")
+    bad = await http.post("/_emulator/groups", json={"displayName": "X", "members": ["nobody"]})
+    assert_graph_error(bad, 400)

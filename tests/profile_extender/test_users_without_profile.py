@@ -57,7 +57,7 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     with running_emulator(
         tmp_path_factory.mktemp("emulator"),
         users=USERS,
-        extra=["--seed", str(SEED)],
+        extra=["--seed", str(SEED), "--graph-app-roles", "User.Read.All,GroupMember.Read.All"],
         tenant_mix="realistic",
     ) as ready:
         yield ready
@@ -232,6 +232,29 @@ async def test_a_user_is_read_again_after_the_recheck_and_enters_with_a_profile(
                 ).raise_for_status()
 
 
+async def test_a_group_scope_lists_its_users_whoever_they_are(
+    emulator: dict[str, Any], redis_client: aioredis.Redis
+) -> None:
+    everyone = tenant()
+    member = next(u for u in everyone if has_sharepoint_licence(u) and u["mySite"])
+    guest = next(u for u in everyone if u["userType"] == "Guest")
+    with admin(emulator) as client:
+        inner = client.post(
+            "/_emulator/groups", json={"displayName": "Guests too", "members": [guest["id"]]}
+        ).json()["id"]
+        group = client.post(
+            "/_emulator/groups",
+            json={"displayName": "LOB users", "members": [member["id"], inner]},
+        ).json()["id"]
+    reset_stats(emulator)
+    async for extender in serve(emulator, redis_client, UserScope.parse(f"group:{group}"), DAY):
+        items, summary = await extender.list()
+    assert (summary.users, summary.profiles, summary.without_profile) == (2, 1, 1)
+    assert [p.id for p in items["profile"]] == [member["id"]]
+    assert [a.user_id for a in items["no_profile"]] == [guest["id"]]
+    assert stats(emulator)["byRoute"].get("GET /groups/{id}/members") == 1
+
+
 def test_answers_that_mean_no_profile_and_those_that_do_not() -> None:
     def body(message: str, code: str = "BadRequest") -> dict[str, Any]:
         return {"error": {"code": code, "message": message}}
@@ -257,10 +280,15 @@ def test_sync_users_setting() -> None:
             env["SYNC_USERS"] = value
         return GraphSettings.from_env(EnvReader(env)).users
 
-    assert scope(None) is UserScope.MEMBERS
-    assert scope("members-and-guests") is UserScope.MEMBERS_AND_GUESTS
+    assert scope(None) == UserScope.MEMBERS
+    assert scope("members-and-guests") == UserScope.MEMBERS_AND_GUESTS
     with pytest.raises(ConfigError, match=r"SYNC_USERS.*members, enabled-members"):
         scope("everybody")
+    with pytest.raises(ConfigError, match="not a group object id"):
+        scope("group:sales")
+    assert scope("group:5D2F8F4E-6F1C-4B7A-9A37-2B8C3E1D0A11").group == (
+        "5d2f8f4e-6f1c-4b7a-9a37-2b8c3e1d0a11"
+    )
     assert UserScope.ALL.list_headers() == {}
     assert (
         UserScope.ALL.list_url("https://g/v1.0", 999) == "https://g/v1.0/users?$select=id&$top=999"
