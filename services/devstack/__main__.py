@@ -39,7 +39,11 @@ def run_dev(users: int, state_dir: pathlib.Path) -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    with Stack(StackOptions(state_dir=state_dir, users=users, ports=dict(FIXED_PORTS))) as stack:
+    with Stack(
+        StackOptions(
+            state_dir=state_dir, users=users, ports=dict(FIXED_PORTS), tenant_mix="realistic"
+        )
+    ) as stack:
         print("\n".join(banner(stack)))
         print("Ctrl-C stops everything.", flush=True)
         stopping.wait()

@@ -50,18 +50,25 @@ def print_event(event: dict[str, Any]) -> None:
 
 def _run_summary(run: dict[str, Any]) -> str:
     counts = run.get("counts", {})
-    keys = ("profiles", "created", "updated", "deleted", "unchanged", "failed")
+    keys = ("users", "profiles", "created", "updated", "deleted", "unchanged", "failed")
     summary = f"run {run['runId']}: {run['state']}, " + ", ".join(
         f"{key} {counts.get(key, 0)}" for key in keys
     )
+    # Listed users SharePoint keeps no profile for: a state of the account, not a failure.
+    summary += f", without a SharePoint profile {counts.get('withoutProfile', 0)}"
     return summary + (f"\n   error: {run['error']}" if run.get("error") else "")
 
 
 def run_demo(users: int = 50) -> int:
     with tempfile.TemporaryDirectory(prefix="profile-sync-demo-") as state:
-        _say(f"Starting the embedded stack: Graph emulator ({users} users), Redis, extender,")
+        _say(
+            f"Starting the embedded stack: Graph emulator ({users} users, a few of them guests,"
+            " rooms, shared mailboxes or unlicensed), Redis, extender,"
+        )
         _say("differ, notifier and the Envoy REST gateway ...")
-        with Stack(StackOptions(state_dir=pathlib.Path(state), users=users)) as stack:
+        with Stack(
+            StackOptions(state_dir=pathlib.Path(state), users=users, tenant_mix="realistic")
+        ) as stack:
             _say(f"  gateway {stack.gateway_url}   Graph emulator {stack.emulator_url}")
             with LobClient.on_stack(stack) as lob:
                 return _narrate(stack, lob)

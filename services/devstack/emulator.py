@@ -30,14 +30,19 @@ def emulator_process(
     extra: Sequence[str] = (),
     state_dir: pathlib.Path | None = None,
     name: str = "emulator",
+    tenant_mix: str = "none",
 ) -> ManagedProcess:
-    """Not started yet: `.start()` then `.wait_ready(timeout)` for its ready info."""
+    """Not started yet: `.start()` then `.wait_ready(timeout)` for its ready info.
+
+    Every user is a licensed member with a profile unless `tenant_mix` says otherwise
+    ("realistic", or shares as `--tenant-mix` takes them)."""
     ready_file = workdir / f"{name}.ready.json"
     argv = python_module(
         "services.graph_emulator",
         *("--users", str(users), "--port", "0"),
         *("--state-dir", str(state_dir or workdir / "state")),
         *("--ready-file", str(ready_file)),
+        *("--tenant-mix", tenant_mix),
         *extra,
     )
     return ManagedProcess(
@@ -59,10 +64,11 @@ def running_emulator(
     state_dir: pathlib.Path | None = None,
     name: str = "emulator",
     timeout: float = 120,
+    tenant_mix: str = "none",
 ) -> Iterator[dict[str, Any]]:
     """The emulator's ready info while it runs (a large tenant takes seconds to build)."""
     process = emulator_process(
-        workdir, users=users, extra=extra, state_dir=state_dir, name=name
+        workdir, users=users, extra=extra, state_dir=state_dir, name=name, tenant_mix=tenant_mix
     ).start()
     try:
         yield process.wait_ready(timeout=timeout)

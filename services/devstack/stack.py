@@ -48,6 +48,10 @@ class StackOptions:
     log_level: str = "INFO"
     # Redis with an append-only file, so a restart keeps its data.
     redis_persistent: bool = False
+    # The emulator's kinds of account (its --tenant-mix): "realistic" for `make dev` and
+    # `make demo` (guests, rooms, unlicensed members, ...); "none" (every user has a
+    # profile) where a test counts on every user being synced.
+    tenant_mix: str = "none"
 
 
 class Stack:
@@ -177,6 +181,8 @@ class Stack:
                 str(self.options.users),
                 "--seed",
                 str(self.options.seed),
+                "--tenant-mix",
+                self.options.tenant_mix,
                 "--port",
                 self._port("emulator"),
                 "--state-dir",

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from .accounts import MIX_NAMES, TenantMix
 from .app import create_app
 from .config import (
     DEFAULT_WRITE_QUOTA_PER_150S,
@@ -33,6 +34,7 @@ from .defaults import (
     DEFAULT_APP_ROLES,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_GRAPH_APP_ROLES,
     DEFAULT_HOST,
     DEFAULT_PORT,
     DEFAULT_SEED,
@@ -66,6 +68,13 @@ def _user_count(text: str) -> int:
     if not 0 <= value <= MAX_USERS:
         raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_USERS}")
     return value
+
+
+def _tenant_mix(text: str) -> TenantMix:
+    try:
+        return TenantMix.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _port(text: str) -> int:
@@ -134,6 +143,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_SEED,
         help=f"seed of the generated tenant (default {DEFAULT_SEED})",
     )
+    parser.add_argument(
+        "--tenant-mix",
+        type=_tenant_mix,
+        default=TenantMix.realistic(),
+        help="kinds of account in the tenant: 'realistic' (default: a few percent guests, "
+        "shared mailboxes, rooms, equipment, unlicensed members, members without a personal "
+        "site and disabled members), 'none' (every user a licensed member with a profile), or "
+        "shares such as 'guests=0.05,rooms=0.01' (names: " + ", ".join(MIX_NAMES) + ")",
+    )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     parser.add_argument(
         "--port",
@@ -183,6 +201,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_APP_ROLES,
         help="comma-separated app roles of the app's own client-credentials tokens "
         f"(default {','.join(DEFAULT_APP_ROLES)})",
+    )
+    parser.add_argument(
+        "--graph-app-roles",
+        type=_roles,
+        default=DEFAULT_GRAPH_APP_ROLES,
+        help="comma-separated Microsoft Graph application permissions granted to the app "
+        f"(default {','.join(DEFAULT_GRAPH_APP_ROLES)}; add GroupMember.Read.All to read "
+        "group members)",
     )
     parser.add_argument(
         "--user-password",
@@ -235,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_quota_per_150s=args.write_quota,
         app_roles=args.app_roles,
         user_password=args.user_password,
+        mix=args.tenant_mix,
+        graph_app_roles=args.graph_app_roles,
     )
     state.set_config(updated_config(state.config, config_changes(args)))
     log.info(
@@ -242,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra={
             "users": len(state.store),
             "seed": args.seed,
+            "tenantMix": state.mix.to_json(),
             "tenantId": state.tenant_id,
             "clientId": state.client_id,
             "quotaPer10s": state.config.quota_per_10s,
@@ -271,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "graphUrl": f"{url}/v1.0",
         "graphScope": f"{GRAPH_RESOURCE}/.default",
         "pid": os.getpid(),
+        "tenantMix": state.mix.to_json(),
     }
     ready = args.ready_file.resolve() if args.ready_file is not None else None
     asyncio.run(run_server(create_app(state), sock, files, ready, payload))

@@ -13,6 +13,7 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .accounts import profile_read_error, set_sharepoint
 from .call import load_json
 from .config import ConfigError, updated_config
 from .defaults import GRAPH_APP_ID, GRAPH_RESOURCE, app_id_uri
@@ -124,6 +125,58 @@ async def edit_user(request: Request) -> Response:
     _check_upn_free(state, changes, user["id"])
     state.store.update(user["id"], changes)
     return JSONResponse(full_user(user))
+
+
+async def set_user_sharepoint(request: Request) -> Response:
+    """``{"licensed": bool, "personalSite": bool}`` (either or both): gives or takes the
+    user's SharePoint Online licence (their ``assignedPlans``) and personal site, as an
+    administrator would; answers the user with ``hasProfile``."""
+    state = _state(request)
+    user = _find(state, request.path_params["id"])
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not body:
+        raise bad_request(
+            "The request body must be a JSON object with 'licensed' or 'personalSite'."
+        )
+    unknown = sorted(set(body) - {"licensed", "personalSite"})
+    if unknown:
+        raise bad_request(f"Unknown field '{unknown[0]}': use 'licensed' or 'personalSite'.")
+    for name, value in body.items():
+        if not isinstance(value, bool):
+            raise bad_request(f"'{name}' must be true or false.")
+    set_sharepoint(user, licensed=body.get("licensed"), personal_site=body.get("personalSite"))
+    return JSONResponse({**full_user(user), "hasProfile": profile_read_error(user) is None})
+
+
+async def create_group(request: Request) -> Response:
+    """``{"displayName": str, "members": [user or group ids]}``: a security group; answers it
+    with its new id (201)."""
+    state = _state(request)
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.", code="BadRequest")
+    unknown = sorted(set(body) - {"displayName", "members"})
+    if unknown:
+        raise bad_request(f"Unknown field '{unknown[0]}': use 'displayName' and 'members'.")
+    name = body.get("displayName")
+    if not isinstance(name, str) or not name.strip() or len(name) > 256:
+        raise bad_request("'displayName' must be a non-empty string of at most 256 characters.")
+    members = body.get("members", [])
+    if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+        raise bad_request("'members' must be a list of user or group ids.")
+    resolved: list[str] = []
+    for member in members:
+        if member.lower() in state.groups:
+            resolved.append(member.lower())
+            continue
+        user = state.store.resolve(member)
+        if user is None:
+            raise bad_request(f"'members': no user or group '{member}'.")
+        resolved.append(user["id"])
+    group_id = str(uuid.UUID(int=state.create_rng.getrandbits(128), version=4))
+    group = {"id": group_id, "displayName": name, "members": list(dict.fromkeys(resolved))}
+    state.groups[group_id] = group
+    return JSONResponse(group, status_code=201)
 
 
 async def get_user(request: Request) -> Response:
@@ -265,4 +318,11 @@ async def mint_token(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     state = _state(request)
-    return JSONResponse({"status": "ok", "users": len(state.store), "tenantId": state.tenant_id})
+    return JSONResponse(
+        {
+            "status": "ok",
+            "users": len(state.store),
+            "tenantId": state.tenant_id,
+            "tenantMix": state.mix.to_json(),
+        }
+    )

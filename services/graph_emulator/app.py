@@ -47,6 +47,12 @@ def create_app(state: EmulatorState) -> Starlette:
         Route("/_emulator/users/{id}", admin(admin_http.get_user), methods=["GET"]),
         Route("/_emulator/users/{id}", admin(admin_http.delete_user), methods=["DELETE"]),
         Route("/_emulator/users/{id}/edit", admin(admin_http.edit_user), methods=["POST"]),
+        Route("/_emulator/groups", admin(admin_http.create_group), methods=["POST"]),
+        Route(
+            "/_emulator/users/{id}/sharepoint",
+            admin(admin_http.set_user_sharepoint),
+            methods=["POST"],
+        ),
         Route("/common/userrealm/{username}", identity_http.user_realm, methods=["GET"]),
         Route(
             "/{tenant}/v2.0/.well-known/openid-configuration",

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from . import users_api
+from . import groups_api, users_api
 from .batch_api import run_batch
 from .call import GraphCall, GraphResult
 from .costs import cost_of
@@ -56,6 +56,12 @@ ROUTES: Final = (
         r"/users/(?P<key>[^/]+)",
         "PATCH /users/{id}",
         lambda s, c, p: users_api.patch_user(s, c, p["key"]),
+    ),
+    _route(
+        "GET",
+        r"/groups/(?P<group>[^/]+)/(?P<relation>members|transitiveMembers)/microsoft\.graph\.user",
+        "GET /groups/{id}/members",
+        lambda s, c, p: groups_api.list_member_users(s, c, p["group"], p["relation"]),
     ),
     _route("GET", r"/me", "GET /me", lambda s, c, p: users_api.get_me(s, c)),
     _route("PATCH", r"/me", "PATCH /me", lambda s, c, p: users_api.patch_me(s, c)),

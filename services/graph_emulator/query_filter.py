@@ -74,7 +74,8 @@ FILTERABLE: Final[dict[str, Capability]] = {
 _TOKEN: Final = re.compile(
     r"""\s*(?:
         (?P<string>'(?:[^']|'')*')
-      | (?P<open>\() | (?P<close>\)) | (?P<comma>,)
+      | (?P<open>\() | (?P<close>\)) | (?P<comma>,) | (?P<colon>:)
+      | (?P<guid>[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b)
       | (?P<word>[A-Za-z_$][A-Za-z0-9_./$]*)
       | (?P<number>-?\d+(?:\.\d+)?)
     )""",
@@ -201,6 +202,9 @@ class _Parser:
                 return grouped
             if self.at_word(*_FUNCTIONS):
                 return self.function()
+            token = self.peek()
+            if token is not None and token.kind == "word" and "/" in token.text:
+                return self.plans_lambda()
             return self.comparison()
         finally:
             self.depth -= 1
@@ -287,6 +291,60 @@ class _Parser:
         if operator == "ge":
             return lambda user: _text(user, prop) >= bound
         return lambda user: _text(user, prop) <= bound
+
+    def plans_lambda(self) -> Predicate:
+        """``assignedPlans/any(p:p/service eq 'SharePoint' and p/capabilityStatus eq
+        'Enabled')``: an advanced query, as Graph's advanced-query page lists it ("List users
+        with a particular service plan that is in a suspended state",
+        https://learn.microsoft.com/graph/aad-advanced-queries)."""
+        head = self.take("word")
+        collection, _, operator = head.text.partition("/")
+        if canonical_property(collection) != "assignedPlans" or operator.lower() != "any":
+            name = canonical_property(collection) or collection
+            raise _unsupported_clause(name)
+        self.require_advanced("any")
+        self.take("open")
+        variable = self.take("word").text
+        self.take("colon")
+        inner = self.plan_or(variable)
+        self.take("close")
+        return lambda user: any(
+            isinstance(plan, dict) and inner(plan) for plan in property_value(user, "assignedPlans")
+        )
+
+    def plan_or(self, variable: str) -> Callable[[dict[str, Any]], bool]:
+        parts = [self.plan_and(variable)]
+        while self.at_word("or"):
+            self.take()
+            parts.append(self.plan_and(variable))
+        return lambda plan: any(part(plan) for part in parts)
+
+    def plan_and(self, variable: str) -> Callable[[dict[str, Any]], bool]:
+        parts = [self.plan_clause(variable)]
+        while self.at_word("and"):
+            self.take()
+            parts.append(self.plan_clause(variable))
+        return lambda plan: all(part(plan) for part in parts)
+
+    def plan_clause(self, variable: str) -> Callable[[dict[str, Any]], bool]:
+        token = self.take("word")
+        prefix, _, field = token.text.partition("/")
+        fields = {"service": "service", "capabilitystatus": "capabilityStatus"}
+        fields["serviceplanid"] = "servicePlanId"
+        if prefix != variable or field.lower() not in fields:
+            raise _unsupported_clause(f"assignedPlans/{field or token.text}")
+        name = fields[field.lower()]
+        self.take("word", "eq")
+        value = self.peek()
+        if value is not None and value.kind == "guid":
+            self.index += 1
+            wanted = value.text.lower()
+        else:
+            literal = self.literal()
+            if not isinstance(literal, str):
+                raise _unsupported_clause(f"assignedPlans/{name}")
+            wanted = literal.casefold()
+        return lambda plan: str(plan.get(name) or "").casefold() == wanted
 
     def membership(self, prop: str) -> Predicate:
         self.allow(prop, "in")

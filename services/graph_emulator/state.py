@@ -9,7 +9,9 @@ from __future__ import annotations
 import dataclasses
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
+from .accounts import TenantMix
 from .config import EmulatorConfig, default_quota_per_10s
 from .defaults import (
     DEFAULT_APP_ROLES,
@@ -56,6 +58,10 @@ class EmulatorState:
     latency_rng: random.Random = field(default_factory=random.Random)
     #: Operations whose answers are waiting out a latency right now.
     operations_waiting: int = 0
+    #: The kinds of account the tenant was generated with (guests, rooms, ...).
+    mix: TenantMix = field(default_factory=TenantMix)
+    #: Groups by lower-case id: {"id", "displayName", "members": [user or group ids]}.
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reseed(self.config.seed)
@@ -97,6 +103,8 @@ class EmulatorState:
         write_quota_per_150s: int | None = None,
         app_roles: tuple[str, ...] = DEFAULT_APP_ROLES,
         user_password: str = DEFAULT_USER_PASSWORD,
+        mix: TenantMix | None = None,
+        graph_app_roles: tuple[str, ...] = DEFAULT_GRAPH_APP_ROLES,
     ) -> EmulatorState:
         key = signing_key or generate_signing_key()
         config = EmulatorConfig(
@@ -109,10 +117,12 @@ class EmulatorState:
             tenant_id=tenant_id.lower(),
             client_id=client_id.lower(),
             client_secret=client_secret,
-            store=UserStore(generate_users(users, seed)),
+            store=UserStore(generate_users(users, seed, mix=mix)),
             tokens=TokenService(key, tenant_id.lower(), client_id.lower()),
             config=config,
             public_url=public_url,
             self_app_roles=tuple(app_roles),
             user_password=user_password,
+            mix=mix or TenantMix(),
+            graph_app_roles=tuple(graph_app_roles),
         )

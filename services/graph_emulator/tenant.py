@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from . import vocab
+from .accounts import TenantMix, apply_mix, licensed_plans
 from .defaults import DEFAULT_TENANT_DOMAIN
 from .schema import UserRecord
 
@@ -169,6 +170,8 @@ def generate_user(
         "usageLocation": usage,
         "employeeId": f"{rng.randint(100000, 999999)}",
         "createdDateTime": _iso(created),
+        # Licensed from the day the account was made (no draw: seeds keep their tenants).
+        "assignedPlans": licensed_plans(_iso(created)),
         "mySite": f"https://contoso-my.sharepoint.com/personal/{alias.replace('.', '_')}_"
         f"{domain.replace('.', '_')}/",
     }
@@ -212,10 +215,18 @@ def generate_user(
     return user
 
 
-def generate_users(count: int, seed: int, domain: str = DEFAULT_TENANT_DOMAIN) -> list[UserRecord]:
-    """``count`` users, identical for identical ``(count, seed)``; a prefix for a larger count."""
+def generate_users(
+    count: int,
+    seed: int,
+    domain: str = DEFAULT_TENANT_DOMAIN,
+    mix: TenantMix | None = None,
+) -> list[UserRecord]:
+    """``count`` users, identical for identical ``(count, seed, mix)``; without a mix, a
+    prefix for a larger count. ``mix`` turns shares of them into guests, rooms, ... (see
+    accounts.py); every user is a licensed member with a profile without one."""
     if count < 0:
         raise ValueError("count must be >= 0")
     rng = random.Random(seed)
     taken: dict[str, int] = {}
-    return [generate_user(rng, taken, domain) for _ in range(count)]
+    users = [generate_user(rng, taken, domain) for _ in range(count)]
+    return apply_mix(users, mix, seed) if mix is not None else users

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from .accounts import profile_read_error
 from .call import GraphCall, GraphResult
 from .errors import GraphError, bad_request
 from .odata import (
@@ -167,10 +168,18 @@ def get_user(state: EmulatorState, call: GraphCall, key: str) -> GraphResult:
     access = require_read(call.principal, user["id"] if user else None)
     if user is None:
         raise not_found(key)
+    reads_profile = selected is not None and not PROFILE_PROPERTIES.isdisjoint(selected)
+    if reads_profile:
+        # Guests, rooms, unlicensed members, ... have no SharePoint profile to read.
+        refusal = profile_read_error(user)
+        if refusal is not None:
+            result = GraphResult.from_error(refusal, call)
+            result.delay = state.profile_read_delay()
+            return result
     body = {"@odata.context": _context(call.base_url, selected, entity=True)}
     body.update(project(user, selected, access))
     result = GraphResult.json(body)
-    if selected is not None and not PROFILE_PROPERTIES.isdisjoint(selected):
+    if reads_profile:
         # These properties come from SharePoint Online, one user at a time: slow.
         result.delay = state.profile_read_delay()
     return result
@@ -212,6 +221,11 @@ def patch_user(state: EmulatorState, call: GraphCall, key: str) -> GraphResult:
         raise not_found(key)
     if profile:
         require_profile_write(call.principal, user["id"])
+        refusal = profile_read_error(user)
+        if refusal is not None:
+            # As reported for a PATCH of aboutMe, skills, ... in
+            # https://github.com/microsoftgraph/microsoft-graph-docs/issues/4233
+            raise refusal
     else:
         require_directory_write(call.principal, user["id"])
     upn = changes.get("userPrincipalName")

@@ -12,6 +12,7 @@ from services.common.entra import MsalTokens
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
+from services.profile_extender.absent_profiles import AbsentProfiles
 from services.profile_extender.config import ExtenderSettings
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.quota_tier import TenantQuota
@@ -50,6 +51,7 @@ async def serve(settings: ExtenderSettings) -> None:
         ProfileUpdater(graph, tokens, redis, writes),
         SearchIndex(redis),
         StoredProfiles(redis, shard_count=settings.shard_count),
+        AbsentProfiles(redis, recheck_seconds=settings.profile_recheck_hours * 3600),
     )
 
     async def close() -> None:

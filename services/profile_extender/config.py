@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import EnvReader, ServerSettings
+from services.common.config import ConfigError, EnvReader, ServerSettings
 from services.common.entra import EntraSettings
+from services.profile_extender.enumeration import UserScope
 
 __all__ = ["ExtenderSettings", "GraphSettings"]
+
+
+def _user_scope(env: EnvReader) -> UserScope:
+    try:
+        return UserScope.parse(env.text("SYNC_USERS", UserScope.MEMBERS.value))
+    except ValueError as error:
+        raise ConfigError(f"SYNC_USERS: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,8 @@ class GraphSettings:
     # Graph's write quota per app per tenant (writes per 150 s), of which the
     # same share is used.
     write_quota_per_150s: int = 3000
+    # Which users a sync lists (SYNC_USERS; see enumeration.py).
+    users: UserScope = UserScope.MEMBERS
 
     @property
     def write_budget_per_150s(self) -> int:
@@ -51,6 +61,7 @@ class GraphSettings:
             ),
             budget_share=env.number("GRAPH_BUDGET_SHARE", 0.97, minimum=0.01),
             write_quota_per_150s=env.integer("GRAPH_WRITE_QUOTA_PER_150S", 3000, minimum=1),
+            users=_user_scope(env),
         )
 
 
@@ -63,6 +74,9 @@ class ExtenderSettings:
     # The differ's shard layout (its SHARD_COUNT): where LOB reads find a
     # user's stored profile.
     shard_count: int = 1
+    # A user without a SharePoint profile is read again after this many hours
+    # (PROFILE_RECHECK_HOURS; 0 reads them at every sync).
+    profile_recheck_hours: int = 24
 
     @classmethod
     def from_env(cls, env: EnvReader | None = None) -> ExtenderSettings:
@@ -73,4 +87,7 @@ class ExtenderSettings:
             graph=GraphSettings.from_env(env),
             redis_url=env.text("REDIS_URL"),
             shard_count=env.integer("SHARD_COUNT", 1, minimum=1, maximum=1024),
+            profile_recheck_hours=env.integer(
+                "PROFILE_RECHECK_HOURS", 24, minimum=0, maximum=24 * 366
+            ),
         )

@@ -46,6 +46,7 @@ from services.common.errors import (
 from services.common.tls import client_ssl_context
 from services.profile_extender.adaptive import AdaptiveLimit
 from services.profile_extender.config import GraphSettings
+from services.profile_extender.profile_errors import no_profile_reason
 from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
 
@@ -101,15 +102,17 @@ class _Retry:
 
 @dataclass(frozen=True)
 class FetchResult:
-    """The outcome of reading one user: the Graph object, absent, or failed."""
+    """The outcome of reading one user: the Graph object, absent, without a
+    SharePoint profile (`no_profile` says why), or failed."""
 
     user_id: str
     user: dict[str, Any] | None = None
     error: str | None = None
+    no_profile: str | None = None
 
     @property
     def not_found(self) -> bool:
-        return self.user is None and self.error is None
+        return self.user is None and self.error is None and self.no_profile is None
 
 
 def _retry_delay(headers: httpx.Headers | dict[str, str], attempt: int) -> float:
@@ -216,6 +219,7 @@ class GraphClient:
         cost: int = 1,
         batch: bool = False,
         bulk: bool = False,
+        extra_headers: dict[str, str] | None = None,
     ) -> httpx.Response | _Retry:
         """One try of a Graph request: Graph's answer, or a _Retry when it asks to be
         asked again (429, 5xx) or the connection failed.
@@ -237,6 +241,7 @@ class GraphClient:
         )
         headers = {"Authorization": f"Bearer {token}", "client-request-id": str(uuid.uuid4())}
         started = time.monotonic()
+        headers.update(extra_headers or {})
         try:
             response = await next(self._next_client).request(
                 method, url, json=body, headers=headers
@@ -267,13 +272,20 @@ class GraphClient:
         *,
         user_token: str | None = None,
         bulk: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """One Graph request, tried up to GRAPH_MAX_ATTEMPTS times (see _try_once)."""
         attempts = self._settings.max_attempts
         problem = ""
         for attempt in range(attempts):
             outcome = await self._try_once(
-                method, url, body, attempt=attempt, user_token=user_token, bulk=bulk
+                method,
+                url,
+                body,
+                attempt=attempt,
+                user_token=user_token,
+                bulk=bulk,
+                extra_headers=headers,
             )
             if isinstance(outcome, httpx.Response):
                 return outcome
@@ -310,11 +322,13 @@ class GraphClient:
     async def iter_user_ids(
         self, page_size: int = 999, *, bulk: bool = False
     ) -> AsyncIterator[str]:
-        """Every user id of the tenant, page by page (`$top` up to 999)."""
-        url: str | None = f"{self._settings.graph_url}/users?$select=id&$top={page_size}"
+        """The id of every user the sync covers (SYNC_USERS, see enumeration.py),
+        page by page (`$top` up to 999)."""
+        scope = self._settings.users
+        url: str | None = scope.list_url(self._settings.graph_url, page_size)
         seen = 0
         while url:
-            response = await self._send("GET", url, bulk=bulk)
+            response = await self._send("GET", url, bulk=bulk, headers=scope.list_headers())
             self._raise_for(response, "the user list")
             page = response.json()
             url = page.get("@odata.nextLink")
@@ -392,7 +406,11 @@ class GraphClient:
                 status = int(item.get("status", 0))
                 REQUESTS.labels(_outcome(status)).inc()
                 user_id = pending[key]
-                if status == 200 or (status == 202 and _has_content(item.get("body"))):
+                no_profile = no_profile_reason(status, item.get("body"))
+                if no_profile is not None:
+                    # A state of the account, not a failure: never retried.
+                    done[key] = FetchResult(user_id, no_profile=no_profile)
+                elif status == 200 or (status == 202 and _has_content(item.get("body"))):
                     done[key] = FetchResult(user_id, user=item.get("body"))
                 elif status == 404:
                     # Deleted between enumeration and read: absent, not failed.

@@ -15,6 +15,7 @@ from services.common.auth import current_principal
 from services.common.errors import NotFound, ProfileSyncError
 from services.common.profile_messages import profile_to_dict
 from services.common.profiles import shard_of
+from services.profile_extender.absent_profiles import AbsentProfiles
 from services.profile_extender.convert import profile_from_graph
 from services.profile_extender.graph_client import BATCH_LIMIT, FetchResult, GraphClient
 from services.profile_extender.stored_profiles import StoredProfiles
@@ -54,11 +55,14 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
         updater: ProfileUpdater,
         index: SearchIndex,
         store: StoredProfiles,
+        absent: AbsentProfiles | None = None,
     ) -> None:
         self._graph = graph
         self._updater = updater
         self._index = index
         self._store = store
+        # Users without a SharePoint profile, not read again until their re-check.
+        self._absent = absent
 
     async def SearchProfiles(
         self, request: extender_pb2.SearchProfilesRequest, context: Context
@@ -112,6 +116,10 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
                         await self._store.remember_read_through(profile)
                 elif result.error is not None:
                     raise NotFound(f"user {result.user_id!r} could not be read: {result.error}")
+                elif result.no_profile is not None:
+                    raise NotFound(
+                        f"user {result.user_id!r} has no SharePoint profile: {result.no_profile}"
+                    )
         response = extender_pb2.BatchGetProfilesResponse()
         for requested in wanted:
             if requested in found:
@@ -125,13 +133,22 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     ) -> AsyncIterator[extender_pb2.ListProfilesItem]:
         queue: asyncio.Queue[list[FetchResult] | None] = asyncio.Queue(READ_AHEAD_BATCHES)
         counts: dict[str, float] = {"users": 0, "read_seconds": 0.0}
-        reader = asyncio.create_task(self._read_shard(request, queue, counts))
-        profiles = failures = 0
+        # When a remembered "no profile" answer was given (fresh ones: now).
+        checked: dict[str, dt.datetime] = {}
+        reader = asyncio.create_task(self._read_shard(request, queue, counts, checked))
+        profiles = failures = without_profile = 0
         try:
             while (results := await queue.get()) is not None:
                 now = _now()
                 for result in results:
-                    if result.user is not None:
+                    if result.no_profile is not None:
+                        without_profile += 1
+                        absent = extender_pb2.ProfileAbsent(
+                            user_id=result.user_id, reason=result.no_profile
+                        )
+                        absent.checked_time.FromDatetime(checked.pop(result.user_id, now))
+                        yield extender_pb2.ListProfilesItem(no_profile=absent)
+                    elif result.user is not None:
                         profiles += 1
                         yield extender_pb2.ListProfilesItem(
                             profile=profile_from_graph(result.user, now)
@@ -149,6 +166,7 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
                     users=int(counts["users"]),
                     profiles=profiles,
                     failures=failures,
+                    without_profile=without_profile,
                     read_seconds=counts["read_seconds"],
                 )
             )
@@ -160,10 +178,12 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
         request: extender_pb2.ListProfilesRequest,
         queue: asyncio.Queue[list[FetchResult] | None],
         counts: dict[str, float],
+        checked: dict[str, dt.datetime],
     ) -> None:
         """Enumerates the shard's users and reads them, batches in parallel:
         as fast as the budget allows, or (a paced sweep) evenly over
-        `spread_over_seconds`, once the whole shard is enumerated."""
+        `spread_over_seconds`, once the whole shard is enumerated. Users known
+        to have no profile are reported without a read."""
         in_flight: set[asyncio.Task[None]] = set()
         limit = asyncio.Semaphore(BATCHES_PER_REQUEST_IN_FLIGHT * self._graph.concurrency.maximum)
         loop = asyncio.get_running_loop()
@@ -171,12 +191,19 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
 
         async def read(ids: list[str]) -> None:
             try:
+                known = await self._absent.known(ids) if self._absent is not None else {}
+                wanted = [user_id for user_id in ids if user_id not in known]
                 try:
-                    results = await self._graph.get_users(ids, bulk=True)
+                    results = await self._graph.get_users(wanted, bulk=True) if wanted else []
                 except ProfileSyncError as error:
                     # A whole $batch kept failing: its users are reported as
                     # failed, the rest of the shard goes on.
-                    results = [FetchResult(user_id, error=str(error)) for user_id in ids]
+                    results = [FetchResult(user_id, error=str(error)) for user_id in wanted]
+                if self._absent is not None:
+                    await self._absent.remember(results)
+                for user_id, (reason, when) in known.items():
+                    checked[user_id] = when
+                    results.append(FetchResult(user_id, no_profile=reason))
                 await queue.put(results)
             finally:
                 limit.release()

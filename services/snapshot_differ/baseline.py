@@ -63,7 +63,7 @@ __all__ = ["SCRATCH_KINDS", "Baseline", "BaselineDraft", "held_key", "members"]
 
 WRITE_CHUNK = 1000
 LIVE_KINDS = ("digests", "profiles", "ids", "upns", "confirmed")
-SCRATCH_KINDS = ("seen", "failed", "changed", "deletes", "lob")
+SCRATCH_KINDS = ("seen", "failed", "changed", "deletes", "lob", "noprofile")
 DRAFT_KINDS = ("open", "digests", "profiles", *SCRATCH_KINDS)
 
 Entry = tuple[str, str, dict[str, Any]]  # (user id, digest, profile)
@@ -267,6 +267,17 @@ class BaselineDraft:
 
     async def count(self, kind: str) -> int:
         return int(await self.redis.zcard(self.key(kind)))
+
+    async def note_no_profile(self, user_id: str, reason: str) -> None:
+        """Notes a user listed without a SharePoint profile, and Graph's why (a hash)."""
+        await self.redis.hset(self.key("noprofile"), user_id, reason)
+
+    async def no_profile_reasons(self, user_ids: Sequence[str]) -> dict[str, str]:
+        """Why each of these users has no profile, for those noted without one."""
+        if not user_ids:
+            return {}
+        values = await self.redis.hmget(self.key("noprofile"), list(user_ids))
+        return {uid: as_text(v) for uid, v in zip(user_ids, values, strict=True) if v is not None}
 
     def members(self, kind: str, chunk: int = 1000) -> AsyncIterator[list[str]]:
         return members(self.redis, self.key(kind), chunk)

@@ -24,6 +24,11 @@ from services.snapshot_differ.snapshot import SnapshotWriter
 __all__ = ["DeletePolicy", "carry_unseen", "list_vanished", "publish_deletions"]
 
 CHUNK = 1000
+#: The `reason` of a DELETED event for a user no longer listed by Graph.
+NOT_LISTED = (
+    "no longer listed by Microsoft Graph: deleted from the directory, or no longer among "
+    "the users synced (SYNC_USERS: a licence removed, a guest or a disabled account left out)"
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,11 @@ async def carry(base: Baseline, user_ids: list[str], writer: SnapshotWriter) -> 
     return carried
 
 
+def _with_reason(event: notifier_pb2.ChangeEvent, reason: str) -> notifier_pb2.ChangeEvent:
+    event.reason = reason[:1024]
+    return event
+
+
 async def publish_deletions(
     base: Baseline, draft: BaselineDraft, sink: EventSink, run_id: str
 ) -> int:
@@ -95,18 +105,24 @@ async def publish_deletions(
     async for chunk in draft.members("deletes", CHUNK):
         befores = await base.profiles(chunk)
         old_digests = await base.digests(chunk)
+        no_profile = await draft.no_profile_reasons(chunk)
         now = dt.datetime.now(dt.UTC)
         events = [
-            build_event(
-                run_id=run_id,
-                user_id=uid,
-                before=befores.get(uid, {"id": uid}),
-                after=None,
-                before_digest=old or "",
-                after_digest="",
-                origin=notifier_pb2.SHAREPOINT,
-                detect_time=now,
-                before_generation=base.generation or "",
+            _with_reason(
+                build_event(
+                    run_id=run_id,
+                    user_id=uid,
+                    before=befores.get(uid, {"id": uid}),
+                    after=None,
+                    before_digest=old or "",
+                    after_digest="",
+                    origin=notifier_pb2.SHAREPOINT,
+                    detect_time=now,
+                    before_generation=base.generation or "",
+                ),
+                f"no SharePoint profile any more: {no_profile[uid]}"
+                if uid in no_profile
+                else NOT_LISTED,
             )
             for uid, old in zip(chunk, old_digests, strict=True)
         ]

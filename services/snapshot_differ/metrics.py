@@ -27,6 +27,9 @@ outcomes from there: on every scrape it reads the newest RECENT_RUNS records
     profilesync_sync_last_run_shortest_interval_seconds   > 0 when that sweep's reads took
                                                       longer than its interval: the shortest
                                                       interval the Graph budget allows
+    profilesync_sync_last_run_users{kind}             its users: listed, profiles (read),
+                                                      failed, without_profile (no SharePoint
+                                                      profile: a state, not a failure)
 
 Dry runs change nothing, so they count only in `running`. Every replica of
 the server reads the same records: aggregate with `max`, never `sum`.
@@ -67,6 +70,13 @@ READ_TIMEOUT_SECONDS = 4.0
 
 FINAL_STATES = (differ_pb2.SUCCEEDED, differ_pb2.PARTIAL, differ_pb2.FAILED)
 CHANGE_KINDS = ("created", "updated", "deleted")
+# SyncCounts field by `kind` label of last_run_users.
+USER_KINDS = {
+    "listed": "users",
+    "profiles": "profiles",
+    "failed": "failed",
+    "without_profile": "without_profile",
+}
 
 _PREFIX = "profilesync_sync_"
 
@@ -224,10 +234,19 @@ def _last_run_families(run: differ_pb2.SyncRun) -> list[Metric]:
     )
     for kind in CHANGE_KINDS:
         changes.add_metric([kind], float(getattr(run.counts, kind)))
+    users = GaugeMetricFamily(
+        _PREFIX + "last_run_users",
+        "Users of the newest finished sync run: listed, profiles read, failed, and "
+        "without a SharePoint profile (not a failure)",
+        labels=["kind"],
+    )
+    for kind, field in USER_KINDS.items():
+        users.add_metric([kind], float(getattr(run.counts, field)))
     families: list[Metric] = [
         state,
         stages,
         changes,
+        users,
         _gauge(
             "last_run_interval_seconds",
             "The interval the newest finished paced sweep spread its reads over (0: not paced)",

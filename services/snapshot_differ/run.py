@@ -445,6 +445,11 @@ class SyncRunner:
                 record.counts.failed += 1
                 run.first_failure = run.first_failure or f"{uid}: {item.failure.reason}"
                 log.warning("profile %s could not be read: %s", uid, item.failure.reason)
+            elif kind == "no_profile":
+                # A state of the account, not a failure: not seen, so a user who
+                # had a profile leaves the LOB app's set (DELETED, with the why).
+                await draft.note_no_profile(item.no_profile.user_id, item.no_profile.reason)
+                record.counts.without_profile += 1
             elif kind == "summary":
                 run.complete = True
                 record.counts.users = item.summary.users

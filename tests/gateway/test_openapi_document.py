@@ -196,6 +196,7 @@ def test_schemas_accept_what_the_gateway_prints(document: dict[str, Any]) -> Non
         "origin": "CHANGE_ORIGIN_UNSPECIFIED",
         "fieldChanges": [],
         "heartbeat": True,
+        "reason": "",
     }
     validator(document, "ChangeEvent").validate(heartbeat)
     counts = dict.fromkeys(document["components"]["schemas"]["SyncCounts"]["properties"], "0")

@@ -47,11 +47,13 @@ def make_profile(index: int, **overrides: Any) -> dict[str, Any]:
 
 @dataclass
 class ScriptedExtender(extender_pb2_grpc.ProfileExtenderServicer):
-    """Streams `profiles`; ids in `failing` are reported as failed; with
-    `cut_after` set, the stream breaks after that many items (no summary)."""
+    """Streams `profiles`; ids in `failing` are reported as failed, ids in
+    `without_profile` as users without a SharePoint profile (with that reason);
+    with `cut_after` set, the stream breaks after that many items (no summary)."""
 
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     failing: set[str] = field(default_factory=set)
+    without_profile: dict[str, str] = field(default_factory=dict)
     cut_after: int | None = None
 
     async def ListProfiles(
@@ -62,7 +64,7 @@ class ScriptedExtender(extender_pb2_grpc.ProfileExtenderServicer):
         from services.profile_extender.convert import profile_from_graph
 
         sent = 0
-        users = failures = 0
+        users = failures = absent = 0
         for user_id, profile in sorted(self.profiles.items()):
             if shard_of(user_id, request.shard_count) != request.shard_index:
                 continue
@@ -75,13 +77,23 @@ class ScriptedExtender(extender_pb2_grpc.ProfileExtenderServicer):
                 yield extender_pb2.ListProfilesItem(
                     failure=extender_pb2.ProfileFailure(user_id=user_id, reason="HTTP 503")
                 )
+            elif user_id in self.without_profile:
+                absent += 1
+                yield extender_pb2.ListProfilesItem(
+                    no_profile=extender_pb2.ProfileAbsent(
+                        user_id=user_id, reason=self.without_profile[user_id]
+                    )
+                )
             else:
                 yield extender_pb2.ListProfilesItem(
                     profile=profile_from_graph(profile, dt.datetime.now(dt.UTC))
                 )
         yield extender_pb2.ListProfilesItem(
             summary=extender_pb2.ListProfilesSummary(
-                users=users, profiles=users - failures, failures=failures
+                users=users,
+                profiles=users - failures - absent,
+                failures=failures,
+                without_profile=absent,
             )
         )
 

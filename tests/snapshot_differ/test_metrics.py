@@ -92,12 +92,21 @@ async def test_runs_of_cronjob_processes_show_on_the_server_until_approved(
     assert value(before, "profilesync_sync_runs_total", state="SUCCEEDED") == 0
     assert value(before, "profilesync_sync_last_success_timestamp_seconds") is None
 
-    profiles = [make_profile(i) for i in range(10)]
+    profiles = [make_profile(i) for i in range(12)]
     harness.set_profiles(profiles)
+    # Two listed users have no SharePoint profile: counted apart, the run still succeeds.
+    harness.extender.without_profile = {
+        profiles[10]["id"]: "no SharePoint Online licence",
+        profiles[11]["id"]: "no personal site provisioned",
+    }
     env = differ_env(harness, authority)
     first = await run_differ(env, "run")
     assert first.returncode == 0, first.stderr
     after = await scrape(server)
+    assert value(after, "profilesync_sync_last_run_users", kind="listed") == 12
+    assert value(after, "profilesync_sync_last_run_users", kind="profiles") == 10
+    assert value(after, "profilesync_sync_last_run_users", kind="failed") == 0
+    assert value(after, "profilesync_sync_last_run_users", kind="without_profile") == 2
     assert value(after, "profilesync_sync_runs_total", state="SUCCEEDED") == 1
     assert value(after, "profilesync_sync_runs_total", state="FAILED") == 0
     ended = timestamp(first.run["endTime"])
@@ -119,6 +128,7 @@ async def test_runs_of_cronjob_processes_show_on_the_server_until_approved(
     assert value(again, "profilesync_sync_runs_total", state="SUCCEEDED") == 1
 
     harness.set_profiles(profiles[:6])
+    harness.extender.without_profile = {}
     held = await run_differ(env, "run")
     assert held.returncode == 5, held.stderr
     waiting = await scrape(server)

@@ -174,6 +174,10 @@ credentials to get the app's own tokens. Usage: include "profile-sync.entraEnv" 
 {{ include "profile-sync.redisEnv" . }}
 - name: GRAPH_URL
   value: {{ ternary (printf "%s/v1.0" (include "profile-sync.emulatorUrl" .)) .Values.graph.url .Values.graphEmulator.enabled | quote }}
+- name: SYNC_USERS
+  value: {{ .Values.graph.syncUsers | quote }}
+- name: PROFILE_RECHECK_HOURS
+  value: {{ .Values.graph.profileRecheckHours | quote }}
 {{- /* Empty: the quota follows the tenant's size (see graph.quotaPer10s). */}}
 - name: GRAPH_QUOTA_PER_10S
   value: {{ get .Values.graph "quotaPer10s" | default "" | quote }}

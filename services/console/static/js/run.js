@@ -16,6 +16,7 @@ const COUNTS = [
   ["users", "Users listed"],
   ["profiles", "Profiles read"],
   ["failed", "Profiles that could not be read"],
+  ["withoutProfile", "Users without a SharePoint profile (not a failure)"],
   ["created", "Created"],
   ["updated", "Updated"],
   ["deleted", "Deleted"],

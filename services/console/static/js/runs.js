@@ -50,6 +50,7 @@ export function summary(run) {
   ];
   if (num(c.heldDeletes)) parts.push(`${count(c.heldDeletes)} deletions held`);
   if (num(c.failed)) parts.push(`${count(c.failed)} profiles failed`);
+  if (num(c.withoutProfile)) parts.push(`${count(c.withoutProfile)} without a SharePoint profile`);
   return parts.join(", ");
 }
 
