@@ -187,14 +187,16 @@ def _tenant(users: int) -> tuple[list[Sync], LatencyModel]:
             LobClient.on_stack(stack) as lob,
         ):
             model = realistic_latency(admin)
-            chosen = graph_users(stack.emulator_url, stack.ca_file, users)[:: users // edits]
+            # Spread over the first page of users: different $batch groups.
+            sample = graph_users(stack.emulator_url, stack.ca_file, min(users, 999))
+            chosen = sample[:: max(1, len(sample) // edits)][:edits]
             memory = redis.Redis.from_url(stack.redis_url)
             try:
                 first = _sync(stack, lob, memory, "first sync", users, 0)
-                for number, user in enumerate(chosen[:edits]):
+                for number, user in enumerate(chosen):
                     about = f"Edited in Delve before the resync ({number})"
                     edit_in_delve(stack.emulator_url, stack.ca_file, user["id"], aboutMe=about)
-                again = _sync(stack, lob, memory, "resync", users, edits)
+                again = _sync(stack, lob, memory, "resync", users, len(chosen))
             finally:
                 memory.close()
     return [first, again], model
