@@ -24,12 +24,14 @@ Events carry a realistic profile before and after (about 1.5 KB serialized).
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import queue
 import re
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +92,14 @@ def _event(n: int) -> notifier_pb2.ChangeEvent:
 
 # -- the readers (in processes of their own) ----------------------------------
 async def _read_stream(
-    http: httpx.AsyncClient, expected: int, arrivals: dict[int, float], ready: asyncio.Event
+    http: httpx.AsyncClient,
+    expected: int,
+    arrivals: dict[int, float],
+    ready: asyncio.Event,
+    progress: Callable[[int], None],
 ) -> None:
-    """One LOB reader: every event's arrival time, until `expected` events came."""
+    """One LOB reader: every event's arrival time, until `expected` events came;
+    `progress` is told how many came so far after each read."""
     pending = b""
     params = {"heartbeatSeconds": 300}
     async with http.stream("GET", "/v1/changes:stream", params=params) as response:
@@ -106,13 +113,20 @@ async def _read_stream(
                     ready.set()  # the first heartbeat: the stream is open
                     continue
                 arrivals[int(found.group(1))] = at
-                if len(arrivals) >= expected:
-                    return
+            progress(len(arrivals))
+            if len(arrivals) >= expected:
+                return
 
 
 async def _readers(
-    gateway_url: str, token: str, count: int, expected: int, ready: Any, done: Any
+    gateway_url: str,
+    token: str,
+    slots: range,
+    expected: int,
+    shared: tuple[Any, Any, Any],
 ) -> list[dict[int, float]]:
+    ready, done, received = shared
+    count = len(slots)
     async with httpx.AsyncClient(
         base_url=gateway_url,
         headers={"Authorization": f"Bearer {token}"},
@@ -123,7 +137,15 @@ async def _readers(
         arrivals: list[dict[int, float]] = [{} for _ in range(count)]
         opened = [asyncio.Event() for _ in range(count)]
         tasks = [
-            asyncio.ensure_future(_read_stream(http, expected, arrivals[i], opened[i]))
+            asyncio.ensure_future(
+                _read_stream(
+                    http,
+                    expected,
+                    arrivals[i],
+                    opened[i],
+                    functools.partial(received.__setitem__, slots[i]),
+                )
+            )
             for i in range(count)
         ]
         await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), timeout=60)
@@ -139,9 +161,14 @@ async def _readers(
 
 
 def _reader_process(
-    gateway_url: str, token: str, count: int, expected: int, ready: Any, done: Any, out: Any
+    gateway_url: str,
+    token: str,
+    slots: range,
+    expected: int,
+    shared: tuple[Any, Any, Any],
+    out: Any,
 ) -> None:
-    out.put(asyncio.run(_readers(gateway_url, token, count, expected, ready, done)))
+    out.put(asyncio.run(_readers(gateway_url, token, slots, expected, shared)))
 
 
 # -- the publisher -------------------------------------------------------------
@@ -193,13 +220,24 @@ class _Publisher:
         return scheduled, ticks * per_tick / elapsed
 
 
-async def _publish(notifier_addr: str, token: str, count: int, seconds: float) -> dict[str, Any]:
+async def _drained(received: Any, target: int, seconds: float = 300.0) -> None:
+    """Until every reader has `target` events (or `seconds`: what is missing is lost).
+    The counts are written by other processes: polled, there is nothing to await."""
+    deadline = time.monotonic() + seconds
+    while min(received) < target and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+async def _publish(
+    notifier_addr: str, token: str, count: int, seconds: float, received: Any
+) -> dict[str, Any]:
     async with grpc.aio.insecure_channel(notifier_addr) as channel:
         publisher = _Publisher(channel, token)
         await publisher.as_fast_as_it_goes(0, WARM_UP)  # connections, scripts, code paths
         throughput_started = await publisher.as_fast_as_it_goes(THROUGHPUT_FIRST, count)
-        # The readers drain the throughput phase before the steady phase starts.
-        await asyncio.sleep(2.0)
+        # Every reader has the throughput phase before the steady phase starts, so
+        # no backlog of the one is timed in the other.
+        await _drained(received, WARM_UP + count)
         scheduled, achieved = await publisher.steadily(LATENCY_FIRST, seconds)
     return {"throughput_started": throughput_started, "scheduled": scheduled, "achieved": achieved}
 
@@ -215,21 +253,30 @@ def _measure(stack: Stack, count: int, seconds: float) -> list[Result]:
     expected = WARM_UP + count + int(seconds / TICK_SECONDS) * int(RATE * TICK_SECONDS)
     context = multiprocessing.get_context("spawn")
     ready, out, done = context.Queue(), context.Queue(), context.Event()
+    # Events each reader has received so far (one slot a reader, one writer a slot).
+    received = context.Array("l", READERS, lock=False)
     per_process = READERS // READER_PROCESSES
     processes = [
         context.Process(
             target=_reader_process,
-            args=(stack.gateway_url, read_token, per_process, expected, ready, done, out),
+            args=(
+                stack.gateway_url,
+                read_token,
+                range(number * per_process, (number + 1) * per_process),
+                expected,
+                (ready, done, received),
+                out,
+            ),
             daemon=True,
         )
-        for _ in range(READER_PROCESSES)
+        for number in range(READER_PROCESSES)
     ]
     for process in processes:
         process.start()
     try:
         for _ in processes:
             ready.get(timeout=120)
-        published = asyncio.run(_publish(stack.notifier_addr, sync_token, count, seconds))
+        published = asyncio.run(_publish(stack.notifier_addr, sync_token, count, seconds, received))
         # Every reader has every event by now, or is given a minute to catch up;
         # then what each has is counted, and anything missing is lost.
         deadline = time.monotonic() + 60
