@@ -17,7 +17,9 @@ Latency is measured two ways:
 - at the gateway: Envoy's own duration for each of these calls, request in
   to response out.
 Goal p99 ≤ 100 ms for each operation, and 0 errors. The baseline is the same
-operation one call at a time on the idle stack before the sync.
+operation one call at a time on the idle stack before the sync. Getting a
+profile reads it from Graph at that moment (the extender's contract), so
+Graph's own latency is inside that operation's figures and its baseline.
 """
 
 from __future__ import annotations
