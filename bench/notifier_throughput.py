@@ -354,7 +354,7 @@ def _rows(
 
 
 def run(quick: bool) -> list[Result]:
-    count = 5_000 if quick else 50_000
+    count = 2_000 if quick else 50_000
     seconds = 3.0 if quick else 15.0
     with tempfile.TemporaryDirectory(prefix="bench-notifier-") as state:
         options = StackOptions(state_dir=Path(state), users=10, log_level="WARNING")
