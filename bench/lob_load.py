@@ -25,18 +25,21 @@ Graph's own latency is inside that operation's figures and its baseline.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import tempfile
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
 from bench.graph_latency import realistic_latency
+from bench.http_load import Connections, HttpError
 from bench.results import Result
 from services.devstack.lob_client import LobClient, emulator_http
 from services.devstack.stack import Stack, StackOptions
@@ -44,6 +47,9 @@ from services.devstack.stack import Stack, StackOptions
 __all__ = ["run"]
 
 RATE = 100.0  # calls per second offered
+# The load generator's connections, as a LOB app's HTTP client pool would bound them: a call
+# due while all are busy waits for one, and that wait counts in its latency.
+CONNECTIONS = 100
 STREAMS = 5
 P99_GOAL_MS = 100.0
 QUERIES = (
@@ -98,14 +104,13 @@ def schedule(rate: float, started: float, number: int) -> float:
     return started + number / rate
 
 
-def _request(
-    operation: str, http: httpx.AsyncClient, rng: random.Random, user_ids: list[str]
-) -> Awaitable[httpx.Response]:
+def target(operation: str, rng: random.Random, user_ids: list[str]) -> str:
+    """The path and query a LOB app calls for `operation`."""
     if operation == "get profile":
-        return http.get(f"/v1/profiles/{rng.choice(user_ids)}")
+        return f"/v1/profiles/{rng.choice(user_ids)}"
     if operation == "search":
-        return http.get("/v1/profiles:search", params={"query": rng.choice(QUERIES)})
-    return http.get("/v1/changes", params={"pageSize": 100})
+        return "/v1/profiles:search?" + urlencode({"query": rng.choice(QUERIES)})
+    return "/v1/changes?pageSize=100"
 
 
 @dataclass
@@ -113,24 +118,25 @@ class Load:
     """The open-loop load's outcome: latency from each call's scheduled time, errors."""
 
     latencies: dict[str, list[float]] = field(default_factory=dict)
-    # How late each call left the load generator (ms): its own lag, shown apart.
+    # How late each call left the generator's schedule (ms): its own lag, shown apart.
     send_lag: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     offered: int = 0
     seconds: float = 0.0
 
     async def call(
-        self, operation: str, request: Awaitable[httpx.Response], scheduled: float
+        self, operation: str, request: Callable[[], Awaitable[tuple[int, bytes]]], scheduled: float
     ) -> None:
+        """One call due at `scheduled`: its latency runs from then to its answer."""
         self.send_lag.append((time.monotonic() - scheduled) * 1000)
         try:
-            response = await request
-        except httpx.HTTPError as error:
-            self.errors.append(f"{operation}: {type(error).__name__}: {error}")
+            status, body = await request()
+        except HttpError as error:
+            self.errors.append(f"{operation}: {error}")
             return
         self.latencies.setdefault(operation, []).append((time.monotonic() - scheduled) * 1000)
-        if response.status_code != 200:
-            self.errors.append(f"{operation}: HTTP {response.status_code} {response.text[:120]}")
+        if status != 200:
+            self.errors.append(f"{operation}: HTTP {status} {body[:120].decode(errors='replace')}")
 
 
 async def _stream(http: httpx.AsyncClient, until: asyncio.Event, errors: list[str]) -> None:
@@ -149,7 +155,11 @@ async def _stream(http: httpx.AsyncClient, until: asyncio.Event, errors: list[st
 
 
 async def _open_loop(
-    http: httpx.AsyncClient, user_ids: list[str], until: asyncio.Event, rate: float
+    http: httpx.AsyncClient,
+    connections: Connections,
+    user_ids: list[str],
+    until: asyncio.Event,
+    rate: float,
 ) -> Load:
     rng = random.Random(7)
     load = Load()
@@ -158,11 +168,11 @@ async def _open_loop(
     started = time.monotonic()
     while not until.is_set():
         due = schedule(rate, started, load.offered)
-        if (delay := due - time.monotonic()) > 0:
-            await asyncio.sleep(delay)
+        # Behind schedule, still give the calls in flight their turn: sleep(0) yields.
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
         roll = rng.random()
         operation = OPERATIONS[0] if roll < 0.4 else OPERATIONS[1] if roll < 0.8 else OPERATIONS[2]
-        request = _request(operation, http, rng, user_ids)
+        request = functools.partial(connections.get, target(operation, rng, user_ids))
         calls.append(asyncio.ensure_future(load.call(operation, request, due)))
         load.offered += 1
     load.seconds = time.monotonic() - started
@@ -178,7 +188,7 @@ async def _idle(http: httpx.AsyncClient, user_ids: list[str], calls: int) -> Non
     rng = random.Random(-1)
     for operation in OPERATIONS:
         for _ in range(calls):
-            (await _request(operation, http, rng, user_ids)).raise_for_status()
+            (await http.get(target(operation, rng, user_ids))).raise_for_status()
 
 
 async def _during_sync(
@@ -188,7 +198,8 @@ async def _during_sync(
         base_url=gateway_url,
         headers={"Authorization": f"Bearer {token}", "User-Agent": IDLE_AGENT},
         timeout=60,
-        limits=httpx.Limits(max_connections=500),
+        # The change streams' connections and one to poll the run.
+        limits=httpx.Limits(max_connections=STREAMS + 1),
         trust_env=False,
     ) as http:
         await _idle(http, user_ids, idle_calls)
@@ -197,14 +208,16 @@ async def _during_sync(
         response = await http.post("/v1/syncs", json={})
         response.raise_for_status()
         run_id = response.json()["runId"]
-        load = asyncio.ensure_future(_open_loop(http, user_ids, ended, RATE))
-        while True:  # polling, as any REST client of GET /v1/syncs/{id} does
-            await asyncio.sleep(0.5)
-            state = (await http.get(f"/v1/syncs/{run_id}")).json()
-            if state["state"] != "RUNNING":
-                break
-        ended.set()
-        return await load, state
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": LOAD_AGENT}
+        async with Connections(gateway_url, CONNECTIONS, headers) as connections:
+            load = asyncio.ensure_future(_open_loop(http, connections, user_ids, ended, RATE))
+            while True:  # polling, as any REST client of GET /v1/syncs/{id} does
+                await asyncio.sleep(0.5)
+                state = (await http.get(f"/v1/syncs/{run_id}")).json()
+                if state["state"] != "RUNNING":
+                    break
+            ended.set()
+            return await load, state
 
 
 def _measure(users: int, idle_calls: int) -> tuple[Load, dict[str, Any], str, str]:

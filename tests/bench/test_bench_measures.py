@@ -9,13 +9,13 @@ import pathlib
 import time
 from typing import Any
 
-import httpx
 import pytest
 import redis
 
 import bench.__main__ as bench_main
 from bench import differ_compare, full_sync, lob_load, notifier_throughput
 from bench.graph_latency import L_TIER_QUOTA, realistic_latency
+from bench.http_load import Connections, HttpError
 from services.devstack.emulator import running_emulator
 from services.devstack.lob_client import emulator_http
 
@@ -129,33 +129,52 @@ def test_redis_peak_is_seen_while_the_block_runs(redis_url: str) -> None:
 
 
 def test_open_loop_latency_counts_the_wait_before_a_late_call_was_sent() -> None:
-    async def answered_after(seconds: float) -> httpx.Response:
-        await asyncio.sleep(seconds)
-        return httpx.Response(200)
+    one_connection = asyncio.Lock()
+
+    async def answered_after(seconds: float) -> tuple[int, bytes]:
+        async with one_connection:
+            await asyncio.sleep(seconds)
+            return 200, b"{}"
 
     async def scenario() -> lob_load.Load:
         load = lob_load.Load()
         now = time.monotonic()
-        # Due 0.3 s ago (the stack was busy), answered 0.05 s after it was sent.
-        await load.call("search", answered_after(0.05), scheduled=now - 0.3)
-        await load.call("search", answered_after(0.0), scheduled=time.monotonic())
+        # Two calls due now on one connection, each answered 0.2 s after it is sent:
+        # the second waits for the first, and that wait is in its latency.
+        await asyncio.gather(
+            load.call("search", lambda: answered_after(0.2), now),
+            load.call("search", lambda: answered_after(0.2), now),
+        )
+        # Due 0.3 s ago: the generator itself was late, and says so.
+        await load.call("search", lambda: answered_after(0.0), time.monotonic() - 0.3)
         return load
 
     load = asyncio.run(scenario())
-    slow, quick = load.latencies["search"]
-    assert slow >= 350 and quick < 50
-    assert load.send_lag[0] >= 300
+    first, second, late = load.latencies["search"]
+    assert 200 <= first < 350 and second >= 400 and late >= 300
+    assert load.send_lag[0] < 100 and load.send_lag[2] >= 300
     # A fixed arrival rate: call n is due n / rate after the start, whatever came before.
     assert [lob_load.schedule(100.0, 5.0, n) for n in (0, 1, 250)] == [5.0, 5.01, 7.5]
 
 
 def test_an_error_answer_is_counted_and_gateway_lines_are_picked_by_client() -> None:
-    async def failing() -> httpx.Response:
-        return httpx.Response(503, text="upstream connect error")
+    async def failing() -> tuple[int, bytes]:
+        return 503, b"upstream connect error"
 
-    load = lob_load.Load()
-    asyncio.run(load.call("get profile", failing(), scheduled=time.monotonic()))
-    assert load.errors == ["get profile: HTTP 503 upstream connect error"]
+    async def cut() -> tuple[int, bytes]:
+        raise HttpError("IncompleteReadError: 0 bytes read")
+
+    async def scenario() -> lob_load.Load:
+        load = lob_load.Load()
+        await load.call("get profile", failing, time.monotonic())
+        await load.call("search", cut, time.monotonic())
+        return load
+
+    load = asyncio.run(scenario())
+    assert load.errors == [
+        "get profile: HTTP 503 upstream connect error",
+        "search: IncompleteReadError: 0 bytes read",
+    ]
     log = "\n".join(
         json.dumps({"path": path, "durationMs": ms, "userAgent": agent})
         for path, ms, agent in (
@@ -211,3 +230,43 @@ def test_graph_is_made_as_slow_as_a_real_tenant_and_the_model_used_is_named(
     else:  # an emulator without per-item latency: every $batch waits a second
         assert config["batchLatencyMs"] == 1000
         assert "every $batch 1,000 ms" in model.describe()
+
+
+def test_the_load_client_reads_sized_and_chunked_answers_and_reconnects_after_a_close() -> None:
+    """A real HTTP/1.1 server on loopback answering the way Envoy may: with a length,
+    chunked, or closing the connection after the answer."""
+    answers = [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n",
+        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\nconnection: close\r\n\r\nbusy",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+    ]
+    requests: list[bytes] = []
+    connections_seen = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections_seen
+        connections_seen += 1
+        while answers:
+            try:
+                requests.append(await reader.readuntil(b"\r\n\r\n"))
+            except asyncio.IncompleteReadError:
+                break
+            answer = answers.pop(0)
+            writer.write(answer)
+            await writer.drain()
+            if b"connection: close" in answer:
+                break
+        writer.close()
+
+    async def scenario() -> list[tuple[int, bytes]]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server, Connections(f"http://127.0.0.1:{port}", 1, {"X-Who": "bench"}) as c:
+            return [await c.get(f"/v1/changes?n={n}") for n in range(4)]
+
+    got = asyncio.run(scenario())
+    assert got == [(200, b"{}"), (200, b"[1,2]"), (503, b"busy"), (200, b"")]
+    assert connections_seen == 2  # a new connection after the server closed one
+    assert requests[0].startswith(b"GET /v1/changes?n=0 HTTP/1.1\r\n")
+    assert b"X-Who: bench\r\n" in requests[0]
