@@ -241,7 +241,11 @@ def _measure(users: int, idle_calls: int) -> tuple[Load, dict[str, Any], str, st
 
 
 def run(quick: bool) -> list[Result]:
-    users, idle_calls = (1_000, 30) if quick else (100_000, 100)
+    return measured_rows(*((1_000, 30) if quick else (100_000, 100)))
+
+
+def measured_rows(users: int, idle_calls: int) -> list[Result]:
+    """The rows for a tenant of `users`, with `idle_calls` of each operation as the baseline."""
     load, sync, access_log, latency = _measure(users, idle_calls)
     at_gateway = gateway_latencies(access_log, LOAD_AGENT)
     idle = gateway_latencies(access_log, IDLE_AGENT)
