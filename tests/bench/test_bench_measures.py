@@ -1,5 +1,6 @@
-"""How the benchmarks turn what they observed into figures (no stack is started here,
-except the Graph emulator for the latency model)."""
+"""How the benchmarks turn what they observed into figures, and the measuring tools they
+use: a real Redis (peak memory), the Graph emulator (latency model), a loopback HTTP
+server (the load client). No whole stack is started here."""
 
 from __future__ import annotations
 
