@@ -1,106 +1,312 @@
-"""Full sync of a tenant at a scaled Graph quota, through the whole stack.
+"""Full sync at 10,000 and 100,000 users, as a user runs it: the whole stack,
+default settings, the L-tier quota and Graph as slow as a real tenant's.
 
-How close the extender gets to the physical limit (the tenant's quota) while
-losing nothing: achieved resource units per second divided by the quota's
-rate, the 429s Graph had to send, and profiles lost.
+    python -m bench --only full_sync [--quick]
+
+For each tenant size, a fresh stack runs a first sync (every profile
+created) and then a resync (a few profiles edited in Delve in between).
+Each sync is timed from `POST /v1/syncs` to the end its run record gives.
+
+- quota use: the resource units Graph charged ÷ (the quota's rate x that
+  wall time). 1.0 is the physical limit; goals ≥ 0.85 for a first sync and
+  ≥ 0.9 for a resync.
+- 429s Graph sent, and profiles lost (a user not accounted for, or an edit
+  not found): both goal 0.
+- Graph's last answer to the run's end: the emulator logs every answer it
+  sends (its access log, written once the response is out); the newest
+  Graph answer's time against the run record's end time. Goal ≤ 2 s: no
+  work after the reads that grows with the tenant.
+- Redis peak memory during the run against Redis at rest with the committed
+  baseline (`used_memory` after `MEMORY PURGE`: after a first sync, the
+  state it committed; before a resync, the state it starts from). The peak
+  is `used_memory` sampled every 50 ms, or Redis' own `used_memory_peak`
+  when the run set a new one. Goal ≤ 1.3x.
+- each stage's cost per profile (the run record's stage timings ÷ users)
+  at the larger tenant against the smaller one. Goal ≤ 1.2x: nothing grows
+  faster than the tenant.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
+
+from bench.graph_latency import L_TIER_QUOTA, LatencyModel, realistic_latency
+from bench.graph_users import graph_users
 from bench.results import Result
-from services.devstack.lob_client import LobClient, emulator_http
+from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
 from services.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
 
+FIRST_SYNC_GOAL = 0.85
+RESYNC_GOAL = 0.9
+AFTER_LAST_READ_GOAL_SECONDS = 2.0
+REDIS_PEAK_GOAL = 1.3
+STAGE_GROWTH_GOAL = 1.2
+# Stages a sync's run record times, in the order a run meets them.
+STAGES = ("fetch", "compare", "snapshot", "publish", "commit")
+# One resync edit per this many users (at least one).
+EDIT_EVERY = 1_000
+
+
+def parse_time(value: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time (a run record's or a log line's)."""
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def quota_use(resource_units: int, quota_per_10s: int, seconds: float) -> float:
+    """Share of what the quota allowed over `seconds` that was spent."""
+    return resource_units / (quota_per_10s / 10 * seconds)
+
+
+def last_graph_answer(log_text: str) -> float | None:
+    """When the emulator sent its newest Graph answer (its access log's lines for /v1.0/)."""
+    newest = None
+    for line in log_text.splitlines():
+        if '"graph_emulator.access"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if str(entry.get("path", "")).startswith("/v1.0/"):
+            at = parse_time(str(entry["ts"]))
+            newest = at if newest is None or at > newest else newest
+    return newest
+
+
+def redis_at_rest(client: redis.Redis) -> int:
+    """Bytes Redis uses once its allocator has returned what it can."""
+    client.memory_purge()
+    return int(client.info("memory")["used_memory"])
+
+
+class RedisPeak:
+    """Redis' peak `used_memory` while the block runs: sampled on a thread, or Redis'
+    own `used_memory_peak` when the block set a new one (it never goes down)."""
+
+    def __init__(self, client: redis.Redis, every: float = 0.05) -> None:
+        self._client = client
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="redis-peak", daemon=True)
+        self._sampled = 0
+        self._peak_before = 0
+        self.peak = 0
+
+    def __enter__(self) -> RedisPeak:
+        self._peak_before = int(self._client.info("memory")["used_memory_peak"])
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        peak_after = int(self._client.info("memory")["used_memory_peak"])
+        self.peak = max(self._sampled, peak_after if peak_after > self._peak_before else 0)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._every):
+            self._sampled = max(self._sampled, int(self._client.info("memory")["used_memory"]))
+
 
 @dataclass(frozen=True)
-class _Sync:
-    seconds: float
+class Sync:
+    kind: str  # "first sync" or "resync"
+    users: int
+    edits: int
+    seconds: float  # POST /v1/syncs to the run record's end
+    after_last_answer: float
     run: dict[str, Any]
     stats: dict[str, Any]
+    redis_peak: int
+    redis_committed: int
 
     @property
     def stages(self) -> dict[str, float]:
         return {t["stage"]: float(t["seconds"]) for t in self.run.get("timings", [])}
 
+    @property
+    def lost(self) -> int:
+        """Users not accounted for, and edits the resync did not find."""
+        counts = {k: int(v) for k, v in self.run.get("counts", {}).items() if k != "users"}
+        seen = counts.get("created", 0) + counts.get("updated", 0) + counts.get("unchanged", 0)
+        missed_edits = max(0, self.edits - counts.get("updated", 0))
+        return max(0, self.users - seen) + missed_edits + counts.get("deleted", 0)
 
-def _first_sync(users: int, quota: int) -> _Sync:
-    """A fresh stack and tenant, and its first sync: every profile read and created."""
+
+def _sync(
+    stack: Stack, lob: LobClient, memory: redis.Redis, kind: str, users: int, edits: int
+) -> Sync:
+    log_path = stack.processes["emulator"].log_path
+    with emulator_http(stack.emulator_url, stack.ca_file) as admin:
+        admin.delete("/_emulator/stats").raise_for_status()
+        before = redis_at_rest(memory)
+        log_offset = log_path.stat().st_size
+        with RedisPeak(memory) as peak:
+            posted = time.time()
+            response = lob.http.post("/v1/syncs", json={})
+            response.raise_for_status()
+            record = lob.wait_for_run(response.json(), timeout=3600)
+        stats = admin.get("/_emulator/stats").json()
+    ended = parse_time(record["endTime"])
+    with log_path.open("rb") as log:
+        log.seek(log_offset)
+        answered = last_graph_answer(log.read().decode(errors="replace"))
+    if answered is None:
+        raise RuntimeError(f"the emulator's log ({log_path}) has no Graph answer for the {kind}")
+    after = redis_at_rest(memory)
+    return Sync(
+        kind=kind,
+        users=users,
+        edits=edits,
+        seconds=ended - posted,
+        after_last_answer=ended - answered,
+        run=record,
+        stats=stats,
+        redis_peak=peak.peak,
+        redis_committed=after if kind == "first sync" else before,
+    )
+
+
+def _tenant(users: int) -> tuple[list[Sync], LatencyModel]:
+    """A fresh stack: a first sync, a few edits in Delve, a resync."""
+    edits = max(1, users // EDIT_EVERY)
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as state:
-        options = StackOptions(
-            state_dir=Path(state),
-            users=users,
-            env={"GRAPH_QUOTA_PER_10S": str(quota), "LOG_LEVEL": "WARNING"},
-            with_gateway=True,
-        )
+        options = StackOptions(state_dir=Path(state), users=users, log_level="WARNING")
         with (
             Stack(options) as stack,
             emulator_http(stack.emulator_url, stack.ca_file) as admin,
             LobClient.on_stack(stack) as lob,
         ):
-            admin.put("/_emulator/config", json={"quotaPer10s": quota}).raise_for_status()
-            admin.delete("/_emulator/stats").raise_for_status()
-            started = time.perf_counter()
-            sync = lob.sync_and_wait(timeout=1800)
-            seconds = time.perf_counter() - started
-            return _Sync(seconds, sync, admin.get("/_emulator/stats").json())
+            model = realistic_latency(admin)
+            # Spread over the first page of users: different $batch groups.
+            sample = graph_users(stack.emulator_url, stack.ca_file, min(users, 999))
+            chosen = sample[:: max(1, len(sample) // edits)][:edits]
+            memory = redis.Redis.from_url(stack.redis_url)
+            try:
+                first = _sync(stack, lob, memory, "first sync", users, 0)
+                for number, user in enumerate(chosen):
+                    about = f"Edited in Delve before the resync ({number})"
+                    edit_in_delve(stack.emulator_url, stack.ca_file, user["id"], aboutMe=about)
+                again = _sync(stack, lob, memory, "resync", users, len(chosen))
+            finally:
+                memory.close()
+    return [first, again], model
 
 
-def run(quick: bool) -> list[Result]:
-    users, quota, repeats = (1_000, 2_000, 1) if quick else (10_000, 5_000, 3)
-    syncs = sorted((_first_sync(users, quota) for _ in range(repeats)), key=lambda s: s.seconds)
-    median = syncs[len(syncs) // 2]
-    workload = f"{users:,} users, quota {quota:,} RU/10 s, median of {repeats} run(s)"
-    stats, stages, seconds = median.stats, median.stages, median.seconds
-    created = min(int(s.run.get("counts", {}).get("created", 0)) for s in syncs)
-    succeeded = all(s.run["state"] == "SUCCEEDED" for s in syncs)
-    # The quota limits the fetch stage only: the rate is taken over it. The other stages
-    # (compare, publish, commit, which files every profile in the search index on a
-    # first sync) are in the wall time.
-    fetch_seconds = stages.get("fetch", seconds)
-    achieved = stats["resourceUnits"] / fetch_seconds
-    limit = quota / 10
-    return [
+def _sync_rows(sync: Sync, model: LatencyModel) -> list[Result]:
+    workload = (
+        f"{sync.users:,} users, L-tier quota {L_TIER_QUOTA:,} RU/10 s, {model.describe()}, "
+        "default settings; "
+        + (
+            "first sync: every profile created"
+            if sync.kind == "first sync"
+            else f"resync: {sync.edits:,} profile(s) edited in Delve before it"
+        )
+    )
+    name = f"full sync {sync.users:,} users, {sync.kind}"
+    units = int(sync.stats["resourceUnits"])
+    use = quota_use(units, L_TIER_QUOTA, sync.seconds)
+    goal = FIRST_SYNC_GOAL if sync.kind == "first sync" else RESYNC_GOAL
+    floor = units / (L_TIER_QUOTA / 10)
+    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in sync.stages.items())
+    rows = [
         Result(
-            "full sync: wall time",
-            f"{workload}; baseline: the RUs it used, spent at the quota rate; "
-            + ", ".join(f"{stage} {value:.1f} s" for stage, value in stages.items()),
-            round(seconds, 2),
-            "s",
-            baseline=round(stats["resourceUnits"] / limit, 2),
+            f"{name}: quota use",
+            f"{workload}; {units:,} RU over {sync.seconds:.1f} s from POST /v1/syncs to the "
+            f"run's end (at the quota's rate: {floor:.1f} s; peak "
+            f"{sync.stats['peakResourceUnitsPer10s']:,} RU in 10 s); stages: {stages}",
+            round(use, 3),
+            "of the quota",
+            goal=f">= {goal}",
+            met=use >= goal,
         ),
         Result(
-            "full sync: Graph rate / quota rate",
-            f"{workload}; {stats['resourceUnits']:,} RU over the fetch stage "
-            f"({fetch_seconds:.1f} s; peak {stats['peakResourceUnitsPer10s']:,} RU in 10 s)",
-            round(achieved, 1),
-            "RU/s",
-            baseline=limit,
-            goal=">= 0.9 of the quota rate",
-            met=achieved / limit >= 0.9,
-        ),
-        Result(
-            "full sync: 429s from Graph",
-            f"{workload}; the most in one run",
-            max(s.stats["throttled"] for s in syncs),
+            f"{name}: 429s from Graph",
+            workload,
+            int(sync.stats["throttled"]),
             "responses",
             goal="0",
-            met=all(s.stats["throttled"] == 0 for s in syncs),
+            met=sync.stats["throttled"] == 0,
         ),
         Result(
-            "full sync: profiles lost",
-            workload,
-            users - created,
+            f"{name}: profiles lost",
+            f"{workload}; run ended {sync.run['state']}",
+            sync.lost,
             "profiles",
             goal="0",
-            met=created == users and succeeded,
+            met=sync.lost == 0 and sync.run["state"] == "SUCCEEDED",
             required=True,
         ),
     ]
+    rows.append(
+        Result(
+            f"{name}: Graph's last answer to the run's end",
+            f"{workload}; the emulator's access log against the run record's end time",
+            round(sync.after_last_answer, 2),
+            "s",
+            goal=f"<= {AFTER_LAST_READ_GOAL_SECONDS:g} s",
+            met=sync.after_last_answer <= AFTER_LAST_READ_GOAL_SECONDS,
+        )
+    )
+    ratio = sync.redis_peak / sync.redis_committed
+    rows.append(
+        Result(
+            f"{name}: Redis peak memory",
+            f"{workload}; baseline: Redis at rest with the committed baseline "
+            + ("(after the run)" if sync.kind == "first sync" else "(before the run)"),
+            round(sync.redis_peak / 2**20, 1),
+            "MiB",
+            baseline=round(sync.redis_committed / 2**20, 1),
+            goal=f"<= {REDIS_PEAK_GOAL}x the baseline",
+            met=ratio <= REDIS_PEAK_GOAL,
+        )
+    )
+    return rows
+
+
+def _stage_rows(small: Sync, large: Sync) -> list[Result]:
+    """Each stage's cost per profile at the larger tenant against the smaller."""
+    rows = []
+    for stage in STAGES:
+        if stage not in large.stages:
+            continue
+        per_profile = large.stages[stage] / large.users * 1e6
+        baseline = small.stages.get(stage, 0.0) / small.users * 1e6
+        growth = per_profile / baseline if baseline else None
+        rows.append(
+            Result(
+                f"full sync {large.users:,} users, {large.kind}: {stage} per profile",
+                f"{large.users:,} users; baseline: {small.users:,} users; the run records' "
+                "stage timings ÷ users",
+                round(per_profile, 1),
+                "µs",
+                baseline=round(baseline, 1),
+                goal=f"<= {STAGE_GROWTH_GOAL}x the baseline",
+                met=growth is not None and growth <= STAGE_GROWTH_GOAL,
+            )
+        )
+    return rows
+
+
+def run(quick: bool) -> list[Result]:
+    sizes = (1_000, 2_000) if quick else (10_000, 100_000)
+    tenants = [_tenant(users) for users in sizes]
+    results: list[Result] = []
+    for syncs, model in tenants:
+        for sync in syncs:
+            results += _sync_rows(sync, model)
+    (small, _), (large, _) = tenants
+    for kind in (0, 1):
+        results += _stage_rows(small[kind], large[kind])
+    return results
