@@ -18,8 +18,8 @@ Latency is measured two ways:
   to response out.
 Goal p99 ≤ 100 ms for each operation, and 0 errors. The baseline is the same
 operation one call at a time on the idle stack before the sync. Getting a
-profile reads it from Graph at that moment (the extender's contract), so
-Graph's own latency is inside that operation's figures and its baseline.
+profile reads the store the syncs keep (no Graph call): the sync's own Graph
+traffic does not stand in its way.
 """
 
 from __future__ import annotations
