@@ -77,7 +77,14 @@ class CursorExpired(ProfileSyncError):
 
 
 class RateLimited(ProfileSyncError):
+    """`retry_after_seconds`, when given, reaches the caller as a `retry-after`
+    trailer (the REST gateway passes it on as the Retry-After header)."""
+
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, *, retry_after_seconds: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Unavailable(ProfileSyncError):

@@ -23,7 +23,12 @@ from prometheus_client import Counter, Histogram
 
 from services.common.auth import TokenVerifier, set_principal
 from services.common.decoding import Deserializer, decode_request
-from services.common.errors import PermissionDenied, ProfileSyncError, Unauthenticated
+from services.common.errors import (
+    PermissionDenied,
+    ProfileSyncError,
+    RateLimited,
+    Unauthenticated,
+)
 from services.common.validation import validate
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -73,6 +78,8 @@ async def _fail(context: Context, method: str, error: BaseException) -> None:
             # are logged like the interceptor's own; the reason only.
             log.warning("refused %s: %s", method, error)
         RPC_TOTAL.labels(method, error.code.name).inc()
+        if isinstance(error, RateLimited) and error.retry_after_seconds is not None:
+            context.set_trailing_metadata((("retry-after", str(error.retry_after_seconds)),))
         await context.abort(error.code, str(error))
     if isinstance(error, NotImplementedError):
         # The generated servicer base classes raise this for RPCs not built yet.

@@ -36,8 +36,10 @@ from services.common.errors import CursorExpired, InvalidArgument
 from services.common.server import ServiceBinding
 from services.lob_notifier import metrics
 from services.lob_notifier.admin import SubscriberAdmin
+from services.lob_notifier.admission import Admission, caller_key
 from services.lob_notifier.change_log import ChangeLog, LogGap
 from services.lob_notifier.cursors import OLDEST, is_valid_cursor, normalized
+from services.lob_notifier.destinations import DestinationPolicy
 from services.lob_notifier.subscriber_api import SubscriberApi
 from services.lob_notifier.subscribers import SubscriberStore
 
@@ -53,6 +55,9 @@ STREAM_BATCH = 100
 # Cancellation and close() interrupt a block at once; the bound only keeps
 # each Redis call short.
 STREAM_BLOCK_MS = 2_000
+# Open streams and long-polls when no Admission is given (in-process tests);
+# the service passes the configured caps.
+DEFAULT_MAX_WAITING = 10_000
 # How long close() waits for the reads it ended to wind down.
 CLOSE_WAIT_SECONDS = 5.0
 
@@ -74,11 +79,16 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         *,
         heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS,
         max_subscribers: int = 100,
+        admission: Admission | None = None,
+        destinations: DestinationPolicy | None = None,
     ) -> None:
         self._log = change_log
         self._store = store or SubscriberStore(change_log.redis, change_log.keys)
         self._admin = admin or SubscriberAdmin(
-            change_log, self._store, max_subscribers=max_subscribers
+            change_log, self._store, max_subscribers=max_subscribers, destinations=destinations
+        )
+        self._admission = admission or Admission(
+            max_waiting=DEFAULT_MAX_WAITING, max_waiting_per_caller=DEFAULT_MAX_WAITING
         )
         self._heartbeat_seconds = heartbeat_seconds
         self._closed = asyncio.Event()
@@ -186,9 +196,16 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         ],
     ) -> notifier_pb2.ListChangesResponse:
         cursor, subject = await self._start(request.after_cursor, request.subscriber)
-        # XREAD BLOCK answers at once when events are there, so this waits
-        # only when there is nothing yet.
-        with self._reading():
+        # Only a call that may wait counts against the caps; a plain pull
+        # answers at once.
+        admitted = (
+            self._admission.admit(caller_key(), "ListChanges")
+            if request.wait_seconds
+            else contextlib.nullcontext()
+        )
+        # The read answers at once when events are there, so this waits only
+        # when there is nothing yet.
+        with admitted, self._reading():
             events = await self._read(
                 cursor,
                 request.page_size or DEFAULT_PAGE_SIZE,
@@ -208,6 +225,13 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         context: grpc.aio.ServicerContext[
             notifier_pb2.StreamChangesRequest, notifier_pb2.ChangeEvent
         ],
+    ) -> AsyncIterator[notifier_pb2.ChangeEvent]:
+        with self._admission.admit(caller_key(), "StreamChanges"):
+            async for message in self._admitted_stream(request):
+                yield message
+
+    async def _admitted_stream(
+        self, request: notifier_pb2.StreamChangesRequest
     ) -> AsyncIterator[notifier_pb2.ChangeEvent]:
         cursor, subject = await self._start(request.after_cursor, request.subscriber)
         if not cursor:
