@@ -25,6 +25,7 @@ check and the connection (DNS rebinding) does not get through.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import urllib.parse
@@ -146,10 +147,8 @@ class DestinationPolicy:
         """For a new subscriber: refuses what is refused now, but accepts a name
         that does not resolve yet (the receiver may not exist yet; every
         delivery checks again)."""
-        try:
+        with contextlib.suppress(Unresolved):
             await self.resolve(url)
-        except Unresolved:
-            pass
 
     async def resolve(self, url: str) -> Target:
         """The address to connect to, checked; raises Refused naming the reason."""

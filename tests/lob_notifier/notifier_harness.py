@@ -17,7 +17,6 @@ from services.lob_notifier.destinations import DestinationPolicy
 from services.lob_notifier.servicer import LobNotifierServicer, binding
 from services.lob_notifier.subscribers import SubscriberStore
 
-
 # The tests' receivers listen on loopback, which the notifier refuses unless
 # the operator names it (as the embedded default does).
 LOOPBACK = DestinationPolicy.parse("127.0.0.0/8,::1/128")
