@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -92,6 +93,10 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         )
         self._heartbeat_seconds = heartbeat_seconds
         self._closed = asyncio.Event()
+        # One per waiting call: set when the call ends (the client went away)
+        # or close() is called, so its wait ends at once and its place under
+        # the caps is freed without waiting for the next heartbeat's write.
+        self._endings: set[asyncio.Event] = set()
         self._reads = 0
         self._no_reads = asyncio.Event()
         self._no_reads.set()
@@ -103,17 +108,27 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         the server's grace period is left to the other calls.
         """
         self._closed.set()
+        for ending in self._endings:
+            ending.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._no_reads.wait(), CLOSE_WAIT_SECONDS)
 
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[None]:
-        """Counts a call that may wait on the log, for close() to wait on."""
+    def _reading(self, context: Any = None) -> Iterator[asyncio.Event]:
+        """Counts a call that may wait on the log, for close() to wait on; yields
+        the event that ends its waits (the call ended, or close())."""
+        ending = asyncio.Event()
+        if self._closed.is_set():
+            ending.set()
+        if context is not None and hasattr(context, "add_done_callback"):
+            context.add_done_callback(lambda _: ending.set())
+        self._endings.add(ending)
         self._reads += 1
         self._no_reads.clear()
         try:
-            yield
+            yield ending
         finally:
+            self._endings.discard(ending)
             self._reads -= 1
             if self._reads == 0:
                 self._no_reads.set()
@@ -154,10 +169,11 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         subject: str,
         subscriber: str,
         check_idle: bool = True,
+        stop: asyncio.Event | None = None,
     ) -> list[notifier_pb2.ChangeEvent]:
         try:
             return await self._log.read(
-                cursor or None, count, block_ms, check_idle=check_idle, stop=self._closed
+                cursor or None, count, block_ms, check_idle=check_idle, stop=stop or self._closed
             )
         except LogGap as gap:
             raise self._expired(gap, subject, subscriber) from None
@@ -205,13 +221,14 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         )
         # The read answers at once when events are there, so this waits only
         # when there is nothing yet.
-        with admitted, self._reading():
+        with admitted, self._reading(context) as ending:
             events = await self._read(
                 cursor,
                 request.page_size or DEFAULT_PAGE_SIZE,
                 request.wait_seconds * 1000,
                 subject=subject,
                 subscriber=request.subscriber,
+                stop=ending,
             )
         return notifier_pb2.ListChangesResponse(
             events=events,
@@ -227,11 +244,11 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         ],
     ) -> AsyncIterator[notifier_pb2.ChangeEvent]:
         with self._admission.admit(caller_key(), "StreamChanges"):
-            async for message in self._admitted_stream(request):
+            async for message in self._admitted_stream(request, context):
                 yield message
 
     async def _admitted_stream(
-        self, request: notifier_pb2.StreamChangesRequest
+        self, request: notifier_pb2.StreamChangesRequest, context: Any
     ) -> AsyncIterator[notifier_pb2.ChangeEvent]:
         cursor, subject = await self._start(request.after_cursor, request.subscriber)
         if not cursor:
@@ -241,8 +258,10 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         heartbeat_seconds = request.heartbeat_seconds or self._heartbeat_seconds
         metrics.OPEN_STREAMS.inc()
         try:
-            messages = self._stream(cursor, subject, request.subscriber, heartbeat_seconds)
-            with self._reading():
+            with self._reading(context) as ending:
+                messages = self._stream(
+                    cursor, subject, request.subscriber, heartbeat_seconds, ending
+                )
                 async with contextlib.aclosing(messages):
                     async for message in messages:
                         yield message
@@ -250,13 +269,20 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
             metrics.OPEN_STREAMS.dec()
 
     async def _stream(
-        self, cursor: str, subject: str, subscriber: str, heartbeat_seconds: int
+        self,
+        cursor: str,
+        subject: str,
+        subscriber: str,
+        heartbeat_seconds: int,
+        ending: asyncio.Event,
     ) -> AsyncGenerator[notifier_pb2.ChangeEvent, None]:
         first = True
         last_sent = time.monotonic()
-        # Runs until the client cancels (grpc cancels this task, which
-        # ends the pending read at once) or close() is called.
-        while not self._closed.is_set():
+        # Runs until the call ends (the client went away) or close() is called;
+        # either sets `ending`, which ends a pending wait at once. (grpc
+        # normally cancels this task when the client goes away; now and then
+        # it learns of it only when the next heartbeat cannot be written.)
+        while not ending.is_set():
             quiet_ms = int((time.monotonic() - last_sent) * 1000)
             block_ms = 0 if first else min(STREAM_BLOCK_MS, heartbeat_seconds * 1000 - quiet_ms)
             events = await self._read(
@@ -266,6 +292,7 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
                 subject=subject,
                 subscriber=subscriber,
                 check_idle=first,
+                stop=ending,
             )
             for event in events:
                 yield event
@@ -273,7 +300,7 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
                 cursor = events[-1].cursor
                 last_sent = time.monotonic()
             elif first or time.monotonic() - last_sent >= heartbeat_seconds:
-                if self._closed.is_set():
+                if ending.is_set():
                     break
                 metrics.HEARTBEATS.inc()
                 yield notifier_pb2.ChangeEvent(cursor=cursor, heartbeat=True)
