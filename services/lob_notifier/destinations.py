@@ -1,7 +1,7 @@
 """Where webhooks may go: public https receivers, and what the operator names.
 
     policy = DestinationPolicy.parse("10.20.0.0/16,hooks.internal")  # the allow-list setting
-    problem = policy.url_problem("http://169.254.169.254/latest")   # "must use https ..." or None
+    await policy.check("http://169.254.169.254/latest")             # raises Refused: must use https
     target = await policy.resolve("https://crm.example/hook")       # Target, or raises Refused
 
 By default a receiver must be reached over `https` at a public address. A
@@ -25,7 +25,6 @@ check and the connection (DNS rebinding) does not get through.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import socket
 import urllib.parse
@@ -74,10 +73,10 @@ def _kind(address: IPAddress) -> str | None:
         return "a shared address (100.64.0.0/10, used by cluster networks)"
     if isinstance(address, ipaddress.IPv6Address) and address in _UNIQUE_LOCAL:
         return "a private address (fc00::/7)"
-    if address.is_private:
-        return "a private address (RFC 1918 or another non-public range)"
     if address.is_unspecified or address.is_multicast or address.is_reserved:
         return "a reserved address"
+    if address.is_private:
+        return "a private address (RFC 1918 or another non-public range)"
     if not address.is_global:
         return "a non-public address"
     return None
@@ -129,32 +128,22 @@ class DestinationPolicy:
     def _allowed(self, address: IPAddress) -> bool:
         return any(address in network for network in self.networks)
 
-    def url_problem(self, url: str) -> str | None:
-        """What can be told without resolving: the scheme, and a literal address."""
-        parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ""
-        literal = _literal(host)
-        listed = self._named(host) or (literal is not None and self._allowed(literal))
-        if parts.scheme != "https" and not listed:
-            return f"must use https (http is allowed only to destinations named in {ALLOW_SETTING})"
-        if literal is not None and not listed:
-            kind = _kind(literal)
-            if kind is not None:
-                return f"{host} is {kind}; only destinations named in {ALLOW_SETTING} may be"
-        return None
+    def _https_problem(self) -> str:
+        return f"must use https (http is allowed only to destinations named in {ALLOW_SETTING})"
 
     async def check(self, url: str) -> None:
         """For a new subscriber: refuses what is refused now, but accepts a name
         that does not resolve yet (the receiver may not exist yet; every
-        delivery checks again)."""
-        with contextlib.suppress(Unresolved):
+        delivery checks again), over https unless the allow-list names it."""
+        try:
             await self.resolve(url)
+        except Unresolved:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme != "https" and not self._named(parts.hostname or ""):
+                raise Refused(self._https_problem()) from None
 
     async def resolve(self, url: str) -> Target:
         """The address to connect to, checked; raises Refused naming the reason."""
-        problem = self.url_problem(url)
-        if problem is not None:
-            raise Refused(problem)
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -175,14 +164,18 @@ class DestinationPolicy:
                     addresses.append(found)
             if not addresses:
                 raise Unresolved(f"{host} does not resolve")
-        if not self._named(host):
+        # Named by the operator: the host itself, or every address it resolves to.
+        listed = self._named(host) or all(self._allowed(a) for a in addresses)
+        if parts.scheme != "https" and not listed:
+            raise Refused(self._https_problem())
+        if not listed:
             # Every address must pass: a resolver may answer them in any order.
             for address in addresses:
                 kind = _kind(address)
                 if kind is not None and not self._allowed(address):
+                    subject = f"{host} is" if literal is not None else f"{host} resolves to"
                     raise Refused(
-                        f"{host} resolves to {kind}; only destinations named in "
-                        f"{ALLOW_SETTING} may be"
+                        f"{subject} {kind}; only destinations named in {ALLOW_SETTING} may be"
                     )
         chosen = addresses[0]
         shown = f"[{chosen}]" if chosen.version == 6 else str(chosen)
