@@ -28,7 +28,7 @@ def app(subject: str, *roles: str) -> Principal:
         is_user=False,
         roles=frozenset(roles),
         scopes=frozenset(),
-        token="",  # noqa: S106
+        token="",
     )
 
 
@@ -58,9 +58,7 @@ async def subscribers(served: Served) -> Served:
             notifier_pb2.PutSubscriberRequest(name="pull", start_at=notifier_pb2.START_OLDEST),
             None,
         )
-    await served.stub.Publish(
-        notifier_pb2.PublishRequest(events=[make_event(1), make_event(2)])
-    )
+    await served.stub.Publish(notifier_pb2.PublishRequest(events=[make_event(1), make_event(2)]))
     return served
 
 
@@ -74,9 +72,7 @@ async def test_a_reader_sees_urls_without_query_strings(subscribers: Served) -> 
     assert one.url == "https://hooks.example.com:8443/in/profiles"
 
     with calling_as(MANAGER):
-        managed = await servicer.GetSubscriber(
-            notifier_pb2.GetSubscriberRequest(name="hook"), None
-        )
+        managed = await servicer.GetSubscriber(notifier_pb2.GetSubscriberRequest(name="hook"), None)
     assert managed.url == HOOK
 
 
