@@ -26,7 +26,7 @@ from memory never hides a gap (the caller still checks the first entry's
 from __future__ import annotations
 
 import asyncio
-import collections
+import bisect
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 # Longest XREAD BLOCK of the shared reader: short enough that it notices
 # nobody waits any more soon after, long enough to cost Redis nearly nothing.
 BLOCK_MS = 2_000
-# Entries read per XREAD, and kept in memory for waiters at the head.
+# Entries read per XREAD, and kept in memory for waiters at the head (between
+# KEEP_ENTRIES and twice that).
 READ_COUNT = 1_000
 KEEP_ENTRIES = 4_000
 # After a failed read (Redis restarting), wait this long before the next.
@@ -78,10 +79,16 @@ class LogTail:
         self._decode = decode
         self._entries_of = entries_of
         self._latest = latest
-        self._kept: collections.deque[TailEntry] = collections.deque(maxlen=KEEP_ENTRIES)
+        # The entries, oldest first, and their cursors as sortable keys: a
+        # waiter finds its place by binary search (thousands of waiters wake
+        # on every publish).
+        self._kept: list[TailEntry] = []
+        self._keys: list[tuple[int, int]] = []
         # The newest entry id the task has seen; "" until it has read once.
         self._tip = ""
-        self._changed = asyncio.Event()
+        # Resolved (and replaced) whenever the tip moves: one future all the
+        # waiters share, so a wake-up costs no task per waiter.
+        self._changed: asyncio.Future[None] | None = None
         self._waiters = 0
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -89,6 +96,12 @@ class LogTail:
     @property
     def waiters(self) -> int:
         return self._waiters
+
+    @property
+    def following(self) -> bool:
+        """Whether the shared reader is running and has read the log's end once:
+        then anything newer than its memory wakes the waiters."""
+        return self._task is not None and not self._task.done() and bool(self._tip)
 
     def after(self, cursor: str, count: int) -> list[TailEntry] | None:
         """Up to `count` entries after `cursor` from memory, or None when memory
@@ -101,13 +114,8 @@ class LogTail:
         wanted = cursor_key(cursor)
         if wanted < cursor_key(base) or wanted > cursor_key(self._tip):
             return None
-        found: list[TailEntry] = []
-        for entry in self._kept:
-            if cursor_key(entry.cursor) > wanted:
-                found.append(entry)
-                if len(found) == count:
-                    break
-        return found
+        start = bisect.bisect_right(self._keys, wanted)
+        return self._kept[start : start + count]
 
     async def wait_beyond(self, cursor: str, seconds: float, stop: asyncio.Event | None) -> bool:
         """Waits until the log has an entry after `cursor` (True), or `seconds`
@@ -123,15 +131,17 @@ class LogTail:
                 remaining = deadline - loop.time()
                 if remaining <= 0 or (stop is not None and stop.is_set()) or self._closed:
                     return False
-                changed = self._changed
-                waits = [asyncio.ensure_future(changed.wait())]
-                if stop is not None:
-                    waits.append(asyncio.ensure_future(stop.wait()))
+                if self._changed is None:
+                    self._changed = loop.create_future()
+                waits: list[asyncio.Future[Any]] = [self._changed]
+                stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
+                if stopping is not None:
+                    waits.append(stopping)
                 try:
                     await asyncio.wait(waits, timeout=remaining, return_when="FIRST_COMPLETED")
                 finally:
-                    for waiting in waits:
-                        waiting.cancel()
+                    if stopping is not None:
+                        stopping.cancel()
         finally:
             self._waiters -= 1
 
@@ -150,8 +160,9 @@ class LogTail:
         self._task = asyncio.create_task(self._follow(), name=f"tail {self._stream_key}")
 
     def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
 
     async def _follow(self) -> None:
         try:
@@ -174,7 +185,7 @@ class LogTail:
                     log.warning("change log tail: read failed: %s", error)
                     await asyncio.sleep(RETRY_SECONDS)
         finally:
-            self._kept.clear()
+            self._forget()
             self._tip = ""
             self._wake()
 
@@ -183,7 +194,15 @@ class LogTail:
             return
         first = entries[0]
         if self._kept and first.prev and first.prev != self._kept[-1].cursor:
-            self._kept.clear()  # trimmed or emptied between two reads: restart the memory
+            self._forget()  # trimmed or emptied between two reads: restart the memory
         self._kept.extend(entries)
+        self._keys.extend(cursor_key(entry.cursor) for entry in entries)
+        if len(self._kept) > 2 * KEEP_ENTRIES:
+            del self._kept[:-KEEP_ENTRIES]
+            del self._keys[:-KEEP_ENTRIES]
         self._tip = entries[-1].cursor
         self._wake()
+
+    def _forget(self) -> None:
+        self._kept.clear()
+        self._keys.clear()
