@@ -298,6 +298,7 @@ class ChangeLog:
         *,
         check_idle: bool = True,
         stop: asyncio.Event | None = None,
+        trust_memory: bool | None = None,
     ) -> list[ChangeEvent]:
         """Up to `count` events after the cursor (None or "": from the oldest retained).
 
@@ -306,21 +307,29 @@ class ChangeLog:
         LogGap when events after the cursor are gone. `check_idle=False` skips
         the extra look-up that finds a gap when nothing follows the cursor
         (a stream that just read up to the cursor knows there was none).
+
+        `trust_memory` (by default: when the call may wait) lets the shared
+        reader's memory answer "nothing after the cursor yet" while that reader
+        follows the log, without asking Redis: the memory may be a few
+        milliseconds behind, which a stream (whose "now" is approximate anyway)
+        or a wait (woken by anything newer) does not notice. A plain read asks
+        Redis, so it sees what was published just before it.
         """
         start = after_cursor or OLDEST
         checked = bool(after_cursor)
-        # A call about to wait may trust the shared reader's memory when it says
-        # nothing follows: anything newer wakes the wait below. Thousands of
-        # streams then cost no Redis read between two events.
-        entries = await self._read_now(start, count, trust_memory=block_ms > 0)
-        if not entries and checked and check_idle:
+        # Thousands of streams then cost no Redis read between two events, and
+        # opening them costs none while the shared reader follows the log.
+        trust = block_ms > 0 if trust_memory is None else trust_memory
+        entries, from_memory = await self._read_now(start, count, trust_memory=trust)
+        if not entries and checked and check_idle and not from_memory:
+            # (The memory is gap-free from before the cursor to its tip.)
             await self._check_idle(start)
         if not entries and block_ms > 0:
             # The wait is on the process's one shared reader (tail.py), not on
             # a Redis connection of this call's own.
             if not await self._tail.wait_beyond(start, block_ms / 1000, stop):
                 return []
-            entries = await self._read_now(start, count)
+            entries, _ = await self._read_now(start, count)
             if not entries:
                 # Woken by an entry that retention has already removed again.
                 if checked:
@@ -353,6 +362,14 @@ class ChangeLog:
         if not newest or newest[0][0] is None:
             return ""
         return _text(newest[0][0])
+
+    async def head_position(self) -> str:
+        """Where "from now" starts: the shared reader's position while it follows
+        the log (no Redis call; at most milliseconds behind, so an event
+        published just before is sent rather than missed), else latest_position()."""
+        if self._tail.following:
+            return self._tail.tip
+        return await self.latest_position()
 
     async def latest_position(self) -> str:
         """A cursor after every event so far (even once retention emptied the log)."""
@@ -402,17 +419,17 @@ class ChangeLog:
 
     async def _read_now(
         self, start: str, count: int, *, trust_memory: bool = False
-    ) -> list[_Entry]:
-        """What follows `start` now: from the shared reader's memory when it has
-        it (no Redis call), otherwise one non-blocking XREAD. With
+    ) -> tuple[list[_Entry], bool]:
+        """What follows `start` now, and whether it came from the shared reader's
+        memory (no Redis call) rather than one non-blocking XREAD. With
         `trust_memory`, the memory's "nothing yet" is taken as the answer while
         the shared reader is following the log."""
         kept = self._tail.after(start, count)
         if kept or (kept is not None and trust_memory and self._tail.following):
-            return cast(list[_Entry], kept)  # the tail holds what _decode made
+            return cast(list[_Entry], kept), True  # the tail holds what _decode made
         with unavailable_when_redis_is("the change log"):
             response = await self._redis.xread({self.keys.stream: start}, count=count)
-        return [_decode(entry_id, fields) for entry_id, fields in _entries(response)]
+        return [_decode(entry_id, fields) for entry_id, fields in _entries(response)], False
 
 
 def _check_continuity(cursor: str, first: _Entry) -> None:

@@ -98,6 +98,11 @@ class LogTail:
         return self._waiters
 
     @property
+    def tip(self) -> str:
+        """The newest entry id the shared reader has seen ("" when it is not running)."""
+        return self._tip
+
+    @property
     def following(self) -> bool:
         """Whether the shared reader is running and has read the log's end once:
         then anything newer than its memory wakes the waiters."""
