@@ -31,6 +31,7 @@ SUITES: list[str] = [
     "search_latency",
     "graph_emulator_capacity",
     "notifier_throughput",
+    "notifier_streams",
     "freshness",
     "rest_update",
     "lob_reads",

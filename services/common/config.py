@@ -84,6 +84,11 @@ class EnvReader:
         raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+# Far above what a replica of the extender or the differ serves at once; the
+# notifier raises it above its cap on open streams (see its settings).
+DEFAULT_MAX_CONCURRENT_RPCS = 1_000
+
+
 @dataclass(frozen=True)
 class ServerSettings:
     """What every gRPC service needs to listen, log and report."""
@@ -94,9 +99,18 @@ class ServerSettings:
     ready_file: str | None
     shutdown_grace_seconds: float
     log_level: str
+    # Calls (streams included) the server runs at once; more are refused at
+    # once with RESOURCE_EXHAUSTED instead of queueing without bound.
+    max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS
 
     @classmethod
-    def from_env(cls, env: EnvReader, *, default_port: int) -> ServerSettings:
+    def from_env(
+        cls,
+        env: EnvReader,
+        *,
+        default_port: int,
+        default_max_concurrent_rpcs: int = DEFAULT_MAX_CONCURRENT_RPCS,
+    ) -> ServerSettings:
         # 9464 is the usual Prometheus exporter port; -1 turns the endpoint off.
         metrics_port = env.integer("METRICS_PORT", 9464, minimum=-1, maximum=65535)
         return cls(
@@ -107,6 +121,9 @@ class ServerSettings:
             ready_file=env.optional("READY_FILE"),
             shutdown_grace_seconds=env.number("SHUTDOWN_GRACE_SECONDS", 10.0),
             log_level=log_level(env),
+            max_concurrent_rpcs=env.integer(
+                "GRPC_MAX_CONCURRENT_RPCS", default_max_concurrent_rpcs, minimum=1
+            ),
         )
 
 

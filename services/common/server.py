@@ -53,6 +53,7 @@ async def create_server(
     in-process servicer tests leave it out."""
     server = grpc.aio.server(
         interceptors=[ServiceInterceptor(verifier)],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -197,7 +197,14 @@ class Stack:
         notifier = self._launch(
             "notifier",
             python_module("services.lob_notifier"),
-            self._service_env("notifier", {"REDIS_URL": self.redis_url}),
+            self._service_env(
+                "notifier",
+                {
+                    "REDIS_URL": self.redis_url,
+                    # The embedded default's own webhook receivers listen on loopback.
+                    "NOTIFIER_WEBHOOK_ALLOWED_DESTINATIONS": "127.0.0.0/8,::1/128",
+                },
+            ),
         )
         extender = self._launch(
             "extender",

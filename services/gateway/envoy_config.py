@@ -68,7 +68,11 @@ def cluster_name(service: str) -> str:
     return service.rsplit(".", 1)[-1]
 
 
-def _cluster(backend: Backend) -> dict[str, Any]:
+# What a caller over the gateway's limit of calls to one service should wait.
+OVERFLOW_RETRY_AFTER_SECONDS = 5
+
+
+def _cluster(backend: Backend, settings: GatewaySettings) -> dict[str, Any]:
     try:
         ipaddress.ip_address(backend.host)
         discovery = "STATIC"
@@ -81,6 +85,20 @@ def _cluster(backend: Backend) -> dict[str, Any]:
         "type": discovery,
         "connect_timeout": "5s",
         "dns_lookup_family": "V4_PREFERRED",
+        # Explicit, not Envoy's default of 1,024 calls: every open change
+        # stream is one call in flight. Over it, callers get 429 (see the
+        # local reply for the UO flag).
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "priority": "DEFAULT",
+                    "max_connections": settings.max_backend_requests,
+                    "max_pending_requests": settings.max_backend_requests,
+                    "max_requests": settings.max_backend_requests,
+                    "max_retries": 3,
+                }
+            ]
+        },
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [
@@ -289,9 +307,29 @@ def _named_refusal_mappers(settings: GatewaySettings) -> list[dict[str, Any]]:
     ]
 
 
+def _overflow_mapper() -> dict[str, Any]:
+    """A backend's circuit breaker is full (flag UO): 429 with Retry-After, not 503."""
+    return {
+        "filter": {"response_flag_filter": {"flags": ["UO"]}},
+        "status_code": 429,
+        "headers_to_add": [
+            {
+                "header": {"key": "retry-after", "value": str(OVERFLOW_RETRY_AFTER_SECONDS)},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ],
+        "body_format_override": _json_error(
+            LOCAL_REPLY_CODES[429],
+            "the gateway is at its limit of calls in flight to this service "
+            "(GATEWAY_MAX_BACKEND_REQUESTS); retry later",
+        ),
+    }
+
+
 def _local_reply_config(settings: GatewaySettings) -> dict[str, Any]:
     # Only errors are rewritten: /healthz and other direct 2xx answers keep their body.
-    mappers = _named_refusal_mappers(settings) if settings.request_guard else []
+    mappers = [_overflow_mapper()]
+    mappers += _named_refusal_mappers(settings) if settings.request_guard else []
     mappers += [
         {"filter": _status_filter("EQ", status), "body_format_override": _error_body(code)}
         for status, code in LOCAL_REPLY_CODES.items()
@@ -311,6 +349,9 @@ def _http_connection_manager(settings: GatewaySettings) -> dict[str, Any]:
             "codec_type": "AUTO",
             # Slow clients may not hold connections open by trickling headers.
             "request_headers_timeout": "10s",
+            "http2_protocol_options": {
+                "max_concurrent_streams": settings.max_streams_per_connection
+            },
             "use_remote_address": True,
             # The id in the access log is handed back, so a caller can quote it.
             # Ids sent by external clients are replaced, not trusted.
@@ -360,7 +401,21 @@ def render_config(settings: GatewaySettings) -> dict[str, Any]:
                     "filter_chains": [{"filters": [_http_connection_manager(settings)]}],
                 }
             ],
-            "clusters": [_cluster(backend) for backend in settings.backends],
+            "clusters": [_cluster(backend, settings) for backend in settings.backends],
+        },
+        # Connections beyond the limit are not accepted (they wait in the
+        # kernel's backlog or are refused) instead of exhausting Envoy's memory.
+        "overload_manager": {
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": f"{_TYPES}.resource_monitors.downstream_connections.v3."
+                        "DownstreamConnectionsConfig",
+                        "max_active_downstream_connections": settings.max_connections,
+                    },
+                }
+            ]
         },
     }
     # The console's pages go ahead of the transcoder's routes (services/console).

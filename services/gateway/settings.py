@@ -75,6 +75,14 @@ class GatewaySettings:
     # request_guard.py). from_env turns it on; the bare default renders the
     # configuration the Helm chart mirrors today.
     request_guard: bool = False
+    # Downstream connections Envoy holds at once (its overload manager); more
+    # are not accepted until some close. A change stream over HTTP/1.1 is one.
+    max_connections: int = 10_000
+    # Calls in flight to one backend service (its circuit breaker); more are
+    # answered 429 with Retry-After, never queued without bound.
+    max_backend_requests: int = 10_000
+    # Concurrent streams on one HTTP/2 client connection.
+    max_streams_per_connection: int = 100
     # The operations console under /console/ (services/console); None serves none.
     # from_env serves it; the bare default renders what the Helm chart mirrors.
     console: ConsoleSettings | None = None
@@ -108,5 +116,10 @@ class GatewaySettings:
             ),
             stream_idle_timeout_seconds=env.integer(
                 "GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS", 3600, minimum=0, maximum=86400
+            ),
+            max_connections=env.integer("GATEWAY_MAX_CONNECTIONS", 10_000, minimum=1),
+            max_backend_requests=env.integer("GATEWAY_MAX_BACKEND_REQUESTS", 10_000, minimum=1),
+            max_streams_per_connection=env.integer(
+                "GATEWAY_MAX_STREAMS_PER_CONNECTION", 100, minimum=1, maximum=2_147_483_647
             ),
         )

@@ -24,6 +24,7 @@ from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import run_service
 from services.lob_notifier.admin import SubscriberAdmin
+from services.lob_notifier.admission import Admission
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.config import NotifierSettings
 from services.lob_notifier.delivery import DeliveryManager
@@ -35,21 +36,48 @@ SERVICE_LABEL = "lob_notifier"
 
 
 async def serve(settings: NotifierSettings) -> None:
-    redis = connect(settings.redis_url)
+    # Readers (short reads; the waiting is done by one shared reader) and the
+    # publisher have pools of their own: a sync's publish never waits behind
+    # readers, however many streams are open.
+    redis = connect(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        client_name="notifier-readers",
+    )
+    publisher = connect(
+        settings.redis_url,
+        max_connections=settings.redis_publish_connections,
+        client_name="notifier-publish",
+    )
     change_log = ChangeLog(
         redis,
         settings.stream_key,
+        publisher=publisher,
         max_events=settings.max_events,
         max_age_seconds=settings.max_age_seconds,
         dedupe_ttl_seconds=settings.dedupe_ttl_seconds,
     )
     store = SubscriberStore(redis, change_log.keys)
-    admin = SubscriberAdmin(change_log, store, max_subscribers=settings.delivery.max_subscribers)
+    admin = SubscriberAdmin(
+        change_log,
+        store,
+        max_subscribers=settings.delivery.max_subscribers,
+        destinations=settings.delivery.destinations,
+    )
     servicer = LobNotifierServicer(
-        change_log, store, admin, heartbeat_seconds=settings.heartbeat_seconds
+        change_log,
+        store,
+        admin,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        admission=Admission(
+            max_waiting=settings.max_waiting_calls,
+            max_waiting_per_caller=settings.max_waiting_calls_per_caller,
+        ),
     )
     sender = WebhookSender(
-        timeout_seconds=settings.delivery.timeout_seconds, ca_bundle=settings.delivery.ca_bundle
+        timeout_seconds=settings.delivery.timeout_seconds,
+        ca_bundle=settings.delivery.ca_bundle,
+        policy=settings.delivery.destinations,
     )
     delivery = DeliveryManager(
         change_log,
@@ -69,7 +97,9 @@ async def serve(settings: NotifierSettings) -> None:
     async def on_stop() -> None:
         await delivery.stop()  # when start-up failed before on_shutdown ran
         await sender.aclose()
+        await change_log.aclose()
         await redis.aclose()
+        await publisher.aclose()
 
     await run_service(
         SERVICE_LABEL,

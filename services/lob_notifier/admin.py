@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from services.common.errors import FailedPrecondition, InvalidArgument, RateLimited
 from services.lob_notifier.change_log import ChangeLog
+from services.lob_notifier.destinations import DestinationPolicy, Refused
 from services.lob_notifier.subscriber_rules import secret_problem, url_problem
 from services.lob_notifier.subscribers import SubscriberRecord, SubscriberStore, TooManySubscribers
 from services.lob_notifier.subscribers_file import FileSubscriber
@@ -41,11 +42,17 @@ def url_host(url: str) -> str:
 
 class SubscriberAdmin:
     def __init__(
-        self, change_log: ChangeLog, store: SubscriberStore, *, max_subscribers: int
+        self,
+        change_log: ChangeLog,
+        store: SubscriberStore,
+        *,
+        max_subscribers: int,
+        destinations: DestinationPolicy | None = None,
     ) -> None:
         self._log = change_log
         self._store = store
         self._max_subscribers = max_subscribers
+        self._destinations = destinations or DestinationPolicy()
 
     async def start_cursor(self, start_at: str) -> str:
         if start_at == "oldest":
@@ -53,7 +60,14 @@ class SubscriberAdmin:
         return await self._log.latest_position()
 
     async def put(
-        self, name: str, *, url: str, secret: str, start_at: str, source: str
+        self,
+        name: str,
+        *,
+        url: str,
+        secret: str,
+        start_at: str,
+        source: str,
+        owner: str = "",
     ) -> tuple[SubscriberRecord, bool]:
         existing = await self._store.get(name)
         if source == SOURCE_API and existing is not None and existing.source == SOURCE_FILE:
@@ -64,6 +78,13 @@ class SubscriberAdmin:
             problem = url_problem(url)
             if problem is not None:
                 raise InvalidArgument(f"url: {problem}")
+            if source == SOURCE_API:
+                # The file is the operator's: its destinations are checked at
+                # delivery (like every destination), not refused at start-up.
+                try:
+                    await self._destinations.check(url)
+                except Refused as refusal:
+                    raise InvalidArgument(f"url: {refusal}") from None
             if secret:
                 problem = secret_problem(secret)
                 if problem is not None:
@@ -82,6 +103,7 @@ class SubscriberAdmin:
                 source=source,
                 start_cursor=await self.start_cursor(start_at),
                 max_subscribers=_FILE_LIMIT if source == SOURCE_FILE else self._max_subscribers,
+                owner=owner,
             )
         except TooManySubscribers as error:
             raise RateLimited(

@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 
@@ -43,15 +42,11 @@ from profilesync.v1.notifier_pb2 import ChangeEvent
 from services.common.redis_client import unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST, cursor_key
 from services.lob_notifier.keys import KeyLayout
+from services.lob_notifier.tail import LogTail
 
 __all__ = ["Backlog", "ChangeLog", "LogGap", "PublishResult"]
 
 log = logging.getLogger(__name__)
-
-# Longest single XREAD BLOCK. Longer waits are cut into blocks this size so a
-# blocked read never reaches the client's socket timeout (30 s in
-# services.common.redis_client) and a stopping server is not held up.
-MAX_BLOCK_MS = 5_000
 
 # The newest entry id, or, once trimming has emptied the stream, the last id
 # it generated (which Redis keeps); "0-0" when there is no stream.
@@ -197,6 +192,10 @@ class _Entry:
     prev: str  # "" for entries written before `prev` existed
     seq: int
 
+    @property
+    def cursor(self) -> str:
+        return self.event.cursor
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -213,22 +212,42 @@ class ChangeLog:
         max_events: int = 1_000_000,
         max_age_seconds: int = 0,
         dedupe_ttl_seconds: int | None = None,
+        publisher: aioredis.Redis | None = None,
     ) -> None:
         self._redis = redis
+        # Appends go through their own client (their own connection pool) when
+        # one is given, so a sync's publish never queues behind readers.
+        self._publisher = publisher or redis
         self.keys = KeyLayout(stream_key)
         self.max_events = max_events
         self.max_age_seconds = max_age_seconds
         # A dedupe window shorter than the retention would let a republished
         # event in twice while the first copy is still readable.
         self._dedupe_ttl_seconds = dedupe_ttl_seconds or max_age_seconds or 7 * 24 * 3600
-        self._publish_script = redis.register_script(_PUBLISH_SCRIPT)
+        self._publish_script = self._publisher.register_script(_PUBLISH_SCRIPT)
         self._trim_script = redis.register_script(_TRIM_SCRIPT)
         self._following_script = redis.register_script(_FOLLOWING_SCRIPT)
         self._oldest_script = redis.register_script(_OLDEST_SCRIPT)
+        self._tail = LogTail(
+            redis,
+            self.keys.stream,
+            decode=_decode,
+            entries_of=_entries,
+            latest=self.latest_position,
+        )
 
     @property
     def redis(self) -> aioredis.Redis:
         return self._redis
+
+    @property
+    def waiting(self) -> int:
+        """Calls of this process waiting for new events (on the shared reader)."""
+        return self._tail.waiters
+
+    async def aclose(self) -> None:
+        """Stops the shared reader; waiting reads answer at once. The clients stay open."""
+        await self._tail.aclose()
 
     @property
     def stream_key(self) -> str:
@@ -279,6 +298,7 @@ class ChangeLog:
         *,
         check_idle: bool = True,
         stop: asyncio.Event | None = None,
+        trust_memory: bool | None = None,
     ) -> list[ChangeEvent]:
         """Up to `count` events after the cursor (None or "": from the oldest retained).
 
@@ -287,19 +307,35 @@ class ChangeLog:
         LogGap when events after the cursor are gone. `check_idle=False` skips
         the extra look-up that finds a gap when nothing follows the cursor
         (a stream that just read up to the cursor knows there was none).
+
+        `trust_memory` (by default: when the call may wait) lets the shared
+        reader's memory answer "nothing after the cursor yet" while that reader
+        follows the log, without asking Redis: the memory may be a few
+        milliseconds behind, which a stream (whose "now" is approximate anyway)
+        or a wait (woken by anything newer) does not notice. A plain read asks
+        Redis, so it sees what was published just before it.
         """
         start = after_cursor or OLDEST
         checked = bool(after_cursor)
-        entries = await self._read_once(start, count, 0)
-        if not entries and checked and check_idle:
+        # Thousands of streams then cost no Redis read between two events, and
+        # opening them costs none while the shared reader follows the log.
+        trust = block_ms > 0 if trust_memory is None else trust_memory
+        entries, from_memory = await self._read_now(start, count, trust_memory=trust)
+        if not entries and checked and check_idle and not from_memory:
+            # (The memory is gap-free from before the cursor to its tip.)
             await self._check_idle(start)
-        deadline = time.monotonic() + block_ms / 1000
-        while not entries:
-            remaining_ms = int((deadline - time.monotonic()) * 1000)
-            if remaining_ms <= 0 or (stop is not None and stop.is_set()):
+        if not entries and block_ms > 0:
+            # The wait is on the process's one shared reader (tail.py), not on
+            # a Redis connection of this call's own.
+            if not await self._tail.wait_beyond(start, block_ms / 1000, stop):
                 return []
-            entries = await self._blocking_read(start, count, min(remaining_ms, MAX_BLOCK_MS), stop)
-        if checked:
+            entries, _ = await self._read_now(start, count)
+            if not entries:
+                # Woken by an entry that retention has already removed again.
+                if checked:
+                    await self._check_idle(start)
+                return []
+        if checked and entries:
             _check_continuity(start, entries[0])
         return [entry.event for entry in entries]
 
@@ -326,6 +362,14 @@ class ChangeLog:
         if not newest or newest[0][0] is None:
             return ""
         return _text(newest[0][0])
+
+    async def head_position(self) -> str:
+        """Where "from now" starts: the shared reader's position while it follows
+        the log (no Redis call; at most milliseconds behind, so an event
+        published just before is sent rather than missed), else latest_position()."""
+        if self._tail.following:
+            return self._tail.tip
+        return await self.latest_position()
 
     async def latest_position(self) -> str:
         """A cursor after every event so far (even once retention emptied the log)."""
@@ -373,57 +417,19 @@ class ChangeLog:
             # The stream once had an entry after the cursor and holds none now.
             raise LogGap(cursor)
 
-    async def _blocking_read(
-        self, start: str, count: int, block_ms: int, stop: asyncio.Event | None
-    ) -> list[_Entry]:
-        if stop is None:
-            return await self._read_once(start, count, block_ms)
-        reading = asyncio.ensure_future(self._read_once(start, count, block_ms))
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if reading.done():
-                return reading.result()
-            return []
-        finally:
-            for task in (reading, stopping):
-                task.cancel()
-            await _settle(reading, stopping)
-
-    async def _read_once(self, start: str, count: int, block_ms: int) -> list[_Entry]:
-        # BLOCK 0 would wait forever in Redis; no block at all is what 0 means here.
+    async def _read_now(
+        self, start: str, count: int, *, trust_memory: bool = False
+    ) -> tuple[list[_Entry], bool]:
+        """What follows `start` now, and whether it came from the shared reader's
+        memory (no Redis call) rather than one non-blocking XREAD. With
+        `trust_memory`, the memory's "nothing yet" is taken as the answer while
+        the shared reader is following the log."""
+        kept = self._tail.after(start, count)
+        if kept or (kept is not None and trust_memory and self._tail.following):
+            return cast(list[_Entry], kept), True  # the tail holds what _decode made
         with unavailable_when_redis_is("the change log"):
-            response = await self._redis.xread(
-                {self.keys.stream: start}, count=count, block=block_ms if block_ms > 0 else None
-            )
-        return [_decode(entry_id, fields) for entry_id, fields in _entries(response)]
-
-
-async def _settle(*tasks: asyncio.Task[Any]) -> None:
-    """Waits for cancelled tasks to finish, even if the caller is cancelled meanwhile.
-
-    A gRPC handler can be cancelled twice (the client goes away while close()
-    ends the stream); leaving a half-cancelled Redis read behind would leave
-    its connection in an unknown state. The wait is bounded: a cancellation
-    swallowed inside the Redis client (which retries on its own timeouts)
-    still ends with that read, within one block. The caller's own
-    cancellation is raised once the tasks are done.
-    """
-    deadline = time.monotonic() + 2 * MAX_BLOCK_MS / 1000 + 5
-    pending = {task for task in tasks if not task.done()}
-    interrupted = False
-    while pending and time.monotonic() < deadline:
-        try:
-            _, pending = await asyncio.wait(pending, timeout=deadline - time.monotonic())
-        except asyncio.CancelledError:
-            interrupted = True
-    if pending:
-        log.warning("%d Redis read(s) did not stop when cancelled", len(pending))
-    for task in tasks:
-        if task.done() and not task.cancelled():
-            task.exception()  # retrieved: a failed read after a stop is of no interest
-    if interrupted:
-        raise asyncio.CancelledError
+            response = await self._redis.xread({self.keys.stream: start}, count=count)
+        return [_decode(entry_id, fields) for entry_id, fields in _entries(response)], False
 
 
 def _check_continuity(cursor: str, first: _Entry) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from services.common.config import ConfigError, EnvReader, ServerSettings
 from services.common.entra import EntraSettings
+from services.lob_notifier.destinations import ALLOW_SETTING, DestinationPolicy
 from services.lob_notifier.subscribers_file import FileSubscriber, load_subscribers_file
 
 __all__ = ["DEFAULT_PORT", "DeliverySettings", "NotifierSettings"]
@@ -24,6 +25,17 @@ _DEFAULT_MAX_EVENTS = 1_000_000
 _DEFAULT_MAX_AGE_SECONDS = 7 * 24 * 3600
 # Proxies and load balancers commonly cut connections idle for 60 s.
 _DEFAULT_HEARTBEAT_SECONDS = 15
+# Open change streams and long-polls one replica serves (they share one Redis
+# reader, so the cost is memory: a few kB each), and one caller's share.
+_DEFAULT_MAX_WAITING = 10_000
+_DEFAULT_MAX_WAITING_PER_CALLER = 1_000
+# Concurrent RPCs above the waiting cap, so unary calls (ListChanges without
+# a wait, subscriber calls, Publish) are served while streams are at the cap.
+_UNARY_HEADROOM = 1_000
+# Connections of the readers' pool (short reads; the waiting is done by one
+# shared reader) and of the publisher's own pool.
+_DEFAULT_REDIS_MAX_CONNECTIONS = 32
+_DEFAULT_REDIS_PUBLISH_CONNECTIONS = 4
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class DeliverySettings:
     poll_seconds: float = 2.0
     dead_letter_max: int = 10_000
     max_subscribers: int = 100
+    # Where receivers may be (destinations.py): by default public https only.
+    destinations: DestinationPolicy = field(default_factory=DestinationPolicy)
     # Identifies this replica in leases (the pod name in Kubernetes).
     replica: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
@@ -85,6 +99,7 @@ class DeliverySettings:
             poll_seconds=env.number("NOTIFIER_SUBSCRIBER_POLL_SECONDS", 2.0, minimum=0.05),
             dead_letter_max=env.integer("NOTIFIER_DEAD_LETTER_MAX", 10_000, minimum=1),
             max_subscribers=env.integer("NOTIFIER_MAX_SUBSCRIBERS", 100, minimum=1),
+            destinations=DestinationPolicy.parse(env.optional(ALLOW_SETTING)),
             replica=env.text("HOSTNAME", socket.gethostname()) + f"-{os.getpid()}",
         )
 
@@ -92,6 +107,10 @@ class DeliverySettings:
 @dataclass(frozen=True)
 class NotifierSettings:
     """Everything `python -m services.lob_notifier` needs.
+
+    Open change streams and long-polls are capped per replica
+    (`max_waiting_calls`) and per caller (`max_waiting_calls_per_caller`);
+    the gRPC server's concurrency limit sits above the first (admission.py).
 
     Retention: about `max_events` events (XADD MAXLEN ~, so Redis may keep
     slightly more), none older than `max_age_seconds`. `dedupe_ttl_seconds` is
@@ -112,13 +131,34 @@ class NotifierSettings:
     delivery: DeliverySettings
     subscribers_file: str | None = None
     file_subscribers: tuple[FileSubscriber, ...] = ()
+    max_waiting_calls: int = _DEFAULT_MAX_WAITING
+    max_waiting_calls_per_caller: int = _DEFAULT_MAX_WAITING_PER_CALLER
+    redis_max_connections: int = _DEFAULT_REDIS_MAX_CONNECTIONS
+    redis_publish_connections: int = _DEFAULT_REDIS_PUBLISH_CONNECTIONS
 
     @classmethod
     def from_env(cls, env: EnvReader) -> NotifierSettings:
         max_age = env.integer("NOTIFIER_MAX_AGE_SECONDS", _DEFAULT_MAX_AGE_SECONDS, minimum=60)
         subscribers_file = env.optional("NOTIFIER_SUBSCRIBERS_FILE")
+        max_waiting = env.integer("NOTIFIER_MAX_WAITING_CALLS", _DEFAULT_MAX_WAITING, minimum=1)
+        per_caller = env.integer(
+            "NOTIFIER_MAX_WAITING_CALLS_PER_CALLER",
+            min(max_waiting, _DEFAULT_MAX_WAITING_PER_CALLER),
+            minimum=1,
+        )
+        server = ServerSettings.from_env(
+            env,
+            default_port=DEFAULT_PORT,
+            default_max_concurrent_rpcs=max_waiting + _UNARY_HEADROOM,
+        )
+        if server.max_concurrent_rpcs <= max_waiting:
+            # Streams at their cap would then refuse every other call.
+            raise ConfigError(
+                f"GRPC_MAX_CONCURRENT_RPCS ({server.max_concurrent_rpcs}) must be larger than "
+                f"NOTIFIER_MAX_WAITING_CALLS ({max_waiting})"
+            )
         return cls(
-            server=ServerSettings.from_env(env, default_port=DEFAULT_PORT),
+            server=server,
             entra=EntraSettings.from_env(env, with_secret=False),
             redis_url=env.text("REDIS_URL"),
             stream_key=env.text("NOTIFIER_STREAM_KEY", _DEFAULT_STREAM_KEY),
@@ -132,5 +172,13 @@ class NotifierSettings:
             subscribers_file=subscribers_file,
             file_subscribers=(
                 load_subscribers_file(subscribers_file) if subscribers_file is not None else ()
+            ),
+            max_waiting_calls=max_waiting,
+            max_waiting_calls_per_caller=per_caller,
+            redis_max_connections=env.integer(
+                "NOTIFIER_REDIS_MAX_CONNECTIONS", _DEFAULT_REDIS_MAX_CONNECTIONS, minimum=2
+            ),
+            redis_publish_connections=env.integer(
+                "NOTIFIER_REDIS_PUBLISH_CONNECTIONS", _DEFAULT_REDIS_PUBLISH_CONNECTIONS, minimum=1
             ),
         )

@@ -16,6 +16,8 @@ __all__ = [
     "OPEN_STREAMS",
     "SUBSCRIBERS_DELIVERING",
     "SUBSCRIBER_GAUGES",
+    "WAITING_CALLS",
+    "WAITING_REFUSED",
     "WEBHOOK_EVENTS",
     "WEBHOOK_REQUESTS",
     "WEBHOOK_SECONDS",
@@ -27,6 +29,15 @@ EVENTS_PUBLISHED = Counter(
     ["outcome"],
 )
 OPEN_STREAMS = Gauge("profilesync_notifier_open_streams", "StreamChanges calls open now")
+WAITING_CALLS = Gauge(
+    "profilesync_notifier_waiting_calls",
+    "Change streams and long-polls open on this replica (they share one Redis reader)",
+)
+WAITING_REFUSED = Counter(
+    "profilesync_notifier_waiting_calls_refused_total",
+    "Change streams and long-polls refused with RESOURCE_EXHAUSTED, by the cap reached",
+    ["cap"],
+)
 HEARTBEATS = Counter("profilesync_notifier_heartbeats_total", "Heartbeats sent on change streams")
 
 WEBHOOK_REQUESTS = Counter(

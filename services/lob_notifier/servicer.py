@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import Any
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -36,8 +37,10 @@ from services.common.errors import CursorExpired, InvalidArgument
 from services.common.server import ServiceBinding
 from services.lob_notifier import metrics
 from services.lob_notifier.admin import SubscriberAdmin
+from services.lob_notifier.admission import Admission, caller_key
 from services.lob_notifier.change_log import ChangeLog, LogGap
 from services.lob_notifier.cursors import OLDEST, is_valid_cursor, normalized
+from services.lob_notifier.destinations import DestinationPolicy
 from services.lob_notifier.subscriber_api import SubscriberApi
 from services.lob_notifier.subscribers import SubscriberStore
 
@@ -53,6 +56,9 @@ STREAM_BATCH = 100
 # Cancellation and close() interrupt a block at once; the bound only keeps
 # each Redis call short.
 STREAM_BLOCK_MS = 2_000
+# Open streams and long-polls when no Admission is given (in-process tests);
+# the service passes the configured caps.
+DEFAULT_MAX_WAITING = 10_000
 # How long close() waits for the reads it ended to wind down.
 CLOSE_WAIT_SECONDS = 5.0
 
@@ -74,14 +80,23 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         *,
         heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS,
         max_subscribers: int = 100,
+        admission: Admission | None = None,
+        destinations: DestinationPolicy | None = None,
     ) -> None:
         self._log = change_log
         self._store = store or SubscriberStore(change_log.redis, change_log.keys)
         self._admin = admin or SubscriberAdmin(
-            change_log, self._store, max_subscribers=max_subscribers
+            change_log, self._store, max_subscribers=max_subscribers, destinations=destinations
+        )
+        self._admission = admission or Admission(
+            max_waiting=DEFAULT_MAX_WAITING, max_waiting_per_caller=DEFAULT_MAX_WAITING
         )
         self._heartbeat_seconds = heartbeat_seconds
         self._closed = asyncio.Event()
+        # One per waiting call: set when the call ends (the client went away)
+        # or close() is called, so its wait ends at once and its place under
+        # the caps is freed without waiting for the next heartbeat's write.
+        self._endings: set[asyncio.Event] = set()
         self._reads = 0
         self._no_reads = asyncio.Event()
         self._no_reads.set()
@@ -93,17 +108,27 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         the server's grace period is left to the other calls.
         """
         self._closed.set()
+        for ending in self._endings:
+            ending.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._no_reads.wait(), CLOSE_WAIT_SECONDS)
 
     @contextlib.contextmanager
-    def _reading(self) -> Iterator[None]:
-        """Counts a call that may wait on the log, for close() to wait on."""
+    def _reading(self, context: Any = None) -> Iterator[asyncio.Event]:
+        """Counts a call that may wait on the log, for close() to wait on; yields
+        the event that ends its waits (the call ended, or close())."""
+        ending = asyncio.Event()
+        if self._closed.is_set():
+            ending.set()
+        if context is not None and hasattr(context, "add_done_callback"):
+            context.add_done_callback(lambda _: ending.set())
+        self._endings.add(ending)
         self._reads += 1
         self._no_reads.clear()
         try:
-            yield
+            yield ending
         finally:
+            self._endings.discard(ending)
             self._reads -= 1
             if self._reads == 0:
                 self._no_reads.set()
@@ -144,10 +169,17 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         subject: str,
         subscriber: str,
         check_idle: bool = True,
+        stop: asyncio.Event | None = None,
+        trust_memory: bool | None = None,
     ) -> list[notifier_pb2.ChangeEvent]:
         try:
             return await self._log.read(
-                cursor or None, count, block_ms, check_idle=check_idle, stop=self._closed
+                cursor or None,
+                count,
+                block_ms,
+                check_idle=check_idle,
+                stop=stop or self._closed,
+                trust_memory=trust_memory,
             )
         except LogGap as gap:
             raise self._expired(gap, subject, subscriber) from None
@@ -186,15 +218,23 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         ],
     ) -> notifier_pb2.ListChangesResponse:
         cursor, subject = await self._start(request.after_cursor, request.subscriber)
-        # XREAD BLOCK answers at once when events are there, so this waits
-        # only when there is nothing yet.
-        with self._reading():
+        # Only a call that may wait counts against the caps; a plain pull
+        # answers at once.
+        admitted = (
+            self._admission.admit(caller_key(), "ListChanges")
+            if request.wait_seconds
+            else contextlib.nullcontext()
+        )
+        # The read answers at once when events are there, so this waits only
+        # when there is nothing yet.
+        with admitted, self._reading(context) as ending:
             events = await self._read(
                 cursor,
                 request.page_size or DEFAULT_PAGE_SIZE,
                 request.wait_seconds * 1000,
                 subject=subject,
                 subscriber=request.subscriber,
+                stop=ending,
             )
         return notifier_pb2.ListChangesResponse(
             events=events,
@@ -209,16 +249,25 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
             notifier_pb2.StreamChangesRequest, notifier_pb2.ChangeEvent
         ],
     ) -> AsyncIterator[notifier_pb2.ChangeEvent]:
+        with self._admission.admit(caller_key(), "StreamChanges"):
+            async for message in self._admitted_stream(request, context):
+                yield message
+
+    async def _admitted_stream(
+        self, request: notifier_pb2.StreamChangesRequest, context: Any
+    ) -> AsyncIterator[notifier_pb2.ChangeEvent]:
         cursor, subject = await self._start(request.after_cursor, request.subscriber)
         if not cursor:
             # "From now" is pinned to a concrete position before the first
             # wait, so an event published between two waits is never missed.
-            cursor = await self._log.latest_position() or OLDEST
+            cursor = await self._log.head_position() or OLDEST
         heartbeat_seconds = request.heartbeat_seconds or self._heartbeat_seconds
         metrics.OPEN_STREAMS.inc()
         try:
-            messages = self._stream(cursor, subject, request.subscriber, heartbeat_seconds)
-            with self._reading():
+            with self._reading(context) as ending:
+                messages = self._stream(
+                    cursor, subject, request.subscriber, heartbeat_seconds, ending
+                )
                 async with contextlib.aclosing(messages):
                     async for message in messages:
                         yield message
@@ -226,13 +275,20 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
             metrics.OPEN_STREAMS.dec()
 
     async def _stream(
-        self, cursor: str, subject: str, subscriber: str, heartbeat_seconds: int
+        self,
+        cursor: str,
+        subject: str,
+        subscriber: str,
+        heartbeat_seconds: int,
+        ending: asyncio.Event,
     ) -> AsyncGenerator[notifier_pb2.ChangeEvent, None]:
         first = True
         last_sent = time.monotonic()
-        # Runs until the client cancels (grpc cancels this task, which
-        # ends the pending read at once) or close() is called.
-        while not self._closed.is_set():
+        # Runs until the call ends (the client went away) or close() is called;
+        # either sets `ending`, which ends a pending wait at once. (grpc
+        # normally cancels this task when the client goes away; now and then
+        # it learns of it only when the next heartbeat cannot be written.)
+        while not ending.is_set():
             quiet_ms = int((time.monotonic() - last_sent) * 1000)
             block_ms = 0 if first else min(STREAM_BLOCK_MS, heartbeat_seconds * 1000 - quiet_ms)
             events = await self._read(
@@ -242,6 +298,11 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
                 subject=subject,
                 subscriber=subscriber,
                 check_idle=first,
+                stop=ending,
+                # A stream's reads come from the shared reader's memory
+                # whenever it covers the cursor, its first read included:
+                # opening thousands at once costs Redis (almost) nothing.
+                trust_memory=True,
             )
             for event in events:
                 yield event
@@ -249,7 +310,7 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
                 cursor = events[-1].cursor
                 last_sent = time.monotonic()
             elif first or time.monotonic() - last_sent >= heartbeat_seconds:
-                if self._closed.is_set():
+                if ending.is_set():
                     break
                 metrics.HEARTBEATS.inc()
                 yield notifier_pb2.ChangeEvent(cursor=cursor, heartbeat=True)

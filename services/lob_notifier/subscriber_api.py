@@ -2,16 +2,29 @@
 
 Mixed into LobNotifierServicer (servicer.py), which provides the change
 log, the store and the admin these handlers use.
+
+Least privilege. A caller without `Subscribers.Manage` (a `Profiles.Read`
+reader) sees each webhook URL without its query string (where receivers
+often carry a key, `?code=...`), and may Ack only a subscriber it created
+itself; anyone may read statuses and positions.
 """
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 import grpc
 
 from profilesync.v1 import notifier_pb2
-from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.common.auth import Principal, current_principal
+from services.common.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from services.lob_notifier.admin import SOURCE_API, SubscriberAdmin
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.cursors import cursor_key, is_valid_cursor, normalized
@@ -28,6 +41,34 @@ DEFAULT_DEAD_LETTER_PAGE = 20
 # so it stays well under the 16 MiB message limit.
 DEAD_LETTER_PAGE_BYTES = 8 * 1024 * 1024
 
+MANAGE_ROLE = "Subscribers.Manage"
+
+
+def _caller() -> Principal | None:
+    """The verified caller; None only on servers without token checks (in-process tests)."""
+    try:
+        return current_principal()
+    except Unauthenticated:
+        return None
+
+
+def _manages(caller: Principal | None) -> bool:
+    return caller is None or MANAGE_ROLE in caller.roles
+
+
+def reader_url(url: str) -> str:
+    """The URL as a reader may see it: scheme, host, port and path only."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
 
 class SubscriberApi:
     _log: ChangeLog
@@ -41,7 +82,10 @@ class SubscriberApi:
         return record
 
     async def _message(self, record: SubscriberRecord) -> notifier_pb2.Subscriber:
-        return subscriber_message(record, await status_of(self._log, self._store, record))
+        message = subscriber_message(record, await status_of(self._log, self._store, record))
+        if not _manages(_caller()):
+            message.url = reader_url(record.url)
+        return message
 
     async def _checked_position(self, field: str, cursor: str) -> str:
         if not is_valid_cursor(cursor):
@@ -61,6 +105,7 @@ class SubscriberApi:
             secret=request.secret,
             start_at=start_at_name(request.start_at),
             source=SOURCE_API,
+            owner=caller.subject if (caller := _caller()) is not None else "",
         )
         return await self._message(record)
 
@@ -88,6 +133,14 @@ class SubscriberApi:
         self, request: notifier_pb2.AckRequest, context: Context
     ) -> notifier_pb2.Subscriber:
         record = await self._record(request.name)
+        caller = _caller()
+        if not _manages(caller) and (
+            caller is None or not record.owner or record.owner != caller.subject
+        ):
+            raise PermissionDenied(
+                f"Ack: subscriber {request.name} belongs to another caller; only the caller "
+                f"that created it or one with the {MANAGE_ROLE} role may move it"
+            )
         if record.is_webhook:
             raise FailedPrecondition(
                 f"subscriber {request.name} receives webhooks: its position moves when the "

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import urllib.parse
 
+from services.lob_notifier.signatures import standard_secret_problem
+
 __all__ = [
     "MAX_SECRET_LENGTH",
     "MIN_SECRET_LENGTH",
@@ -61,4 +63,4 @@ def url_problem(url: str) -> str | None:
 def secret_problem(secret: str) -> str | None:
     if not MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH:
         return f"must be {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters, got {len(secret)}"
-    return None
+    return standard_secret_problem(secret)

@@ -8,7 +8,8 @@
 
 A subscriber is one hash (keys.py) in a versioned envelope (`v`), holding:
 
-    url, secret, source (api|file), created_ms       settings
+    url, secret, source (api|file), created_ms,      settings
+    owner (who created it through the API)
     cursor                                           the position
     last_success_ms, last_attempt_ms, last_error,    delivery status
     last_error_ms, failures, failures_key,
@@ -69,12 +70,13 @@ end
 
 #   KEYS[1] hash, KEYS[2] names set
 #   ARGV: name, url, secret ('' keeps the current one), source, now_ms,
-#         start cursor, max subscribers
+#         start cursor, max subscribers, owner (kept from creation on)
 _PUT = """
 local created = redis.call('EXISTS', KEYS[1]) == 0
 if created then
   if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then return -1 end
-  redis.call('HSET', KEYS[1], 'v', '1', 'created_ms', ARGV[5], 'cursor', ARGV[6])
+  redis.call('HSET', KEYS[1], 'v', '1', 'created_ms', ARGV[5], 'cursor', ARGV[6],
+             'owner', ARGV[8])
 end
 redis.call('HSET', KEYS[1], 'url', ARGV[2], 'source', ARGV[4])
 if ARGV[2] == '' then
@@ -220,6 +222,8 @@ class SubscriberRecord:
     failures_key: str = ""
     next_attempt_ms: int = 0
     delivered: int = 0
+    # The object id of the caller that created it through the API ("" for the file's).
+    owner: str = ""
 
     @property
     def is_webhook(self) -> bool:
@@ -288,12 +292,13 @@ class SubscriberStore:
         source: str,
         start_cursor: str,
         max_subscribers: int,
+        owner: str = "",
     ) -> tuple[SubscriberRecord, bool]:
         """Creates (at `start_cursor`) or replaces the settings; True when created."""
         with unavailable_when_redis_is("the change log"):
             outcome = await self._put(
                 keys=[self.keys.subscriber(name), self.keys.subscribers],
-                args=[name, url, secret, source, now_ms(), start_cursor, max_subscribers],
+                args=[name, url, secret, source, now_ms(), start_cursor, max_subscribers, owner],
             )
         if int(outcome) < 0:
             raise TooManySubscribers(f"at most {max_subscribers} subscribers")
@@ -322,6 +327,7 @@ class SubscriberStore:
             failures_key=_text(values.get("failures_key")),
             next_attempt_ms=_number(values.get("next_attempt_ms")),
             delivered=_number(values.get("delivered")),
+            owner=_text(values.get("owner")),
         )
 
     async def names(self) -> list[str]:

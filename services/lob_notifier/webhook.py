@@ -11,18 +11,30 @@ The body (JSON, UTF-8):
     {"subscriber": "crm", "deliveryId": "9f2c...", "cursor": "<last event's cursor>",
      "events": [<ChangeEvent as the REST API shows it>, ...]}
 
-Headers: Content-Type, User-Agent, X-ProfileSync-Signature (signatures.py),
-X-ProfileSync-Delivery (the same on every attempt of a batch, and on a
-replay), X-ProfileSync-Subscriber, X-ProfileSync-Attempt (1, 2, ...).
+Headers: Content-Type, User-Agent; the Standard Webhooks trio `webhook-id`
+(the delivery id), `webhook-timestamp`, `webhook-signature` (signatures.py);
+X-ProfileSync-Signature (the older signature), X-ProfileSync-Delivery (the
+same on every attempt of a batch, and on a replay), X-ProfileSync-Subscriber,
+X-ProfileSync-Attempt (1, 2, ...).
+
 Any 2xx is success; anything else, a timeout or a connection error is a
 failed attempt. Redirects are not followed: a receiver that moved must be
-given its new URL.
+given its new URL. The destination is checked (destinations.py) before each
+attempt and the request goes to the address checked.
+
+What a failed attempt records (`lastError`, readable by `Profiles.Read`) is
+the status code with its standard reason, or a fixed sentence: never what
+the receiver sent, so a subscriber's URL cannot be used to read a body from
+somewhere the notifier can reach.
 """
 
 from __future__ import annotations
 
 import email.utils
+import http
+import ipaddress
 import json
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,13 +45,12 @@ from google.protobuf import json_format
 
 from profilesync.v1.notifier_pb2 import ChangeEvent
 from services.common.tls import client_ssl_context
-from services.lob_notifier.signatures import SIGNATURE_HEADER, sign
+from services.lob_notifier.destinations import DestinationPolicy, Refused
+from services.lob_notifier.signatures import SIGNATURE_HEADER, sign, standard_headers
 
 __all__ = ["Outcome", "WebhookSender", "batch_body", "event_json"]
 
 USER_AGENT = "profile-sync-notifier/1"
-# Enough of an error answer to recognise it in the delivery status.
-_ERROR_BODY_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -85,9 +96,36 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _short(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _ERROR_BODY_CHARS else flat[:_ERROR_BODY_CHARS] + "..."
+def _status_text(status: int) -> str:
+    """`HTTP <code>: <standard reason>`: the receiver's own words are never kept."""
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "non-standard status"
+    text = f"HTTP {status}: {phrase}"
+    if 300 <= status < 400:
+        text += " (redirects are not followed)"
+    return text
+
+
+def _tls_failed(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _failure_text(error: httpx.HTTPError) -> str:
+    """A fixed sentence per kind of failure (no text from the other side)."""
+    if isinstance(error, httpx.ConnectError):
+        if _tls_failed(error):
+            return "cannot reach the receiver: the TLS handshake failed"
+        return "cannot reach the receiver: the connection was refused or failed"
+    if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)):
+        return "the receiver closed the connection or answered malformed HTTP"
+    return f"the request failed ({type(error).__name__})"
 
 
 class WebhookSender:
@@ -98,9 +136,11 @@ class WebhookSender:
         *,
         timeout_seconds: float,
         ca_bundle: str | None,
+        policy: DestinationPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._timeout_seconds = timeout_seconds
+        self._policy = policy or DestinationPolicy()
         self._http = httpx.AsyncClient(
             timeout=timeout_seconds,
             verify=client_ssl_context(ca_bundle),
@@ -124,19 +164,34 @@ class WebhookSender:
         delivery_id: str,
         attempt: int,
     ) -> Outcome:
+        started = time.perf_counter()
+        try:
+            target = await self._policy.resolve(url)
+        except Refused as refusal:
+            return Outcome(
+                False, None, f"destination refused: {refusal}", None, time.perf_counter() - started
+            )
         # Signed afresh on every attempt, so a retry is inside the receiver's
         # replay window however long the backoff was.
+        now = int(time.time())
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign(secret, int(time.time()), body),
+            "Host": target.host_header,
+            **standard_headers(secret, delivery_id, now, body),
+            SIGNATURE_HEADER: sign(secret, now, body),
             "X-ProfileSync-Delivery": delivery_id,
             "X-ProfileSync-Subscriber": subscriber,
             "X-ProfileSync-Attempt": str(attempt),
         }
-        started = time.perf_counter()
+        extensions = {}
+        if target.url.startswith("https:") and not _is_address(target.host):
+            # The connection goes to the checked address; TLS still checks the name.
+            extensions["sni_hostname"] = target.host
         try:
-            response = await self._http.post(url, content=body, headers=headers)
+            response = await self._http.post(
+                target.url, content=body, headers=headers, extensions=extensions
+            )
         except httpx.TimeoutException:
             return Outcome(
                 False,
@@ -146,22 +201,22 @@ class WebhookSender:
                 time.perf_counter() - started,
             )
         except httpx.HTTPError as error:
-            reason = str(error) or type(error).__name__
-            return Outcome(
-                False,
-                None,
-                f"cannot reach the receiver: {_short(reason)}",
-                None,
-                time.perf_counter() - started,
-            )
+            return Outcome(False, None, _failure_text(error), None, time.perf_counter() - started)
         elapsed = time.perf_counter() - started
         if 200 <= response.status_code < 300:
             return Outcome(True, response.status_code, "", None, elapsed)
-        detail = _short(response.text) if response.content else response.reason_phrase
         return Outcome(
             False,
             response.status_code,
-            f"HTTP {response.status_code}: {detail}".rstrip(": "),
+            _status_text(response.status_code),
             _retry_after(response.headers.get("retry-after")),
             elapsed,
         )
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -121,6 +121,8 @@ def _notifier(
         AZURE_AUTHORITY_HOST=emulator["url"],
         AZURE_CA_BUNDLE=emulator["caFile"],
         NOTIFIER_SUBSCRIBERS_FILE=str(subscribers_file),
+        # The receiver is on loopback, which only the operator's allow-list opens.
+        NOTIFIER_WEBHOOK_ALLOWED_DESTINATIONS="127.0.0.0/8",
         NOTIFIER_SUBSCRIBER_POLL_SECONDS="0.2",
         NOTIFIER_LEASE_SECONDS=str(LEASE_SECONDS),
         NOTIFIER_WEBHOOK_TIMEOUT_SECONDS=str(WEBHOOK_TIMEOUT_SECONDS),

@@ -13,8 +13,13 @@ from profilesync.v1 import notifier_pb2_grpc
 from services.common.config import ServerSettings
 from services.common.server import create_server
 from services.lob_notifier.change_log import ChangeLog
+from services.lob_notifier.destinations import DestinationPolicy
 from services.lob_notifier.servicer import LobNotifierServicer, binding
 from services.lob_notifier.subscribers import SubscriberStore
+
+# The tests' receivers listen on loopback, which the notifier refuses unless
+# the operator names it (as the embedded default does).
+LOOPBACK = DestinationPolicy.parse("127.0.0.0/8,::1/128")
 
 
 @dataclass
@@ -42,6 +47,7 @@ def server_settings() -> ServerSettings:
 async def running_notifier(change_log: ChangeLog, **options: Any) -> AsyncIterator[Served]:
     """A LobNotifierServicer on `change_log`, served on a free loopback port."""
     store = SubscriberStore(change_log.redis, change_log.keys)
+    options.setdefault("destinations", LOOPBACK)
     servicer = LobNotifierServicer(change_log, store, **options)
     server, port, _ = await create_server(server_settings(), [binding(servicer)])
     await server.start()

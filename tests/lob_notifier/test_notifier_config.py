@@ -89,8 +89,22 @@ def test_the_subscribers_file_is_read_at_start(tmp_path: pathlib.Path) -> None:
         ({"NOTIFIER_LEASE_SECONDS": "5"}, "NOTIFIER_LEASE_SECONDS"),
         ({"NOTIFIER_WEBHOOK_BACKOFF_MAX_SECONDS": "0.5"}, "NOTIFIER_WEBHOOK_BACKOFF_MAX"),
         ({"NOTIFIER_SUBSCRIBERS_FILE": "/nonexistent/subscribers.json"}, "cannot read it"),
+        ({"NOTIFIER_WEBHOOK_ALLOWED_DESTINATIONS": "10.0.0.0/40"}, "ALLOWED_DESTINATIONS"),
+        ({"NOTIFIER_MAX_WAITING_CALLS": "0"}, "NOTIFIER_MAX_WAITING_CALLS"),
+        ({"NOTIFIER_REDIS_MAX_CONNECTIONS": "1"}, "NOTIFIER_REDIS_MAX_CONNECTIONS"),
+        (
+            {"NOTIFIER_MAX_WAITING_CALLS": "500", "GRPC_MAX_CONCURRENT_RPCS": "500"},
+            "GRPC_MAX_CONCURRENT_RPCS",
+        ),
     ],
 )
 def test_bad_settings_name_the_variable(environ: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         settings(**environ)
+
+
+def test_the_concurrency_limit_sits_above_the_stream_cap_by_default() -> None:
+    loaded = settings(NOTIFIER_MAX_WAITING_CALLS="2000")
+    assert loaded.max_waiting_calls == 2000
+    assert loaded.max_waiting_calls_per_caller == 1000
+    assert loaded.server.max_concurrent_rpcs == 3000

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from notifier_events import event_ids, eventually, make_event
-from notifier_harness import Served
+from notifier_harness import LOOPBACK, Served
 from notifier_receiver import WebhookReceiver
 
 from profilesync.v1 import notifier_pb2
@@ -47,9 +47,11 @@ async def start_delivery(
 
     async def start(*, log: ChangeLog | None = None, **overrides: Any) -> DeliveryManager:
         settings = delivery_settings(**overrides)
-        sender = WebhookSender(timeout_seconds=settings.timeout_seconds, ca_bundle=None)
+        sender = WebhookSender(
+            timeout_seconds=settings.timeout_seconds, ca_bundle=None, policy=LOOPBACK
+        )
         used_log = log or change_log
-        admin = SubscriberAdmin(used_log, store, max_subscribers=10)
+        admin = SubscriberAdmin(used_log, store, max_subscribers=10, destinations=LOOPBACK)
         manager = DeliveryManager(used_log, store, admin, sender, settings)
         await manager.start()
         started.append((manager, sender))

@@ -3,7 +3,7 @@ Environment of the Python services. The names are the ones the services read (RE
 "Configuration"); tests/chart checks that the two never drift apart.
 */}}
 
-{{/* Where a gRPC service listens, how it logs and stops. Usage: include "profile-sync.serverEnv" (dict "root" $ "port" .Values.extender.port) */}}
+{{/* Where a gRPC service listens, how many calls it runs at once, how it logs and stops. Usage: include "profile-sync.serverEnv" (dict "root" $ "port" .Values.extender.port "maxConcurrentRpcs" .Values.notifier.maxConcurrentRpcs) (the last is optional: grpcMaxConcurrentRpcs otherwise) */}}
 {{- define "profile-sync.serverEnv" -}}
 - name: GRPC_HOST
   value: "0.0.0.0"
@@ -13,6 +13,8 @@ Environment of the Python services. The names are the ones the services read (RE
   value: {{ ternary .root.Values.metrics.port -1 .root.Values.metrics.enabled | quote }}
 - name: SHUTDOWN_GRACE_SECONDS
   value: {{ .root.Values.shutdownGraceSeconds | quote }}
+- name: GRPC_MAX_CONCURRENT_RPCS
+  value: {{ .maxConcurrentRpcs | default .root.Values.grpcMaxConcurrentRpcs | quote }}
 - name: LOG_LEVEL
   value: {{ .root.Values.logLevel | quote }}
 {{- end -}}
@@ -231,6 +233,14 @@ credentials to get the app's own tokens. Usage: include "profile-sync.entraEnv" 
   value: {{ .Values.notifier.maxSubscribers | quote }}
 - name: NOTIFIER_DEAD_LETTER_MAX
   value: {{ .Values.notifier.deadLetterMax | quote }}
+- name: NOTIFIER_MAX_WAITING_CALLS
+  value: {{ .Values.notifier.maxWaitingCalls | quote }}
+- name: NOTIFIER_MAX_WAITING_CALLS_PER_CALLER
+  value: {{ .Values.notifier.maxWaitingCallsPerCaller | quote }}
+- name: NOTIFIER_REDIS_MAX_CONNECTIONS
+  value: {{ .Values.notifier.redisMaxConnections | quote }}
+- name: NOTIFIER_REDIS_PUBLISH_CONNECTIONS
+  value: {{ .Values.notifier.redisPublishConnections | quote }}
 {{- with .Values.notifier.webhooks }}
 - name: NOTIFIER_WEBHOOK_BATCH_SIZE
   value: {{ .batchSize | quote }}
@@ -248,6 +258,8 @@ credentials to get the app's own tokens. Usage: include "profile-sync.entraEnv" 
   value: {{ .leaseSeconds | quote }}
 - name: NOTIFIER_SUBSCRIBER_POLL_SECONDS
   value: {{ .pollSeconds | quote }}
+- name: NOTIFIER_WEBHOOK_ALLOWED_DESTINATIONS
+  value: {{ join "," .allowedDestinations | quote }}
 {{- if .caBundleConfigMap }}
 - name: NOTIFIER_WEBHOOK_CA_BUNDLE
   value: {{ printf "/etc/profile-sync/webhook-ca/%s" .caBundleKey | quote }}

@@ -129,6 +129,13 @@ its HTTP codec could not parse, a method it does not route, a body over the size
 {{- $routes := .Files.Get "files/rest-routes.json" | fromJson -}}
 {{- $backends := include "profile-sync.gatewayBackends" . | fromJsonArray -}}
 {{- $types := "type.googleapis.com/envoy.extensions" -}}
+# Connections beyond the limit are not accepted instead of exhausting Envoy's memory.
+overload_manager:
+  resource_monitors:
+    - name: envoy.resource_monitors.global_downstream_max_connections
+      typed_config:
+        "@type": {{ $types }}.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig
+        max_active_downstream_connections: {{ $gateway.maxConnections }}
 admin:
   # Loopback only: the admin interface can change and stop Envoy.
   address:
@@ -151,6 +158,8 @@ static_resources:
                 codec_type: AUTO
                 # Slow clients may not hold connections open by trickling headers.
                 request_headers_timeout: 10s
+                http2_protocol_options:
+                  max_concurrent_streams: {{ $gateway.maxStreamsPerConnection }}
                 use_remote_address: true
                 # The id in the access log is handed back, so a caller can quote it.
                 generate_request_id: true
@@ -181,6 +190,21 @@ static_resources:
                 # Envoy's own errors read like the transcoded ones: {"code", "message"}.
                 local_reply_config:
                   mappers:
+                    # A service's circuit breaker is full (flag UO): 429 with Retry-After.
+                    - filter:
+                        response_flag_filter:
+                          flags: [UO]
+                      status_code: 429
+                      headers_to_add:
+                        - header:
+                            key: retry-after
+                            value: "5"
+                          append_action: OVERWRITE_IF_EXISTS_OR_ADD
+                      body_format_override:
+                        json_format:
+                          code: 8
+                          message: "the gateway is at its limit of calls in flight to this service (GATEWAY_MAX_BACKEND_REQUESTS); retry later"
+                        content_type: application/json
                     {{- if $guard }}
                     {{- include "profile-sync.envoyProtocolErrorMappers" . | nindent 20 }}
                     {{- end }}
@@ -313,6 +337,14 @@ static_resources:
       type: STRICT_DNS
       connect_timeout: 5s
       dns_lookup_family: V4_PREFERRED
+      # Explicit, not Envoy's default of 1,024: every open change stream is one call.
+      circuit_breakers:
+        thresholds:
+          - priority: DEFAULT
+            max_connections: {{ $gateway.maxBackendRequests }}
+            max_pending_requests: {{ $gateway.maxBackendRequests }}
+            max_requests: {{ $gateway.maxBackendRequests }}
+            max_retries: 3
       load_assignment:
         cluster_name: {{ $name }}
         endpoints:

@@ -88,7 +88,7 @@ spec:
           command:
             {{- toYaml .args | nindent 12 }}
           env:
-            {{- include "profile-sync.serverEnv" (dict "root" $root "port" .port) | nindent 12 }}
+            {{- include "profile-sync.serverEnv" (dict "root" $root "port" .port "maxConcurrentRpcs" (get $values "maxConcurrentRpcs")) | nindent 12 }}
             {{- .env | trim | nindent 12 }}
           ports:
             - name: grpc

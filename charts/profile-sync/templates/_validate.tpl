@@ -134,6 +134,9 @@ installer fixes them all in one go. Called from validate.yaml.
 {{- end -}}
 {{- end -}}
 
+{{- if le (int $v.notifier.maxConcurrentRpcs) (int $v.notifier.maxWaitingCalls) -}}
+{{- $errors = append $errors (printf "notifier.maxConcurrentRpcs (%v) must be larger than notifier.maxWaitingCalls (%v): streams at their cap would refuse every other call" $v.notifier.maxConcurrentRpcs $v.notifier.maxWaitingCalls) -}}
+{{- end -}}
 {{- with $v.notifier.webhooks -}}
 {{- if le (float64 .leaseSeconds) (float64 .timeoutSeconds) -}}
 {{- $errors = append $errors (printf "notifier.webhooks.leaseSeconds (%v) must be longer than notifier.webhooks.timeoutSeconds (%v): a lease ending mid-request lets two replicas deliver at once" .leaseSeconds .timeoutSeconds) -}}

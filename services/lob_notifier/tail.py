@@ -1,0 +1,213 @@
+"""One blocking reader per process, shared by every call that waits for new events.
+
+    tail = LogTail(redis, "profilesync:changes", decode=_decode)
+    entries = tail.after(cursor, 100)        # from memory, or None: read Redis yourself
+    await tail.wait_beyond(cursor, 5.0, stop)  # True once the log has an entry after cursor
+    await tail.aclose()
+
+Without it each waiting stream or long-poll held a Redis connection in its own
+XREAD BLOCK, so open streams were bounded by the connection pool and the
+pool's exhaustion stopped every other call. Here a single task blocks in
+Redis (one connection, however many wait), keeps the newest entries it read
+in memory, and wakes the waiters; a waiter at the head of the log takes its
+events from that memory without touching Redis. Waiters further behind read
+Redis with short, non-blocking reads.
+
+The task runs only while someone waits: it stops after a block that ended
+with nobody waiting, and the next waiter starts it again.
+
+Entries in memory are contiguous: each one's `prev` is the one before it.
+If the log was trimmed past what the task had read, or emptied, between two
+of its reads, the memory starts again from the entry just read, so an answer
+from memory never hides a gap (the caller still checks the first entry's
+`prev` against its cursor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+
+from services.common.redis_client import unavailable_when_redis_is
+from services.lob_notifier.cursors import OLDEST, cursor_key
+
+__all__ = ["LogTail", "TailEntry"]
+
+log = logging.getLogger(__name__)
+
+# Longest XREAD BLOCK of the shared reader: short enough that it notices
+# nobody waits any more soon after, long enough to cost Redis nearly nothing.
+BLOCK_MS = 2_000
+# Entries read per XREAD, and kept in memory for waiters at the head (between
+# KEEP_ENTRIES and twice that).
+READ_COUNT = 1_000
+KEEP_ENTRIES = 4_000
+# After a failed read (Redis restarting), wait this long before the next.
+RETRY_SECONDS = 0.5
+
+
+class TailEntry(Protocol):
+    """What the tail needs of a decoded stream entry (change_log._Entry)."""
+
+    @property
+    def cursor(self) -> str: ...
+
+    @property
+    def prev(self) -> str: ...
+
+
+class LogTail:
+    """Follows the end of one Redis stream for every waiter of this process."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        stream_key: str,
+        *,
+        decode: Callable[[Any, Any], TailEntry],
+        entries_of: Callable[[Any], Iterator[tuple[Any, Any]]],
+        latest: Callable[[], Any],
+    ) -> None:
+        self._redis = redis
+        self._stream_key = stream_key
+        self._decode = decode
+        self._entries_of = entries_of
+        self._latest = latest
+        # The entries, oldest first, and their cursors as sortable keys: a
+        # waiter finds its place by binary search (thousands of waiters wake
+        # on every publish).
+        self._kept: list[TailEntry] = []
+        self._keys: list[tuple[int, int]] = []
+        # The newest entry id the task has seen; "" until it has read once.
+        self._tip = ""
+        # Resolved (and replaced) whenever the tip moves: one future all the
+        # waiters share, so a wake-up costs no task per waiter.
+        self._changed: asyncio.Future[None] | None = None
+        self._waiters = 0
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def waiters(self) -> int:
+        return self._waiters
+
+    @property
+    def tip(self) -> str:
+        """The newest entry id the shared reader has seen ("" when it is not running)."""
+        return self._tip
+
+    @property
+    def following(self) -> bool:
+        """Whether the shared reader is running and has read the log's end once:
+        then anything newer than its memory wakes the waiters."""
+        return self._task is not None and not self._task.done() and bool(self._tip)
+
+    def after(self, cursor: str, count: int) -> list[TailEntry] | None:
+        """Up to `count` entries after `cursor` from memory, or None when memory
+        cannot tell (the cursor is before what it holds, or nothing is held).
+        An empty list means: nothing after the cursor up to the tip seen."""
+        if not self._kept or not self._tip:
+            return None
+        first = self._kept[0]
+        base = first.prev or first.cursor
+        wanted = cursor_key(cursor)
+        if wanted < cursor_key(base) or wanted > cursor_key(self._tip):
+            return None
+        start = bisect.bisect_right(self._keys, wanted)
+        return self._kept[start : start + count]
+
+    async def wait_beyond(self, cursor: str, seconds: float, stop: asyncio.Event | None) -> bool:
+        """Waits until the log has an entry after `cursor` (True), or `seconds`
+        passes or `stop` is set (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        self._waiters += 1
+        try:
+            self._ensure_running()
+            while True:
+                if self._tip and cursor_key(self._tip) > cursor_key(cursor):
+                    return True
+                remaining = deadline - loop.time()
+                if remaining <= 0 or (stop is not None and stop.is_set()) or self._closed:
+                    return False
+                if self._changed is None:
+                    self._changed = loop.create_future()
+                waits: list[asyncio.Future[Any]] = [self._changed]
+                stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
+                if stopping is not None:
+                    waits.append(stopping)
+                try:
+                    await asyncio.wait(waits, timeout=remaining, return_when="FIRST_COMPLETED")
+                finally:
+                    if stopping is not None:
+                        stopping.cancel()
+        finally:
+            self._waiters -= 1
+
+    async def aclose(self) -> None:
+        self._closed = True
+        self._wake()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _ensure_running(self) -> None:
+        if self._closed or (self._task is not None and not self._task.done()):
+            return
+        self._task = asyncio.create_task(self._follow(), name=f"tail {self._stream_key}")
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, None
+        if changed is not None and not changed.done():
+            changed.set_result(None)
+
+    async def _follow(self) -> None:
+        try:
+            while self._waiters > 0 and not self._closed:
+                try:
+                    if not self._tip:
+                        # Memory is dropped whenever the task stops, so a restart
+                        # begins at the log's end, not with what it missed.
+                        self._tip = str(await self._latest()) or OLDEST
+                        self._wake()
+                        continue
+                    with unavailable_when_redis_is("the change log"):
+                        response = await self._redis.xread(
+                            {self._stream_key: self._tip}, count=READ_COUNT, block=BLOCK_MS
+                        )
+                    self._take([self._decode(i, f) for i, f in self._entries_of(response)])
+                except Exception as error:
+                    # Waiters keep their own deadlines and read Redis themselves
+                    # (and report its errors); the tail only tries again.
+                    log.warning("change log tail: read failed: %s", error)
+                    await asyncio.sleep(RETRY_SECONDS)
+        finally:
+            self._forget()
+            self._tip = ""
+            self._wake()
+
+    def _take(self, entries: list[TailEntry]) -> None:
+        if not entries:
+            return
+        first = entries[0]
+        if self._kept and first.prev and first.prev != self._kept[-1].cursor:
+            self._forget()  # trimmed or emptied between two reads: restart the memory
+        self._kept.extend(entries)
+        self._keys.extend(cursor_key(entry.cursor) for entry in entries)
+        if len(self._kept) > 2 * KEEP_ENTRIES:
+            del self._kept[:-KEEP_ENTRIES]
+            del self._keys[:-KEEP_ENTRIES]
+        self._tip = entries[-1].cursor
+        self._wake()
+
+    def _forget(self) -> None:
+        self._kept.clear()
+        self._keys.clear()
