@@ -57,7 +57,7 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     async def SearchProfiles(
         self, request: extender_pb2.SearchProfilesRequest, context: Context
     ) -> extender_pb2.SearchProfilesResponse:
-        return await search_profiles(self._index, request)
+        return await search_profiles(self._index, request, context)
 
     async def UpdateProfile(
         self, request: extender_pb2.UpdateProfileRequest, context: Context
