@@ -66,6 +66,7 @@ class Limits:
 
     max_prefix_words: int
     max_lookups: int
+    max_read_cost: int
     max_phrase_checks: int
     read_chunk: int
 
@@ -146,6 +147,7 @@ class _Run:
     limits: Limits
     ranking: Ranking
     base: str
+    docs: int  # document numbers handed out (bitmaps are this many bits)
     expansions: dict[str, list[str]] = field(default_factory=dict)
     entries: dict[Lookup, tuple[int, int]] = field(default_factory=dict)
     phrases: dict[tuple[tuple[str, str, str], str], tuple[int, int]] = field(default_factory=dict)
@@ -228,6 +230,12 @@ class _Run:
             if count is not None
         }
 
+    def cost(self, count: int) -> int:
+        """What reading an entry of `count` profiles costs: a set, its members; a
+        common entry, a bitmap, about what a set of 1 in 1024 profiles costs (it
+        is copied and combined whole, without a step per profile)."""
+        return min(count, max(1, self.docs // 1024))
+
     def live(self, term: PlanTerm, present: Mapping[Lookup, int]) -> bool:
         """Whether the term can match at all, judged by which entries exist."""
         if term.kind == "V":
@@ -237,17 +245,28 @@ class _Run:
     async def fetch(self, live_groups: Sequence[PlanGroup], present: Mapping[Lookup, int]) -> None:
         """Reads the bitmaps or sets of the entries the live groups use, in
         script calls of bounded size."""
-        whole_needed: dict[Lookup, bool] = {}
+        uses: list[tuple[PlanTerm, bool]] = []
         for group in live_groups:
-            for term, scored in [(t, True) for t in group.required] + [
-                (t, False) for t in group.excluded
-            ]:
-                for lookup in self.lookups_of(term):
-                    if lookup not in present:
-                        continue
-                    # A longer word found by prefix* scores the same as a part or whole value.
-                    whole = scored and not (term.kind == "P" and lookup[1] != f"w:{term.text}")
-                    whole_needed[lookup] = whole_needed.get(lookup, False) or whole
+            uses += [(t, True) for t in group.required] + [(t, False) for t in group.excluded]
+        whole_needed: dict[Lookup, bool] = {}
+        read_cost = 0
+        for term, scored in sorted(uses, key=lambda use: use[0].term.position):
+            for lookup in self.lookups_of(term):
+                if lookup not in present:
+                    continue
+                if lookup not in whole_needed:
+                    read_cost += self.cost(present[lookup])
+                # A longer word found by prefix* scores the same as a part or whole value.
+                whole = scored and not (term.kind == "P" and lookup[1] != f"w:{term.text}")
+                whole_needed[lookup] = whole_needed.get(lookup, False) or whole
+            if read_cost > self.limits.max_read_cost:
+                raise QuerySyntaxError(
+                    "the query's terms are filed under too many profiles together",
+                    term.term.position,
+                    f"reading them costs more than {self.limits.max_read_cost} (a profile "
+                    "per entry, or a bitmap's worth for a common one); name a field, "
+                    "e.g. skills:..., or use fewer or longer prefixes",
+                )
         calls: list[list[Lookup]] = []
         cost = _CALL_COST
         for lookup in whole_needed:
@@ -443,10 +462,13 @@ async def _attempt(
     cursor: Cursor | None,
 ) -> tuple[Outcome | None, bool]:
     """One run of the plan: (outcome, whether the index changed meanwhile)."""
-    generation, epoch = await reader.run([("get", keys.CURRENT), ("get", keys.EPOCH)])
+    generation, epoch, docs = await reader.run(
+        [("get", keys.CURRENT), ("get", keys.EPOCH), ("get", keys.DOCSEQ)]
+    )
     if generation is None:
         return None, False
-    run = _Run(reader, plan, limits, ranking, keys.generation_prefix(as_text(generation)))
+    base = keys.generation_prefix(as_text(generation))
+    run = _Run(reader, plan, limits, ranking, base, int(docs or 0))
     await run.expand_prefixes()
     present = await run.existing()
     live_groups = [g for g in plan.groups if all(run.live(t, present) for t in g.required)]

@@ -77,8 +77,11 @@ class IndexSettings:
     # Index entries it may look up: each word, word pair and prefix expansion
     # in each field it searches.
     max_lookups: int = 3000
+    # What reading the entries that exist may cost: the profiles each holds,
+    # a common one (a bitmap) counted as 1 in 1024 of all profiles.
+    max_read_cost: int = 20_000
     # Profiles whose text may be read to check phrases of three or more words.
-    max_phrase_checks: int = 50_000
+    max_phrase_checks: int = 10_000
     # How long it may run (a sooner gRPC deadline stops it sooner).
     max_query_seconds: float = 2.0
     # Redis commands per round trip of a search: each round trip holds Redis
@@ -157,6 +160,7 @@ class SearchIndex:
         self._limits = Limits(
             max_prefix_words=self.settings.max_prefix_words,
             max_lookups=self.settings.max_lookups,
+            max_read_cost=self.settings.max_read_cost,
             max_phrase_checks=self.settings.max_phrase_checks,
             read_chunk=self.settings.read_chunk,
         )
