@@ -12,7 +12,9 @@ document number `d`.
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Sequence
 from typing import Final
 
 __all__ = ["Sliced", "docs_of", "from_bitmap", "from_docs", "from_members"]
@@ -21,6 +23,8 @@ __all__ = ["Sliced", "docs_of", "from_bitmap", "from_docs", "from_members"]
 # byte; reversing each byte makes doc d bit d of a little-endian integer.
 _REVERSED: Final = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 _NONZERO: Final = re.compile(rb"[^\x00]")
+# b"0" -> 0 and b"1" -> 1, for itertools.compress.
+_FLAGS: Final = bytes.maketrans(b"01", b"\x00\x01")
 # The bits set in each byte value, low first.
 _BITS: Final = tuple(tuple(b for b in range(8) if value >> b & 1) for value in range(256))
 
@@ -47,12 +51,10 @@ def from_members(listed: bytes | str) -> tuple[int, int]:
     return int.from_bytes(member, "little"), int.from_bytes(whole, "little")
 
 
-def from_docs(listed: bytes | str) -> int:
-    """Document numbers, comma separated, as a bitmap."""
-    if not listed:
+def from_docs(docs: Sequence[int]) -> int:
+    """Document numbers as a bitmap."""
+    if not docs:
         return 0
-    text = listed if isinstance(listed, bytes) else listed.encode()
-    docs = list(map(int, text.split(b",")))
     bitmap = bytearray((max(docs) >> 3) + 1)
     for doc in docs:
         bitmap[doc >> 3] |= 1 << (doc & 7)
@@ -61,14 +63,20 @@ def from_docs(listed: bytes | str) -> int:
 
 def docs_of(bitmap: int, limit: int | None = None) -> list[int]:
     """The document numbers in `bitmap`, ascending (the first `limit` of them)."""
-    raw = bitmap.to_bytes((bitmap.bit_length() + 7) // 8, "little")
-    found: list[int] = []
-    for match in _NONZERO.finditer(raw):
-        at = match.start() * 8
-        found.extend(at + bit for bit in _BITS[raw[match.start()]])
-        if limit is not None and len(found) >= limit:
-            return found[:limit]
-    return found
+    if bitmap.bit_count() * 64 < bitmap.bit_length():
+        # Sparse: visit the nonzero bytes only.
+        raw = bitmap.to_bytes((bitmap.bit_length() + 7) // 8, "little")
+        found: list[int] = []
+        for match in _NONZERO.finditer(raw):
+            at = match.start()
+            found += [at * 8 + bit for bit in _BITS[raw[at]]]
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found
+    # Dense: one flag byte per bit (lowest first), then pick the set ones in C.
+    flags = bin(bitmap)[:1:-1].encode().translate(_FLAGS)
+    picked = itertools.compress(range(len(flags)), flags)
+    return list(picked if limit is None else itertools.islice(picked, limit))
 
 
 class Sliced:

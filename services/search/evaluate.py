@@ -37,21 +37,20 @@ from services.search.bitmaps import Sliced, docs_of, from_bitmap, from_docs, fro
 from services.search.paging import Cursor
 from services.search.plan import Plan, PlanGroup, PlanTerm
 from services.search.query import QuerySyntaxError
-from services.search.scripts import PHRASE_LUA, READ_ENTRIES_LUA
+from services.search.scripts import READ_ENTRIES_LUA
 
 __all__ = ["ATTEMPTS", "Limits", "Outcome", "Ranking", "SearchTimedOut", "evaluate"]
 
 ATTEMPTS: Final = 3
-# Fields per HMGET (entry counts, the page's profiles).
+# Fields per HMGET (entry counts, phrase texts, the page's profiles).
 _FIELDS_PER_COMMAND: Final = 500
 # Script calls per round trip, and what one call may read: about a millisecond
 # of Redis' time each at a million profiles. An entry costs the profiles it
 # has (a set's members), at most _DENSE_COST (a bitmap, copied whole).
 _CALLS_PER_TRIP: Final = 2
-_CALL_COST: Final = 8_000
-_DENSE_COST: Final = 1_000
+_CALL_COST: Final = 2_000
+_DENSE_COST: Final = 500
 _ENTRIES_PER_CALL: Final = 64
-_PHRASE_DOCS_PER_CALL: Final = 1_000
 
 Lookup = tuple[str, str]  # (field, entry)
 
@@ -97,7 +96,6 @@ class _Reader:
         self._deadline = deadline
         self._seconds = seconds
         self.entries_script = redis.register_script(READ_ENTRIES_LUA)
-        self.phrase_script = redis.register_script(PHRASE_LUA)
 
     def check(self) -> None:
         if time.monotonic() > self._deadline:
@@ -126,8 +124,7 @@ class _Reader:
                 if attempt == 2:
                     raise
                 # Redis restarted or its script cache was flushed.
-                for script in (self.entries_script, self.phrase_script):
-                    await self._redis.script_load(script.script)
+                await self._redis.script_load(self.entries_script.script)
         raise AssertionError("unreachable")
 
     async def hmget(self, key: str, names: Sequence[Any]) -> list[Any]:
@@ -233,8 +230,11 @@ class _Run:
     def cost(self, count: int) -> int:
         """What reading an entry of `count` profiles costs: a set, its members; a
         common entry, a bitmap, about what a set of 1 in 1024 profiles costs (it
-        is copied and combined whole, without a step per profile)."""
-        return min(count, max(1, self.docs // 1024))
+        is copied and combined whole, without a step per profile). Entries turn
+        into bitmaps past 1 in 128 profiles (at least 256; scripts.APPLY_LUA)."""
+        if count <= max(256, self.docs // 128):
+            return count
+        return max(1, self.docs // 1024)
 
     def live(self, term: PlanTerm, present: Mapping[Lookup, int]) -> bool:
         """Whether the term can match at all, judged by which entries exist."""
@@ -294,7 +294,8 @@ class _Run:
 
     async def check_phrases(self, live_groups: Sequence[PlanGroup]) -> None:
         """Phrases of three or more words: profiles having all the word pairs in a
-        field are candidates; whole values are known; the rest have their text read."""
+        field are candidates; whole values are known; the rest have their analysed
+        text read (HMGET, a few hundred at a time) and searched here."""
         terms: dict[tuple[str, str, str], PlanTerm] = {}
         for group in live_groups:
             for term in (*group.required, *group.excluded):
@@ -323,25 +324,19 @@ class _Run:
                         "pairs; name a field or add a word that narrows it",
                     )
                 pending.append((term, f, rest, whole))
-        commands: list[tuple[Any, ...]] = []
-        owners: list[int] = []
-        for n, (term, f, rest, _) in enumerate(pending):
+        for term, f, rest, whole in pending:
             docs = docs_of(rest)
-            for i in range(0, len(docs), _PHRASE_DOCS_PER_CALL):
-                listed = ",".join(map(str, docs[i : i + _PHRASE_DOCS_PER_CALL]))
-                inside, entire = f" {term.text} ", f"| {term.text} |"
-                key = f"{self.base}t:{f}"
-                script = self.reader.phrase_script
-                commands.append(("evalsha", script.sha, 1, key, inside, entire, listed))
-                owners.append(n)
-        found = [whole for _, _, _, whole in pending]
-        found_whole = list(found)
-        replies = await self.reader.run(commands, _CALLS_PER_TRIP)
-        for n, (inside_docs, whole_docs) in zip(owners, replies, strict=True):
-            found[n] |= from_docs(inside_docs)
-            found_whole[n] |= from_docs(whole_docs)
-        for n, (term, f, _, _) in enumerate(pending):
-            self.phrases[(term.key, f)] = (found[n], found_whole[n])
+            names = [b"%d" % doc for doc in docs]
+            texts = await self.reader.hmget(f"{self.base}t:{f}", names) if docs else []
+            inside, entire = f" {term.text} ".encode(), f"| {term.text} |".encode()
+            found: list[int] = []
+            found_whole: list[int] = []
+            for doc, text in zip(docs, texts, strict=True):
+                if text and inside in text:
+                    found.append(doc)
+                    if entire in text:
+                        found_whole.append(doc)
+            self.phrases[(term.key, f)] = (whole | from_docs(found), whole | from_docs(found_whole))
 
     # -- logic and scores ------------------------------------------------------
 

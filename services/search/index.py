@@ -79,9 +79,9 @@ class IndexSettings:
     max_lookups: int = 3000
     # What reading the entries that exist may cost: the profiles each holds,
     # a common one (a bitmap) counted as 1 in 1024 of all profiles.
-    max_read_cost: int = 20_000
+    max_read_cost: int = 10_000
     # Profiles whose text may be read to check phrases of three or more words.
-    max_phrase_checks: int = 10_000
+    max_phrase_checks: int = 5_000
     # How long it may run (a sooner gRPC deadline stops it sooner).
     max_query_seconds: float = 2.0
     # Redis commands per round trip of a search: each round trip holds Redis

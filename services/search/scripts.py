@@ -3,7 +3,7 @@
 Each runs atomically, so two writers (the differ committing a run, the
 extender after an edit) cannot interleave, and each handles a bounded batch
 of profiles (IndexSettings.write_batch). Searches only read, in short steps
-(services/search/evaluate.py): plain commands and the two read-only scripts
+(services/search/evaluate.py): plain commands and the read-only script
 below, each given a bounded batch. Which entries a profile is filed under is derived only in
 APPLY_LUA, so adding and removing a profile's entries can never disagree.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["APPLY_LUA", "PHRASE_LUA", "READ_ENTRIES_LUA", "RELEASE_LUA", "SWAP_LUA"]
+__all__ = ["APPLY_LUA", "READ_ENTRIES_LUA", "RELEASE_LUA", "SWAP_LUA"]
 
 # KEYS: 1 current, 2 building, 3 epoch, 4 genseq, 5 docseq
 # ARGV: 1 generation key prefix   2 mode: 'live' | 'build'
@@ -282,30 +282,6 @@ for i = 2, #ARGV, 2 do
   end
 end
 return out
-"""
-
-# Checks a bounded batch of profiles' analysed text of one field for a phrase
-# of three or more words. Only reads.
-# KEYS: 1 the field's text hash (t:<field>)
-# ARGV: 1 ' <phrase> ' (inside a value)  2 '| <phrase> |' (a whole value)
-#       3 document numbers, comma separated
-# Returns {docs having it, docs having it as a whole value}, comma separated.
-PHRASE_LUA: Final = r"""
-local inside, entire = ARGV[1], ARGV[2]
-local docs = {}
-for d in string.gmatch(ARGV[3], '%d+') do docs[#docs + 1] = d end
-local found, whole = {}, {}
-if #docs > 0 then
-  local texts = redis.call('HMGET', KEYS[1], unpack(docs))
-  for i, d in ipairs(docs) do
-    local text = texts[i]
-    if text and string.find(text, inside, 1, true) then
-      found[#found + 1] = d
-      if string.find(text, entire, 1, true) then whole[#whole + 1] = d end
-    end
-  end
-end
-return {table.concat(found, ','), table.concat(whole, ',')}
 """
 
 # Makes a finished rebuild the live index. KEYS: 1 building, 2 current, 3 epoch;
