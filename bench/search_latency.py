@@ -187,20 +187,49 @@ async def _worst_query_rows(
                 with contextlib.suppress(grpc.aio.AioRpcError):
                     await stub.SearchProfiles(request)
 
-    await asyncio.gather(loop_queries(), loop_queries())
+    # Redis' own account of how long each command held it (SLOWLOG, every command).
+    admin = connect(redis_url)
+    await admin.config_set("slowlog-max-len", 1_000_000)
+    await admin.config_set("slowlog-log-slower-than", 0)
+    await admin.slowlog_reset()
+    try:
+        await asyncio.gather(loop_queries(), loop_queries())
+        held = await admin.slowlog_get(1_000_000)
+    finally:
+        await admin.config_set("slowlog-log-slower-than", 10_000)
+        await admin.config_set("slowlog-max-len", 128)
+        await admin.slowlog_reset()
+        await admin.aclose()
     pings: list[float] = await asyncio.to_thread(queue.get, True, 60)
     await asyncio.to_thread(pinger.join, 30)
-    worst_ping = max(pings)
-    rows.append(
+    looped = f"{workload}, two clients looping them"
+    longest = max((int(entry["duration"]) for entry in held), default=0) / 1000
+    rows += [
         Result(
-            "PING during worst searches, max",
-            f"{workload}, two clients looping them, {len(pings)} PINGs from another process",
-            round(worst_ping, 2),
+            "Redis held by one command during worst searches, max",
+            f"{looped}, SLOWLOG of {len(held)} commands",
+            round(longest, 2),
             "ms",
             goal=f"< {PING_GOAL_MS:g} ms",
-            met=worst_ping < PING_GOAL_MS,
-        )
-    )
+            met=longest < PING_GOAL_MS,
+        ),
+        Result(
+            "PING during worst searches, p99",
+            f"{looped}, {len(pings)} PINGs from another process",
+            round(_percentile(pings, 0.99), 2),
+            "ms",
+            goal=f"< {PING_GOAL_MS:g} ms",
+            met=_percentile(pings, 0.99) < PING_GOAL_MS,
+        ),
+        Result(
+            "PING during worst searches, max",
+            f"{looped}, {len(pings)} PINGs from another process",
+            round(max(pings), 2),
+            "ms",
+            goal=f"< {PING_GOAL_MS:g} ms",
+            met=max(pings) < PING_GOAL_MS,
+        ),
+    ]
     return rows
 
 
