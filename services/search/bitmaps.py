@@ -7,7 +7,7 @@ document number `d`.
     member = from_bitmap(redis_bitmap_bytes) | from_members(b"4,7")[0]  # docs 2 and 3
     scores = Sliced()
     scores.add_const(20, member)           # every member scores 20 more
-    scores.score_of(3)                     # 20
+    scores.planes                          # bit j of every score: [0, 0, member, 0, member]
 """
 
 from __future__ import annotations
@@ -133,6 +133,3 @@ class Sliced:
     def masked(self, member: int) -> Sliced:
         """The scores of the documents in `member` only (others score 0)."""
         return Sliced([p & member for p in self.planes], self.max)
-
-    def score_of(self, doc: int) -> int:
-        return sum(1 << j for j, p in enumerate(self.planes) if p >> doc & 1)

@@ -37,6 +37,7 @@ from services.search.bitmaps import Sliced, docs_of, from_bitmap, from_docs, fro
 from services.search.paging import Cursor
 from services.search.plan import Plan, PlanGroup, PlanTerm
 from services.search.query import QuerySyntaxError
+from services.search.ranking import after_cursor, best
 from services.search.scripts import READ_ENTRIES_LUA
 
 __all__ = ["ATTEMPTS", "Limits", "Outcome", "Ranking", "SearchTimedOut", "evaluate"]
@@ -400,54 +401,6 @@ class _Run:
         return score, member
 
 
-def _after_cursor(score: Sliced, matches: int, cursor: Cursor) -> int:
-    """The matches ranked after the cursor: a lower score, or the same and a higher number."""
-    if cursor.score > score.max:
-        return matches
-    lower, same = 0, matches
-    for j in range(score.width - 1, -1, -1):
-        if not same:
-            break
-        one = same & score.plane(j)
-        if cursor.score >> j & 1:
-            lower |= same & ~one
-            same = one
-        else:
-            same &= ~one
-    return lower | (same >> (cursor.doc + 1) << (cursor.doc + 1))
-
-
-def _best(score: Sliced, pool: int, size: int) -> list[tuple[int, int]]:
-    """The best `size` of the pool as (doc, score), best first: walk the score bits from
-    the top, keeping the docs sure to be in and narrowing the ones still contending."""
-    ahead: list[int] = []
-    contending, need = pool, size
-    for j in range(score.width - 1, -1, -1):
-        plane = score.plane(j)
-        if not plane:
-            continue
-        one = contending & plane
-        n = one.bit_count()
-        if n >= need:
-            contending = one
-            if n == need:
-                break
-        elif n > 0:
-            ahead.append(one)
-            contending &= ~one
-            need -= n
-    picked = [d for bitmap in ahead for d in docs_of(bitmap)] + docs_of(contending, need)
-    planes = [p.to_bytes((p.bit_length() + 7) // 8, "little") for p in score.planes]
-
-    def score_of(doc: int) -> int:
-        byte, bit = doc >> 3, doc & 7
-        return sum(1 << j for j, p in enumerate(planes) if byte < len(p) and p[byte] >> bit & 1)
-
-    ranked = [(d, score_of(d)) for d in picked]
-    ranked.sort(key=lambda item: (-item[1], item[0]))
-    return ranked
-
-
 async def _attempt(
     reader: _Reader,
     plan: Plan,
@@ -482,8 +435,8 @@ async def _attempt(
         for group_score, member in groups:
             score.add(group_score.masked(member))
             matches |= member
-    pool = _after_cursor(score, matches, cursor) if cursor else matches
-    ranked = _best(score, pool, size) if pool else []
+    pool = after_cursor(score, matches, cursor) if cursor else matches
+    ranked = best(score, pool, size) if pool else []
     reader.check()
     stored = await reader.hmget(run.base + "docs", [d for d, _ in ranked]) if ranked else []
     epoch_now, generation_now = await reader.run([("get", keys.EPOCH), ("get", keys.CURRENT)])
