@@ -71,6 +71,11 @@ def _prefixes(vocabulary: list[str], count: int) -> list[tuple[str, int]]:
     return broad[:count]
 
 
+async def _source(profiles: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for profile in profiles:
+        yield profile
+
+
 async def _everything(index: SearchIndex, query: str) -> dict[str, float]:
     found: dict[str, float] = {}
     token = ""
@@ -222,3 +227,47 @@ async def test_reads_are_capped_across_the_query(
     before = query[:position].removesuffix(" OR ")
     assert before
     assert await _everything(index, before) == scan(indexed, before)
+
+
+async def test_searches_during_writes_answer_for_the_profiles_not_changing(
+    redis_url: str, tenant: list[dict[str, Any]]
+) -> None:
+    """A search reads in several steps; one that overlaps a write runs again. While
+    another client keeps re-indexing a few profiles (and a rebuild swaps the whole
+    index), the profiles that stay the same are always found exactly as the scan
+    finds them."""
+    client, writer_client = connect(db_url(redis_url, DB + 1)), connect(db_url(redis_url, DB + 1))
+    try:
+        await client.flushdb()
+        stable, moving = tenant[:300], tenant[300:320]
+        writer = SearchIndex(writer_client)
+        await writer.apply(stable + moving, [])
+        index = SearchIndex(client)
+        queries = ["python", f"{PHRASE} OR kube*", "skills:azure -java", "uni*"]
+        done = asyncio.Event()
+
+        async def keep_writing() -> None:
+            round_ = 0
+            while not done.is_set():
+                round_ += 1
+                changed = [dict(p, skills=[*p["skills"], f"Skill{round_}"]) for p in moving]
+                await writer.apply(changed, [])
+
+                if round_ % 5 == 0:
+                    await writer.rebuild(_source(stable + changed))
+                await asyncio.sleep(0)
+
+        writing = asyncio.create_task(keep_writing())
+        try:
+            stable_ids = {p["id"] for p in stable}
+            for _ in range(3):
+                for query in queries:
+                    found = await _everything(index, query)
+                    expected = scan(stable, query)
+                    assert {i: s for i, s in found.items() if i in stable_ids} == expected, query
+        finally:
+            done.set()
+            await writing
+    finally:
+        await client.aclose()
+        await writer_client.aclose()
