@@ -4,14 +4,15 @@
 
 A search reads the index in steps: the live generation, the prefix expansions,
 which entries exist, their bitmaps or sets, the texts that phrases of three or
-more words are checked against, and the page's profiles. Every step is a few
-plain commands per round trip (at most `Limits.read_chunk`), so Redis answers
-other clients in between and no search holds it for more than a moment, however
-large the index. Before each step the query's budget and its deadline are
-checked: a query over budget is refused (QuerySyntaxError, naming the limit)
-before it costs anything more, and one past its deadline stops
-(SearchTimedOut). Combining, scoring and ranking are integer bit operations in
-this process (services/search/bitmaps.py).
+more words are checked against, and the page's profiles. Every round trip is
+a few plain commands (at most `Limits.read_chunk`) or two calls of a small
+read-only script, each of bounded size, so Redis answers other clients in
+between and no search holds it for more than a moment, however large the
+index. Before each step the query's budget and its deadline are checked: a
+query over budget is refused (QuerySyntaxError, naming the limit) before it
+costs anything more, and one past its deadline stops (SearchTimedOut).
+Combining, scoring and ranking are integer bit operations in this process
+(services/search/bitmaps.py, services/search/ranking.py).
 
 The reads are not one atomic snapshot. The index's change counter is read first
 and last; a search that overlapped a change runs again, up to `ATTEMPTS` times,
