@@ -91,12 +91,30 @@ local function promote(base, key)
   redis.call('DEL', s)
 end
 
+-- Reads the bitmaps once, byte by byte: a BITPOS per member would scan the
+-- bitmap again from each member on (seconds at a million profiles).
 local function demote(base, key)
   local m, x = base .. 'm:' .. key, base .. 'x:' .. key
-  local d = redis.call('BITPOS', m, 1, 0, -1, 'BIT')
-  while d >= 0 do
-    redis.call('SADD', base .. 's:' .. key, d * 2 + redis.call('GETBIT', x, d))
-    d = redis.call('BITPOS', m, 1, d + 1, -1, 'BIT')
+  local raw = redis.call('GET', m) or ''
+  local whole = redis.call('GET', x) or ''
+  local s = base .. 's:' .. key
+  for i = 1, #raw do
+    local byte = string.byte(raw, i)
+    if byte > 0 then
+      local wbyte = string.byte(whole, i) or 0
+      for b = 0, 7 do
+        local value = 2 ^ (7 - b)
+        local w = 0
+        if wbyte >= value then
+          wbyte = wbyte - value
+          w = 1
+        end
+        if byte >= value then
+          byte = byte - value
+          redis.call('SADD', s, ((i - 1) * 8 + b) * 2 + w)
+        end
+      end
+    end
   end
   redis.call('DEL', m, x)
 end
@@ -139,7 +157,9 @@ local function set_level(base, key, d, old, new)
     lex_check(base, key)
   elseif not dense and n > dense_above then
     promote(base, key)
-  elseif dense and n < sparse_below then
+  elseif dense and n < sparse_below and mode ~= 'build' then
+    -- Not while building: numbers are handed out as the build goes, so the
+    -- threshold rises and entries would go back and forth.
     demote(base, key)
   end
 end
