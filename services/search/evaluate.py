@@ -53,6 +53,10 @@ _CALLS_PER_TRIP: Final = 2
 _CALL_COST: Final = 2_000
 _DENSE_COST: Final = 500
 _ENTRIES_PER_CALL: Final = 64
+# An entry of more profiles than this is read on its own: GET if a bitmap,
+# else SSCAN pages of about _SET_PAGE members.
+_SCRIPT_SET_LIMIT: Final = 1_000
+_SET_PAGE: Final = 1_000
 
 Lookup = tuple[str, str]  # (field, entry)
 
@@ -269,9 +273,13 @@ class _Run:
                     "per entry, or a bitmap's worth for a common one); name a field, "
                     "e.g. skills:..., or use fewer or longer prefixes",
                 )
+        large = [lookup for lookup in whole_needed if present[lookup] > _SCRIPT_SET_LIMIT]
+        await self.fetch_large(large)
         calls: list[list[Lookup]] = []
         cost = _CALL_COST
         for lookup in whole_needed:
+            if lookup in self.entries:
+                continue
             weight = min(present[lookup], _DENSE_COST) + 1
             if cost + weight > _CALL_COST or len(calls[-1]) >= _ENTRIES_PER_CALL:
                 calls.append([])
@@ -293,6 +301,42 @@ class _Run:
                     self.entries[lookup] = (from_bitmap(dense), from_bitmap(dense_whole))
                 else:
                     self.entries[lookup] = from_members(listed)
+
+    async def fetch_large(self, large: list[Lookup]) -> None:
+        """Entries of many profiles: bitmaps with GET; a large set a page at a time
+        (SSCAN), since SMEMBERS of thousands would hold Redis for milliseconds."""
+        if not large:
+            return
+        commands: list[tuple[Any, ...]] = []
+        for f, entry in large:
+            key = f"{f}:{entry}"
+            commands += [("get", f"{self.base}m:{key}"), ("get", f"{self.base}x:{key}")]
+        replies = await self.reader.run(commands)
+        scanning: dict[Lookup, list[bytes]] = {}
+        for i, lookup in enumerate(large):
+            dense, dense_whole = replies[2 * i], replies[2 * i + 1]
+            if dense is not None:
+                self.entries[lookup] = (from_bitmap(dense), from_bitmap(dense_whole))
+            else:
+                scanning[lookup] = []
+        cursors = dict.fromkeys(scanning, 0)
+        while cursors:
+            pending = list(cursors)
+            pages = await self.reader.run(
+                [
+                    ("sscan", f"{self.base}s:{f}:{entry}", cursors[(f, entry)], None, _SET_PAGE)
+                    for f, entry in pending
+                ],
+                _CALLS_PER_TRIP,
+            )
+            for lookup, (cursor, members) in zip(pending, pages, strict=True):
+                scanning[lookup] += members
+                if int(cursor) == 0:
+                    del cursors[lookup]
+                else:
+                    cursors[lookup] = int(cursor)
+        for lookup, members in scanning.items():
+            self.entries[lookup] = from_members(b",".join(members))
 
     async def check_phrases(self, live_groups: Sequence[PlanGroup]) -> None:
         """Phrases of three or more words: profiles having all the word pairs in a

@@ -19,7 +19,7 @@ from search_fixtures import db_url
 from search_reference import scan
 
 from services.common.redis_client import connect
-from services.search import IndexSettings, QuerySyntaxError, SearchIndex
+from services.search import IndexSettings, QuerySyntaxError, SearchIndex, evaluate
 from services.search.analysis import profile_texts
 from services.search.evaluate import SearchTimedOut
 
@@ -271,3 +271,18 @@ async def test_searches_during_writes_answer_for_the_profiles_not_changing(
     finally:
         await client.aclose()
         await writer_client.aclose()
+
+
+@pytest.mark.parametrize("query", ["python", "uni* -azure", f"{PHRASE} OR skills:kube*"])
+async def test_entries_of_many_profiles_read_a_page_at_a_time_answer_the_same(
+    client: aioredis.Redis,
+    indexed: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+) -> None:
+    """At a million profiles a set holds thousands; those are read with SSCAN pages
+    rather than in one reply. Here the threshold is lowered so the test tenant's
+    entries take that path (and several pages)."""
+    monkeypatch.setattr(evaluate, "_SCRIPT_SET_LIMIT", 5)
+    monkeypatch.setattr(evaluate, "_SET_PAGE", 7)
+    assert await _everything(SearchIndex(client), query) == scan(indexed, query)
