@@ -56,7 +56,7 @@ _ENTRIES_PER_CALL: Final = 64
 # An entry of more profiles than this is read on its own: GET if a bitmap,
 # else SSCAN pages of about _SET_PAGE members.
 _SCRIPT_SET_LIMIT: Final = 1_000
-_SET_PAGE: Final = 1_000
+_SET_PAGE: Final = 250
 
 Lookup = tuple[str, str]  # (field, entry)
 
