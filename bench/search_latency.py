@@ -8,12 +8,20 @@ that calls `search_profiles`, and times distinct typical queries (no two
 alike, so no query is answered from the kept ranking of an earlier one).
 Also times index updates per changed profile: a sync's batch and the
 single profile the extender re-indexes after an edit.
+
+Then the worst queries a careless or hostile client can send: 32 OR'd
+prefixes of the vocabulary's most common words, and one phrase of common
+About me words repeated 14 times. Each must be answered or refused within
+the search goal, and a `PING` from another process to the same Redis, timed
+while two clients loop those queries, must stay under PING_GOAL_MS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import multiprocessing
 import pathlib
 import random
 import statistics
@@ -34,12 +42,15 @@ from services.devstack.redis_server import start_redis
 from services.graph_emulator import vocab
 from services.graph_emulator.tenant import generate_users
 from services.search import SearchIndex, search_profiles
-from services.search.analysis import words
+from services.search.analysis import profile_texts, words
 
 __all__ = ["run"]
 
 GOAL_MS = 20.0
+PING_GOAL_MS = 10.0
 SEED = 4242
+# The phrase the worst-queries rows repeat: common in generated About me texts.
+COMMON_PHRASE = '"i joined contoso"'
 
 
 class _SearchServicer(extender_pb2_grpc.ProfileExtenderServicer):
@@ -99,6 +110,129 @@ def _typical_queries(count: int, rng: random.Random) -> list[str]:
     return queries
 
 
+def _worst_queries(vocabulary: list[str]) -> dict[str, str]:
+    """The attacks: 32 OR'd prefixes of the commonest word stems, a phrase 14 times."""
+    stems: dict[str, int] = {}
+    for word in vocabulary:
+        if len(word) > 3 and word[:3].isalpha():
+            stems[word[:3]] = stems.get(word[:3], 0) + 1
+    broadest = sorted(stems, key=lambda stem: (-stems[stem], stem))[:32]
+    return {
+        "32 OR'd prefixes": " OR ".join(f"{stem}*" for stem in broadest),
+        "a phrase 14 times": " ".join([COMMON_PHRASE] * 14),
+    }
+
+
+def _ping_loop(url: str, seconds: float, out: Any) -> None:
+    """In another process: PING Redis every millisecond, report each round trip (ms)."""
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(url)
+    timings: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        client.ping()
+        timings.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.001)
+    client.close()
+    out.put(timings)
+
+
+async def _worst_query_rows(
+    stub: extender_pb2_grpc.ProfileExtenderStub,
+    redis_url: str,
+    worst: dict[str, str],
+    workload: str,
+    runs: int,
+) -> list[Result]:
+    rows: list[Result] = []
+    for name, query in worst.items():
+        timings: list[float] = []
+        outcome = "answered"
+        for _ in range(runs):
+            request = extender_pb2.SearchProfilesRequest(query=query, page_size=20)
+            t0 = time.perf_counter()
+            try:
+                await stub.SearchProfiles(request)
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+                    raise
+                outcome = "refused"
+            timings.append((time.perf_counter() - t0) * 1000)
+        p99 = _percentile(timings, 0.99)
+        rows.append(
+            Result(
+                f"search worst: {name}, p99",
+                f"{workload}, {len(query)} characters, {outcome}, {runs} runs via gRPC",
+                round(p99, 2),
+                "ms",
+                goal=f"< {GOAL_MS:g} ms",
+                met=p99 < GOAL_MS,
+            )
+        )
+
+    # Two clients loop the worst queries while another process PINGs Redis.
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    seconds = 4.0
+    pinger = context.Process(target=_ping_loop, args=(redis_url, seconds, queue))
+    pinger.start()
+
+    async def loop_queries() -> None:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            for query in worst.values():
+                request = extender_pb2.SearchProfilesRequest(query=query, page_size=20)
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await stub.SearchProfiles(request)
+
+    # Redis' own account of how long each command held it (SLOWLOG, every command).
+    admin = connect(redis_url)
+    await admin.config_set("slowlog-max-len", 1_000_000)
+    await admin.config_set("slowlog-log-slower-than", 0)
+    await admin.slowlog_reset()
+    try:
+        await asyncio.gather(loop_queries(), loop_queries())
+        held = await admin.slowlog_get(1_000_000)
+    finally:
+        await admin.config_set("slowlog-log-slower-than", 10_000)
+        await admin.config_set("slowlog-max-len", 128)
+        await admin.slowlog_reset()
+        await admin.aclose()
+    pings: list[float] = await asyncio.to_thread(queue.get, True, 60)
+    await asyncio.to_thread(pinger.join, 30)
+    looped = f"{workload}, two clients looping them"
+    longest = max((int(entry["duration"]) for entry in held), default=0) / 1000
+    rows += [
+        Result(
+            "Redis held by one command during worst searches, max",
+            f"{looped}, SLOWLOG of {len(held)} commands",
+            round(longest, 2),
+            "ms",
+            goal=f"< {PING_GOAL_MS:g} ms",
+            met=longest < PING_GOAL_MS,
+        ),
+        Result(
+            "PING during worst searches, p99",
+            f"{looped}, {len(pings)} PINGs from another process",
+            round(_percentile(pings, 0.99), 2),
+            "ms",
+            goal=f"< {PING_GOAL_MS:g} ms",
+            met=_percentile(pings, 0.99) < PING_GOAL_MS,
+        ),
+        Result(
+            "PING during worst searches, max",
+            f"{looped}, {len(pings)} PINGs from another process",
+            round(max(pings), 2),
+            "ms",
+            goal=f"< {PING_GOAL_MS:g} ms",
+            met=max(pings) < PING_GOAL_MS,
+        ),
+    ]
+    return rows
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -122,6 +256,9 @@ async def _measure(redis_url: str, size: int, query_count: int) -> list[Result]:
     # The service does not hold the tenant: keep a sample for the update
     # timings and let the collector forget the rest, as in a real extender.
     changed = rng.sample(profiles, min(1000, size // 2))
+    vocabulary = sorted(
+        {w for p in profiles for text in profile_texts(p) for w in text.split() if w != "|"}
+    )
     del profiles
     gc.collect()
 
@@ -159,6 +296,13 @@ async def _measure(redis_url: str, size: int, query_count: int) -> list[Result]:
                     t0 = time.perf_counter()
                     await stub.SearchProfiles(request)
                     following.append((time.perf_counter() - t0) * 1000)
+            worst_rows = await _worst_query_rows(
+                stub,
+                redis_url,
+                _worst_queries(vocabulary),
+                workload,
+                runs=max(20, query_count // 5),
+            )
 
         # A sync's batch of changed profiles, then single edits (the extender).
         edited = []
@@ -237,6 +381,7 @@ async def _measure(redis_url: str, size: int, query_count: int) -> list[Result]:
             round(memory / size / 1024, 2),
             "KiB/profile",
         ),
+        *worst_rows,
     ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import grpc
@@ -48,6 +48,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def distinct_ids(ids: Iterable[str]) -> list[str]:
+    """`ids` without repeats, compared without regard to case, first spelling kept."""
+    seen: dict[str, str] = {}
+    for user_id in ids:
+        seen.setdefault(user_id.lower(), user_id)
+    return list(seen.values())
+
+
 class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     def __init__(
         self,
@@ -67,7 +75,7 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     async def SearchProfiles(
         self, request: extender_pb2.SearchProfilesRequest, context: Context
     ) -> extender_pb2.SearchProfilesResponse:
-        return await search_profiles(self._index, request)
+        return await search_profiles(self._index, request, context)
 
     async def UpdateProfile(
         self, request: extender_pb2.UpdateProfileRequest, context: Context
@@ -100,9 +108,16 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
         return await self._read(list(request.ids), request.source)
 
     async def _read(self, ids: list[str], source: int) -> extender_pb2.BatchGetProfilesResponse:
-        """Profiles in the order asked (each id once), from the store unless
-        `source` is GRAPH; what the store lacks is read from Graph (read-through)."""
-        wanted = list(dict.fromkeys(ids))
+        """Profiles in the order their ids are first mentioned, each once, from
+        the store unless `source` is GRAPH; what the store lacks is read from
+        Graph (read-through).
+
+        A repeated id is read once, whatever its letter case (object ids and
+        user principal names are case-insensitive), so 100 copies of one id
+        cost at most one read of the tenant's quota, not 100. A user asked for
+        by both object id and user principal name is listed once.
+        """
+        wanted = distinct_ids(ids)
         found = {} if source == extender_pb2.GRAPH else await self._store.get(wanted)
         missing = [requested for requested in wanted if requested not in found]
         if missing:
@@ -121,9 +136,13 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
                         f"user {result.user_id!r} has no SharePoint profile: {result.no_profile}"
                     )
         response = extender_pb2.BatchGetProfilesResponse()
+        listed: set[str] = set()
         for requested in wanted:
             if requested in found:
-                response.profiles.append(found[requested])
+                profile = found[requested]
+                if profile.id not in listed:
+                    listed.add(profile.id)
+                    response.profiles.append(profile)
             else:
                 response.not_found.append(requested)
         return response

@@ -8,6 +8,7 @@
 The query syntax and ranking rules are documented in docs/search.md.
 """
 
+from services.search.evaluate import SearchTimedOut
 from services.search.grpc_api import search_profiles
 from services.search.index import (
     DEFAULT_PAGE_SIZE,
@@ -29,5 +30,6 @@ __all__ = [
     "SearchHit",
     "SearchIndex",
     "SearchPage",
+    "SearchTimedOut",
     "search_profiles",
 ]

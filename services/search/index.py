@@ -8,14 +8,16 @@
 
 Each profile has a small number; every word, adjacent word pair and whole
 value of each searchable field records which profiles have it (a set while
-few do, a bitmap once many do) and whether as a whole value. A query runs
-inside Redis in one script call: bitmap AND/OR for the logic, scores added as
+few do, a bitmap once many do) and whether as a whole value. A query reads
+the entries it needs in short steps and combines them in this process
+(services/search/evaluate.py): bitmap AND/OR for the logic, scores added as
 bit-sliced integers (field weight x match kind, services/search/fields.py),
-then the best page is picked bit by bit. Its cost depends on the number of
-profiles, not on how many match. Updates re-file only the profiles given,
-and only their entries that changed. `rebuild` writes a new generation aside
-and switches to it at once, so searches never see a half-built index. Key
-layout: services/search/keys.py and services/search/scripts.py.
+then the best page is picked bit by bit. Its cost is bounded before it runs
+(IndexSettings: its budget) and no step holds Redis for more than a moment.
+Updates re-file only the profiles given, and only their entries that changed.
+`rebuild` writes a new generation aside and switches to it at once, so
+searches never see a half-built index. Key layout: services/search/keys.py
+and services/search/scripts.py.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from services.common.profiles import LIST_FIELDS, TEXT_FIELDS, digest
 from services.common.redis_client import as_bytes, as_text, unavailable_when_redis_is
 from services.search import keys
 from services.search.analysis import profile_texts
+from services.search.evaluate import Limits, Ranking, evaluate
 from services.search.fields import (
     FIELD_WEIGHTS,
     PREFIX_MATCH,
@@ -45,8 +48,8 @@ from services.search.fields import (
 from services.search.matching import matched_fields
 from services.search.paging import Cursor, TokenCodec
 from services.search.plan import compile_query
-from services.search.query import QuerySyntaxError, parse
-from services.search.scripts import APPLY_LUA, RELEASE_LUA, SEARCH_LUA, SWAP_LUA
+from services.search.query import parse
+from services.search.scripts import APPLY_LUA, RELEASE_LUA, SWAP_LUA
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -67,8 +70,23 @@ _GENERATION_NUMBER: Final = re.compile(r"g(\d+)")
 class IndexSettings:
     """Tuning knobs; the defaults suit tenants up to a few hundred thousand users."""
 
-    # A prefix matching more distinct words than this is refused (too broad).
+    # One query's budget, across all its terms; a query over it is refused
+    # with INVALID_ARGUMENT naming the limit (docs/search.md, "Limits").
+    # Distinct words all its prefix* together may expand to.
     max_prefix_words: int = 300
+    # Index entries it may look up: each word, word pair and prefix expansion
+    # in each field it searches.
+    max_lookups: int = 3000
+    # What reading the entries that exist may cost: the profiles each holds,
+    # a common one (a bitmap) counted as 1 in 1024 of all profiles.
+    max_read_cost: int = 10_000
+    # Profiles whose text may be read to check phrases of three or more words.
+    max_phrase_checks: int = 5_000
+    # How long it may run (a sooner gRPC deadline stops it sooner).
+    max_query_seconds: float = 2.0
+    # Redis commands per round trip of a search: each round trip holds Redis
+    # only for a moment, so other clients are answered in between.
+    read_chunk: int = 64
     # Profiles per script call: bounds how long one call holds Redis.
     write_batch: int = 100
     # A rebuild that stops renewing its lease for this long is abandoned.
@@ -128,20 +146,24 @@ class SearchIndex:
         self._redis = redis
         self.settings = settings or IndexSettings()
         self._apply_script = redis.register_script(APPLY_LUA)
-        self._search_script = redis.register_script(SEARCH_LUA)
         self._swap_script = redis.register_script(SWAP_LUA)
         self._release_script = redis.register_script(RELEASE_LUA)
         self._codec: TokenCodec | None = None
         # The ranking rules travel with each search (the index stores only
-        # which profile has what), in the script's half points.
-        self._ranking: list[str] = [
-            str(int(2 * WORD_MATCH)),
-            str(int(2 * WHOLE_VALUE_MATCH)),
-            str(int(2 * PREFIX_MATCH)),
-            str(len(SEARCH_FIELDS)),
-        ]
-        for name in SEARCH_FIELDS:
-            self._ranking += [name, str(int(FIELD_WEIGHTS[name]))]
+        # which profile has what), in half points.
+        self._ranking = Ranking(
+            word=int(2 * WORD_MATCH),
+            whole=int(2 * WHOLE_VALUE_MATCH),
+            prefix=int(2 * PREFIX_MATCH),
+            weights={name: int(FIELD_WEIGHTS[name]) for name in SEARCH_FIELDS},
+        )
+        self._limits = Limits(
+            max_prefix_words=self.settings.max_prefix_words,
+            max_lookups=self.settings.max_lookups,
+            max_read_cost=self.settings.max_read_cost,
+            max_phrase_checks=self.settings.max_phrase_checks,
+            read_chunk=self.settings.read_chunk,
+        )
 
     # -- writing -------------------------------------------------------------
 
@@ -273,56 +295,50 @@ class SearchIndex:
             return int(await self._redis.hlen(keys.generation_prefix(as_text(generation)) + "docs"))
 
     async def search(
-        self, query: str, page_size: int = DEFAULT_PAGE_SIZE, page_token: str = ""
+        self,
+        query: str,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        page_token: str = "",
+        time_limit: float | None = None,
     ) -> SearchPage:
         """One page of the profiles matching `query`, best first.
 
         Raises InvalidArgument for a malformed query (naming the position and
-        the problem), a page size outside 1..100, or a page token that was
-        altered or belongs to another query.
+        the problem), a query over its budget (naming the limit), a page size
+        outside 1..100, or a page token that was altered or belongs to another
+        query; SearchTimedOut (DEADLINE_EXCEEDED) when it runs longer than
+        `time_limit` or `settings.max_query_seconds` seconds, whichever is shorter.
         """
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidArgument(
                 f"pageSize: must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
             )
-        parsed = parse(query)
-        plan = compile_query(parsed)
+        plan = compile_query(parse(query))
+        seconds = self.settings.max_query_seconds
+        if time_limit is not None:
+            seconds = max(0.0, min(seconds, time_limit))
         with unavailable_when_redis_is("search index"):
             cursor = await self._decode(page_token, plan.digest) if page_token else None
-            reply = await self._search_script(
-                keys=[keys.CURRENT],
-                args=[
-                    keys.GENERATION,
-                    str(page_size),
-                    str(cursor.score) if cursor else "",
-                    str(cursor.doc) if cursor else "",
-                    str(self.settings.max_prefix_words),
-                    *self._ranking,
-                    *plan.args,
-                ],
+            outcome = await evaluate(
+                self._redis,
+                plan,
+                self._limits,
+                self._ranking,
+                size=page_size,
+                cursor=cursor,
+                seconds=seconds,
             )
-        status = as_text(reply[0])
-        if status == "empty":
+        if outcome is None:
             return SearchPage((), "", 0)
-        if status == "prefix":
-            term = plan.terms[int(reply[1]) - 1]
-            raise QuerySyntaxError(
-                f"prefix '{term.words[0]}*' matches too many words",
-                term.position,
-                f"more than {self.settings.max_prefix_words}; add letters to narrow it",
-            )
-        total, following = int(reply[1]), int(reply[2])
-        items = reply[3:]
-        hits: list[SearchHit] = []
-        for i in range(0, len(items), 3):
-            profile = json.loads(items[i + 2])
-            fields = tuple(matched_fields(parsed, profile))
-            hits.append(SearchHit(profile, int(items[i + 1]) / 2, fields))  # half points
+        hits = tuple(
+            SearchHit(profile, points / 2, tuple(matched_fields(plan.query, profile)))
+            for _, points, profile in outcome.hits  # scores are in half points
+        )
         token = ""
-        if following > len(hits):
-            codec = await self._token_codec()
-            token = codec.encode(Cursor(plan.digest, int(items[-2]), int(items[-3])))
-        return SearchPage(tuple(hits), token, total)
+        if outcome.following > len(hits) and outcome.hits:
+            doc, points, _ = outcome.hits[-1]
+            token = (await self._token_codec()).encode(Cursor(plan.digest, points, doc))
+        return SearchPage(hits, token, outcome.total)
 
     async def _decode(self, token: str, query_digest: str) -> Cursor:
         try:

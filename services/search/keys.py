@@ -4,7 +4,7 @@ Fixed keys:
 
     profilesync:search:current     generation that answers searches
     profilesync:search:building    generation a rebuild is writing (with a lease)
-    profilesync:search:epoch       bumped on every change (tells whether anything changed)
+    profilesync:search:epoch       bumped on every change (a search that overlapped one runs again)
     profilesync:search:genseq      generation counter
     profilesync:search:docseq      document number counter (numbers start at 0)
     profilesync:search:tokenkey    HMAC key that signs page tokens
@@ -22,7 +22,6 @@ Per generation (`profilesync:search:gen:<g>:...`):
     x:<field>:<entry> bitmap  docs having it as a whole value, once many do
     lex               zset    every indexed word, score 0 (prefix* expansion)
     touched           set     ids written live while this generation was rebuilt
-    tmp:<n>           bitmap  intermediate results inside one search script
 
 An entry is `w:<word>`, `b:<word> <word>` (adjacent words, for phrases) or
 `v:<words>` (a whole value of three or more words, outside About me).

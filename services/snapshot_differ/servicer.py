@@ -10,12 +10,13 @@ either mode: it only publishes deletions and commits, no profile is read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import grpc
 
 from profilesync.v1 import differ_pb2, differ_pb2_grpc
-from services.common.errors import InvalidArgument
+from services.common.auth import current_principal
+from services.common.errors import InvalidArgument, PermissionDenied
 from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.listing import SyncedListing
 from services.snapshot_differ.run import SyncRunner
@@ -23,6 +24,9 @@ from services.snapshot_differ.run import SyncRunner
 __all__ = ["SnapshotDifferServicer"]
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+# The role of profile-sync itself and its operators (see the access table in the README).
+OPERATOR_ROLE: Final = "Profiles.Sync"
 
 
 class SnapshotDifferServicer(differ_pb2_grpc.SnapshotDifferServicer):
@@ -34,14 +38,39 @@ class SnapshotDifferServicer(differ_pb2_grpc.SnapshotDifferServicer):
     async def StartSync(
         self, request: differ_pb2.StartSyncRequest, context: Context
     ) -> differ_pb2.SyncRun:
+        index, count = self._layout(request)
+        return await self._runner.start(index, count, dry_run=request.dry_run)
+
+    def _layout(self, request: differ_pb2.StartSyncRequest) -> tuple[int, int]:
+        """The shard a start may run: (index, count).
+
+        Only the operator chooses shards. A layout the deployment does not use
+        has no baseline, so its run would publish every user of it as created
+        again and keep another full baseline; so the LOB app (Profiles.Read)
+        runs this deployment's own shard, and naming another shard needs
+        Profiles.Sync and the configured shard count.
+        """
+        own = (self._settings.shard_index, self._settings.shard_count)
         if request.shard_count <= 1 and request.shard_index == 0:
-            # No shard asked for: this deployment's own shard.
-            index, count = self._settings.shard_index, self._settings.shard_count
-        else:
-            index, count = request.shard_index, request.shard_count
+            return own  # no shard asked for
+        index, count = request.shard_index, request.shard_count
         if count < 1 or index >= count:
             raise InvalidArgument(f"shardIndex must be below shardCount ({count}), got {index}")
-        return await self._runner.start(index, count, dry_run=request.dry_run)
+        if (index, count) == own:
+            return own
+        roles = current_principal().roles
+        if OPERATOR_ROLE not in roles:
+            raise PermissionDenied(
+                f"choosing the shard (shardIndex {index}, shardCount {count}) needs the app "
+                f"role {OPERATOR_ROLE}; leave shardIndex and shardCount out to sync this "
+                f"deployment's shard (shard {own[0]} of {own[1]})"
+            )
+        if count != own[1]:
+            raise InvalidArgument(
+                f"shardCount must be this deployment's shard count (SHARD_COUNT={own[1]}), "
+                f"got {count}: a sync of another layout would publish its users again"
+            )
+        return index, count
 
     async def GetSync(
         self, request: differ_pb2.GetSyncRequest, context: Context

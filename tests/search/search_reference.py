@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from services.search.analysis import words
-from services.search.query import Query, Term, parse
+from services.search.query import Group, Query, Term, parse
 
 WEIGHTS = {
     "displayName": 12.0,
@@ -77,12 +77,35 @@ def analysed(profile: Mapping[str, Any]) -> dict[str, list[list[str]]]:
     return _ANALYSED[key]
 
 
+def _same(a: Term, b: Term) -> bool:
+    return (a.kind, a.words, a.field, a.negated) == (b.kind, b.words, b.field, b.negated)
+
+
+def distinct_groups(query: Query) -> list[Group]:
+    """The documented rule: a term repeated in a group counts once, and so does a
+    group repeated (same terms, in any order)."""
+    groups: list[Group] = []
+    for group in query.groups:
+        terms: list[Term] = []
+        for term in group.terms:
+            if not any(_same(term, kept) for kept in terms):
+                terms.append(term)
+        repeat = any(
+            len(terms) == len(kept.terms)
+            and all(any(_same(t, k) for k in kept.terms) for t in terms)
+            for kept in groups
+        )
+        if not repeat:
+            groups.append(Group(tuple(terms), group.position))
+    return groups
+
+
 def score(query: Query, profile: Mapping[str, Any]) -> float | None:
     """The profile's score, or None when it does not match."""
     fields = analysed(profile)
     total = 0.0
     matched = False
-    for group in query.groups:
+    for group in distinct_groups(query):
         if any(term_score(t, fields) > 0 for t in group.excluded):
             continue
         scores = [term_score(t, fields) for t in group.required]
@@ -95,7 +118,7 @@ def score(query: Query, profile: Mapping[str, Any]) -> float | None:
 def matched_fields(query: Query, profile: Mapping[str, Any]) -> list[str]:
     fields = analysed(profile)
     found: set[str] = set()
-    for group in query.groups:
+    for group in distinct_groups(query):
         if any(term_score(t, fields) > 0 for t in group.excluded):
             continue
         per_term = []

@@ -258,3 +258,26 @@ async def test_null_fields_are_indexed_as_empty(redis_client: aioredis.Redis) ->
     page = await index.search("mit", 5, "")
     assert [h.profile["schools"] for h in page.results] == [["MIT"]]
     assert page.results[0].profile["aboutMe"] == ""
+
+
+async def test_an_entry_kept_as_a_bitmap_goes_back_to_a_set_intact(
+    redis_client: aioredis.Redis,
+) -> None:
+    """An entry becomes a bitmap once more than 256 profiles have it, and a set again
+    once fewer than 64 do; whole values (the skill "Rust" itself) survive both moves."""
+    profiles = [
+        {"id": f"p{i:03d}", "skills": ["Rust" if i % 3 else "Rust services"]} for i in range(300)
+    ]
+    index = SearchIndex(redis_client)
+    await index.apply(profiles, [])
+    generation = (await redis_client.get("profilesync:search:current")).decode()
+    key = f"profilesync:search:gen:{generation}:%s:skills:w:rust"
+    assert await redis_client.exists(key % "m") and not await redis_client.exists(key % "s")
+    gone = [p["id"] for p in profiles[:250]]
+    await index.apply([], gone)
+    assert await redis_client.exists(key % "s") and not await redis_client.exists(key % "m")
+    assert not await redis_client.exists(key % "x")
+    kept = profiles[250:]
+    page = await index.search("skills:rust", 100, "")
+    assert {h.profile["id"]: h.score for h in page.results} == scan(kept, "skills:rust")
+    assert {h.score for h in page.results} == {15.0, 10.0}
