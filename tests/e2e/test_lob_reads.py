@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.graph_users import graph_users
 from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http, emulator_token
 from services.devstack.stack import Stack, StackOptions
 
@@ -32,19 +33,8 @@ def graph_requests(stack: Stack) -> int:
 
 
 def test_reads_before_any_sync_come_from_graph_once(stack: Stack, lob: LobClient) -> None:
-    graph_token = emulator_token(
-        stack.emulator_url,
-        stack.ca_file,
-        roles=["User.Read.All"],
-        audience="https://graph.microsoft.com",
-    )
-    with emulator_http(stack.emulator_url, stack.ca_file) as graph:
-        listed = graph.get(
-            "/v1.0/users",
-            params={"$top": "1", "$select": "id"},
-            headers={"Authorization": f"Bearer {graph_token}"},
-        )
-    user_id = listed.json()["value"][0]["id"]
+    [user] = graph_users(stack.emulator_url, stack.ca_file, 1)
+    user_id = user["id"]
     before = graph_requests(stack)
     first = lob.http.get(f"/v1/profiles/{user_id}")
     assert first.status_code == 200, first.text

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http, emulator_token
+from bench.graph_users import graph_users
+from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
 from services.devstack.stack import Stack, StackOptions
 
 INTERVAL = 12  # seconds; the reads are spread over 7 (the interval less a 5 s margin)
@@ -65,19 +66,7 @@ def running_sweep(lob: LobClient, sweeper: subprocess.Popen[str]) -> dict[str, A
 
 def enumeration_order(stack: Stack) -> list[str]:
     """User ids in the order Graph lists them: the order a sweep reads them in."""
-    token = emulator_token(
-        stack.emulator_url,
-        stack.ca_file,
-        roles=["User.Read.All"],
-        audience="https://graph.microsoft.com",
-    )
-    with emulator_http(stack.emulator_url, stack.ca_file) as graph:
-        page = graph.get(
-            "/v1.0/users",
-            params={"$top": "999", "$select": "id"},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-    return [user["id"] for user in page.json()["value"]]
+    return [user["id"] for user in graph_users(stack.emulator_url, stack.ca_file, USERS)]
 
 
 def test_an_edit_just_after_its_users_read_arrives_within_one_interval(
