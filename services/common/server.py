@@ -58,6 +58,12 @@ async def create_server(
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
+            # Our clients ping every 30 s (grpc_clients.py) to keep long calls
+            # alive through idle stretches: a paced sweep's listing can send
+            # nothing for minutes. gRPC's defaults would count those pings as
+            # abuse and cut the call ("too many pings").
+            ("grpc.http2.min_ping_interval_without_data_ms", 20_000),
+            ("grpc.http2.max_ping_strikes", 0),
         ],
     )
     for binding in bindings:
