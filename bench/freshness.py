@@ -53,6 +53,7 @@ from bench.graph_users import graph_users
 from bench.results import Result
 from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
 from services.devstack.stack import Stack, StackOptions
+from services.graph_emulator.throttle import UNIT_WINDOW_SECONDS
 
 __all__ = ["ChangeStream", "run"]
 
@@ -319,6 +320,9 @@ def _segment(
 ) -> Outcome:
     tag = f"{mode} {uuid.uuid4().hex[:6]}"
     with emulator_http(stack.emulator_url, stack.ca_file) as admin:
+        # The emulator's peak counts the units in its sliding window, which a
+        # stats reset keeps: let the previous segment's reads leave it first.
+        time.sleep(UNIT_WINDOW_SECONDS + 1)
         admin.delete("/_emulator/stats").raise_for_status()
         stream.drain()
         start = time.perf_counter()

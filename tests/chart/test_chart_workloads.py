@@ -128,7 +128,8 @@ def test_sync_cronjob_never_overlaps_and_cleans_up() -> None:
 def test_sweepers_read_each_shard_once_per_interval_one_deployment_a_shard() -> None:
     manifests = render(VALUE_SETS["sweeper-shards"])
     assert not of_kind(manifests, "CronJob")
-    sweepers = [m for m in of_kind(manifests, "Deployment") if "-differ-sweeper-" in m["metadata"]["name"]]
+    deployments = of_kind(manifests, "Deployment")
+    sweepers = [m for m in deployments if "-differ-sweeper-" in m["metadata"]["name"]]
     assert [m["metadata"]["name"] for m in sweepers] == [
         f"{PREFIX}-differ-sweeper-{shard}" for shard in range(3)
     ]

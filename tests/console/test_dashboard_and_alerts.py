@@ -241,8 +241,9 @@ def test_no_successful_sync_alert_also_fires_when_the_metric_is_absent(
 
 def test_interval_not_met_alert_names_the_interval_to_set(rules: list[dict[str, Any]]) -> None:
     [rule] = [rule for rule in rules if rule["alert"] == "ProfileSyncIntervalNotMet"]
-    assert "max by (namespace) (profilesync_sync_last_run_shortest_interval_seconds) > 0" in (
-        rule["expr"]
+    assert (
+        "max by (namespace) (profilesync_sync_last_run_shortest_interval_seconds) > 0"
+        in (rule["expr"])
     )
     text = rule["annotations"]["description"]
     # The fix, with the figure to reach: the interval, or the budget share.
