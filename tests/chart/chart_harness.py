@@ -63,16 +63,20 @@ def merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 # The value sets every check runs against.
 VALUE_SETS: dict[str, dict[str, Any]] = {
     "defaults": MINIMAL,
+    # The CronJob, sharded as an Indexed Job.
     "shards": merged(
         MINIMAL,
         {
             "differ": {
+                "mode": "cronjob",
                 "shards": 8,
                 "parallelism": 4,
                 "s3": {"sse": "aws:kms", "kmsKeyId": "alias/profile-sync"},
             }
         },
     ),
+    # Paced sweepers (the default mode), one per shard.
+    "sweeper-shards": merged(MINIMAL, {"differ": {"shards": 3, "intervalSeconds": 300}}),
     "emulator": {
         "graphEmulator": {"enabled": True, "users": 500, "extraArgs": ["--quota", "2000"]},
         "redis": {"url": "redis://redis-master:6379/0", "allowInsecure": True},

@@ -120,6 +120,6 @@ def test_only_the_ca_certificate_reaches_the_services() -> None:
 
 
 def test_a_staging_install_keeps_snapshots_in_a_scratch_directory() -> None:
-    env = container_env(find(emulator_manifests(), "CronJob", f"{PREFIX}-differ"))
+    env = container_env(find(emulator_manifests(), "Deployment", f"{PREFIX}-differ-sweeper-0"))
     assert env["SNAPSHOT_STORE"] == "/tmp/snapshots"
     assert not {"S3_REGION", "S3_SSE"} & set(env)

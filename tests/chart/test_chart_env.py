@@ -172,7 +172,11 @@ def all_reads() -> set[str]:
 CHART_WORKLOADS = {
     "extender": [("Deployment", f"{PREFIX}-extender")],
     "notifier": [("Deployment", f"{PREFIX}-notifier")],
-    "differ": [("Deployment", f"{PREFIX}-differ"), ("CronJob", f"{PREFIX}-differ")],
+    "differ": [
+        ("Deployment", f"{PREFIX}-differ"),
+        ("CronJob", f"{PREFIX}-differ"),
+        ("Deployment", f"{PREFIX}-differ-sweeper-0"),
+    ],
 }
 
 

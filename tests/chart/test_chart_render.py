@@ -70,17 +70,18 @@ def test_defaults_make_the_components_the_issue_lists() -> None:
         ("Deployment", f"{PREFIX}-notifier"),
         ("Deployment", f"{PREFIX}-gateway"),
         ("Deployment", f"{PREFIX}-differ"),
-        ("CronJob", f"{PREFIX}-differ"),
+        ("Deployment", f"{PREFIX}-differ-sweeper-0"),
         ("ConfigMap", f"{PREFIX}-gateway"),
         ("Service", f"{PREFIX}-gateway"),
         ("Service", f"{PREFIX}-extender-headless"),
-        ("Role", f"{PREFIX}-differ"),
-        ("RoleBinding", f"{PREFIX}-differ"),
         ("PodDisruptionBudget", f"{PREFIX}-extender"),
-        ("NetworkPolicy", f"{PREFIX}-differ-sync"),
+        ("NetworkPolicy", f"{PREFIX}-differ-sweeper"),
         ("Pod", f"{PREFIX}-test"),
     ]:
         assert (kind, name) in kinds
+    # Paced sweeps by default: no CronJob, so no Role to make Jobs from it.
+    assert not of_kind(manifests, "CronJob")
+    assert not of_kind(manifests, "Role")
     # Off by default: the emulator, autoscaling, ingress, the ServiceMonitor.
     assert not of_kind(manifests, "HorizontalPodAutoscaler")
     assert not of_kind(manifests, "Ingress")

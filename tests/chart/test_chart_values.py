@@ -83,10 +83,28 @@ def test_one_missing_required_value_is_named() -> None:
             "used twice",
         ),
         ({"graphEmulator": {"enabled": True}}, "azure.tenantId: leave it empty"),
+        (
+            {"differ": {"intervalSeconds": 60, "lockTtlSeconds": 60}},
+            "differ.intervalSeconds (60) must exceed differ.lockTtlSeconds (60)",
+        ),
     ],
 )
 def test_a_misconfiguration_is_explained(override: dict[str, Any], expected: str) -> None:
     assert expected in refusal(merged(MINIMAL, override))
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"mode": "daemon"}, "/differ/mode"),
+        ({"intervalSeconds": 5}, "/differ/intervalSeconds"),
+        ({"intervalSeconds": 8 * 24 * 3600}, "/differ/intervalSeconds"),
+    ],
+)
+def test_a_sync_mode_or_interval_out_of_bounds_is_refused(
+    override: dict[str, Any], expected: str
+) -> None:
+    assert expected in refusal(merged(MINIMAL, {"differ": override}))
 
 
 def test_a_webhook_secret_too_short_to_sign_with_is_refused() -> None:

@@ -18,6 +18,8 @@ from chart_harness import (
 )
 
 GRPC_SERVICES = {"extender": 50051, "notifier": 50053, "differ": 50052}
+# The CronJob mode, everything else at its default.
+CRONJOB = merged(VALUE_SETS["defaults"], {"differ": {"mode": "cronjob"}})
 
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
@@ -43,9 +45,12 @@ def test_every_pod_is_locked_down(value_set: str) -> None:
 
 @pytest.mark.parametrize("value_set", sorted(VALUE_SETS))
 def test_only_the_differ_server_gets_a_kubernetes_token(value_set: str) -> None:
-    manifests = render(VALUE_SETS[value_set])
+    values = VALUE_SETS[value_set]
+    manifests = render(values)
+    # Only to make Jobs from the CronJob; sweepers and in-process syncs need no token.
+    makes_jobs = values.get("differ", {}).get("mode") == "cronjob"
     for label, spec in pod_specs(manifests):
-        wants = label == f"Deployment/{PREFIX}-differ"
+        wants = makes_jobs and label == f"Deployment/{PREFIX}-differ"
         assert spec["automountServiceAccountToken"] is wants, label
     for account in of_kind(manifests, "ServiceAccount"):
         assert account["automountServiceAccountToken"] is False
@@ -102,7 +107,9 @@ def test_metrics_off_removes_the_endpoint_everywhere() -> None:
 
 
 def test_sync_cronjob_never_overlaps_and_cleans_up() -> None:
-    cronjob = find(render(VALUE_SETS["defaults"]), "CronJob", f"{PREFIX}-differ")
+    manifests = render(CRONJOB)
+    assert not [m for m in manifests if "sweeper" in m["metadata"]["name"]]
+    cronjob = find(manifests, "CronJob", f"{PREFIX}-differ")
     spec = cronjob["spec"]
     assert spec["concurrencyPolicy"] == "Forbid"
     assert spec["schedule"] == "*/15 * * * *"
@@ -116,6 +123,42 @@ def test_sync_cronjob_never_overlaps_and_cleans_up() -> None:
     pod = job["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     assert pod["containers"][0]["command"] == ["python", "-m", "services.snapshot_differ", "run"]
+
+
+def test_sweepers_read_each_shard_once_per_interval_one_deployment_a_shard() -> None:
+    manifests = render(VALUE_SETS["sweeper-shards"])
+    assert not of_kind(manifests, "CronJob")
+    deployments = of_kind(manifests, "Deployment")
+    sweepers = [m for m in deployments if "-differ-sweeper-" in m["metadata"]["name"]]
+    assert [m["metadata"]["name"] for m in sweepers] == [
+        f"{PREFIX}-differ-sweeper-{shard}" for shard in range(3)
+    ]
+    selectors = set()
+    for shard, sweeper in enumerate(sweepers):
+        spec = sweeper["spec"]
+        assert spec["replicas"] == 1
+        selector = spec["selector"]["matchLabels"]
+        assert selector.items() <= spec["template"]["metadata"]["labels"].items()
+        selectors.add(tuple(sorted(selector.items())))
+        pod = spec["template"]["spec"]
+        assert pod["containers"][0]["command"] == [
+            "python", "-m", "services.snapshot_differ", "sweep"
+        ]  # fmt: skip
+        env = container_env(sweeper)
+        assert env["SHARD_INDEX"] == str(shard)
+        assert env["SHARD_COUNT"] == "3"
+        assert env["SYNC_INTERVAL_SECONDS"] == "300"
+        assert pod["serviceAccountName"] == f"{PREFIX}-differ"  # the snapshot bucket's role
+    # Each Deployment owns only its own shard's pod.
+    assert len(selectors) == 3
+    # The server still answers the API and exports the runs' outcomes.
+    find(manifests, "Deployment", f"{PREFIX}-differ")
+
+
+def test_suspend_stops_the_sweepers() -> None:
+    values = merged(VALUE_SETS["sweeper-shards"], {"differ": {"suspend": True}})
+    sweepers = [m for m in render(values) if "-differ-sweeper-" in m["metadata"]["name"]]
+    assert sweepers and all(m["spec"]["replicas"] == 0 for m in sweepers)
 
 
 def test_shards_run_as_an_indexed_job() -> None:
@@ -140,13 +183,14 @@ def test_snapshot_bucket_access_comes_from_the_irsa_role() -> None:
     for name in ("extender", "notifier", "gateway"):
         other = find(manifests, "ServiceAccount", f"{PREFIX}-{name}")
         assert "annotations" not in other["metadata"]
-    env = container_env(find(manifests, "CronJob", f"{PREFIX}-differ"))
-    assert env["SNAPSHOT_STORE"] == "s3://contoso-profile-sync/snapshots"
-    assert env["S3_REGION"] == "eu-west-1"
+    for workload in ("CronJob", f"{PREFIX}-differ"), ("Deployment", f"{PREFIX}-differ-sweeper-0"):
+        env = container_env(find(render(CRONJOB) + manifests, *workload))
+        assert env["SNAPSHOT_STORE"] == "s3://contoso-profile-sync/snapshots", workload
+        assert env["S3_REGION"] == "eu-west-1", workload
 
 
 def test_on_demand_sync_may_only_read_the_cronjob_and_create_jobs() -> None:
-    manifests = render(VALUE_SETS["defaults"])
+    manifests = render(CRONJOB)
     role = find(manifests, "Role", f"{PREFIX}-differ")
     assert role["rules"] == [
         {
@@ -165,12 +209,23 @@ def test_on_demand_sync_may_only_read_the_cronjob_and_create_jobs() -> None:
     assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
 
 
-def test_in_process_syncs_need_no_role_and_no_token() -> None:
-    values = merged(VALUE_SETS["defaults"], {"differ": {"server": {"syncMode": "in-process"}}})
+@pytest.mark.parametrize(
+    "values",
+    [
+        merged(CRONJOB, {"differ": {"server": {"syncMode": "in-process"}}}),
+        # With the sweepers there is no CronJob to make a Job from: always in the server.
+        merged(VALUE_SETS["defaults"], {"differ": {"server": {"syncMode": "kubernetes"}}}),
+    ],
+    ids=["cronjob-in-process", "sweeper"],
+)
+def test_in_process_syncs_need_no_role_and_no_token(values: dict[str, Any]) -> None:
     manifests = render(values)
     assert not of_kind(manifests, "Role")
-    server = find(manifests, "Deployment", f"{PREFIX}-differ")["spec"]["template"]["spec"]
-    assert server["automountServiceAccountToken"] is False
+    server = find(manifests, "Deployment", f"{PREFIX}-differ")
+    assert server["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    env = container_env(server)
+    assert env["SYNC_MODE"] == "in-process"
+    assert "CRONJOB_NAME" not in env
 
 
 def test_secrets_come_from_existing_secrets() -> None:
@@ -237,8 +292,8 @@ def test_network_policy_lets_only_callers_in() -> None:
     grpc_rule = extender["ingress"][0]
     assert grpc_rule["ports"] == [{"port": 50051, "protocol": "TCP"}]
     callers = grpc_rule["from"][0]["podSelector"]["matchExpressions"][1]["values"]
-    assert sorted(callers) == ["differ", "differ-sync", "gateway", "test"]
-    sync = find(manifests, "NetworkPolicy", f"{PREFIX}-differ-sync")["spec"]
+    assert sorted(callers) == ["differ", "differ-sweeper", "differ-sync", "gateway", "test"]
+    sync = find(manifests, "NetworkPolicy", f"{PREFIX}-differ-sweeper")["spec"]
     assert sync["ingress"] == []
     # allowExternalEgress is off in this value set: no rule lets everything out.
     assert {} not in sync["egress"]
@@ -249,8 +304,13 @@ def test_network_policy_lets_only_callers_in() -> None:
 def test_notes_say_how_to_reach_the_gateway_and_start_a_sync() -> None:
     notes = render_raw(VALUE_SETS["defaults"])["profile-sync/templates/NOTES.txt"]
     assert f"port-forward service/{PREFIX}-gateway 8080:80" in notes
-    assert f"create job --from=cronjob/{PREFIX}-differ" in notes
+    assert "every user is read once every 900 s" in notes
+    assert "app.kubernetes.io/component=differ-sweeper" in notes
+    assert "cronjob" not in notes.lower()
     assert "POST" in notes and "/v1/syncs" in notes
+    cronjob_notes = render_raw(CRONJOB)["profile-sync/templates/NOTES.txt"]
+    assert f"create job --from=cronjob/{PREFIX}-differ" in cronjob_notes
+    assert "POST" in cronjob_notes and "/v1/syncs" in cronjob_notes
     assert "helm test rel" in notes
     emulator_notes = render_raw(VALUE_SETS["emulator"])["profile-sync/templates/NOTES.txt"]
     assert "/_emulator/token" in emulator_notes
@@ -337,6 +397,8 @@ def test_a_long_release_name_still_gives_valid_distinct_names() -> None:
         "-subscribers",
         "-test",
         "-sync",
+        "-sweeper",
+        "-sweeper-0",
         "-dashboard",
         "-alerts",
     )

@@ -209,6 +209,7 @@ def test_alerts_cover_the_failures_operators_must_hear_of(rules: list[dict[str, 
         "profilesync_notifier_subscriber_lag_seconds",
         "profilesync_graph_throttled_total",
         "profilesync_notifier_subscriber_dead_letters",
+        "profilesync_sync_last_run_shortest_interval_seconds",  # a sweep outlasts its interval
     ):
         assert needle in exprs, f"no alert watches {needle}"
 
@@ -236,6 +237,18 @@ def test_no_successful_sync_alert_also_fires_when_the_metric_is_absent(
     )
     assert "absent_over_time(profilesync_sync_records_up" in rule["expr"]
     assert "unless on (namespace)" in rule["expr"]
+
+
+def test_interval_not_met_alert_names_the_interval_to_set(rules: list[dict[str, Any]]) -> None:
+    [rule] = [rule for rule in rules if rule["alert"] == "ProfileSyncIntervalNotMet"]
+    assert (
+        "max by (namespace) (profilesync_sync_last_run_shortest_interval_seconds) > 0"
+        in (rule["expr"])
+    )
+    text = rule["annotations"]["description"]
+    # The fix, with the figure to reach: the interval, or the budget share.
+    assert "differ.intervalSeconds" in text and "at least {{ $value }} s" in text
+    assert "graph.budgetShare" in text
 
 
 # -- values after a sync ----------------------------------------------------------------------

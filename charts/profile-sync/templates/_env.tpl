@@ -133,11 +133,20 @@ credentials to get the app's own tokens. Usage: include "profile-sync.entraEnv" 
 {{- end }}
 {{- end -}}
 
+{{/*
+Where an on-demand sync (POST /v1/syncs) runs: differ.server.syncMode with the CronJob, in the
+server itself with the sweepers (there is no CronJob to make a Job from; the sweepers hold
+their shards' locks nearly all the time, so an on-demand run mostly answers that one is going).
+*/}}
+{{- define "profile-sync.differSyncMode" -}}
+{{- ternary .Values.differ.server.syncMode "in-process" (eq .Values.differ.mode "cronjob") -}}
+{{- end -}}
+
 {{/* What only the differ server reads: where on-demand syncs run. */}}
 {{- define "profile-sync.differServerEnv" -}}
 - name: SYNC_MODE
-  value: {{ .Values.differ.server.syncMode | quote }}
-{{- if eq .Values.differ.server.syncMode "kubernetes" }}
+  value: {{ include "profile-sync.differSyncMode" . | quote }}
+{{- if eq (include "profile-sync.differSyncMode" .) "kubernetes" }}
 - name: CRONJOB_NAME
   value: {{ include "profile-sync.componentName" (dict "root" . "component" "differ") | quote }}
 - name: POD_NAMESPACE

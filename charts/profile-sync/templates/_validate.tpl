@@ -67,8 +67,13 @@ installer fixes them all in one go. Called from validate.yaml.
 {{- end -}}
 
 {{- /* On-demand syncs in cluster mode create Jobs through the Kubernetes API. */ -}}
-{{- if and $v.differ.server.enabled (eq $v.differ.server.syncMode "kubernetes") (not $v.differ.rbac.create) (not $v.differ.serviceAccount.name) -}}
+{{- if and $v.differ.server.enabled (eq (include "profile-sync.differSyncMode" .) "kubernetes") (not $v.differ.rbac.create) (not $v.differ.serviceAccount.name) -}}
 {{- $errors = append $errors "differ.server.syncMode=kubernetes needs differ.rbac.create=true, or differ.serviceAccount.name naming an account you granted get on the CronJob and create on jobs" -}}
+{{- end -}}
+
+{{- /* Paced sweeps: after a sweeper stops, its shard stays locked for the lock's TTL. */ -}}
+{{- if and (eq $v.differ.mode "sweeper") (le (int $v.differ.intervalSeconds) (int $v.differ.lockTtlSeconds)) -}}
+{{- $errors = append $errors (printf "differ.intervalSeconds (%d) must exceed differ.lockTtlSeconds (%d): when a sweeper stops, its shard stays locked that long, and its replacement could not keep the interval" (int $v.differ.intervalSeconds) (int $v.differ.lockTtlSeconds)) -}}
 {{- end -}}
 
 {{- /* Shards. */ -}}
