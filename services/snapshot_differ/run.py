@@ -197,6 +197,7 @@ class SyncRunner:
         run_id: str | None = None,
         dry_run: bool = False,
         observer: RunObserver | None = None,
+        interval_seconds: int = 0,
     ) -> _Run:
         run_id = run_id or new_run_id()
         shard = shard_label(shard_index, shard_count)
@@ -214,6 +215,7 @@ class SyncRunner:
             record.shard_index = shard_index
             record.shard_count = shard_count
             record.dry_run = dry_run
+            record.interval_seconds = interval_seconds
             record.counts.CopyFrom(differ_pb2.SyncCounts())
             await self.records.close_stale(shard, run_id, supersede_held=not dry_run)
             await self.records.save(record)
@@ -221,7 +223,9 @@ class SyncRunner:
             await lock.release()
             raise
         crash_point("locked")
-        return _Run(record, lock, observer or _NoObserver(), StageClock())
+        run = _Run(record, lock, observer or _NoObserver(), StageClock())
+        run.spread_seconds = spread_for(interval_seconds) if interval_seconds > 0 else 0
+        return run
 
     async def start(
         self, shard_index: int, shard_count: int, *, dry_run: bool = False
@@ -286,11 +290,13 @@ class SyncRunner:
         """Runs to the end here. `interval_seconds` makes it a paced sweep: its
         reads are spread over the interval less a margin for the commit."""
         run = await self._begin(
-            shard_index, shard_count, run_id=run_id, dry_run=dry_run, observer=observer
+            shard_index,
+            shard_count,
+            run_id=run_id,
+            dry_run=dry_run,
+            observer=observer,
+            interval_seconds=interval_seconds,
         )
-        if interval_seconds > 0:
-            run.record.interval_seconds = interval_seconds
-            run.spread_seconds = spread_for(interval_seconds)
         return await self._execute(run)
 
     async def wait_all(self) -> None:
