@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.devstack.redis_cluster import start_redis_cluster
 from services.devstack.redis_server import start_redis
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -22,9 +23,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process.stop()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local Redis Cluster of three primaries (cluster mode enabled, like
+    ElastiCache Serverless), for the whole session."""
+    cluster = start_redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
 @pytest.fixture
 async def redis_client(redis_url: str):  # type: ignore[no-untyped-def]
-    """An asyncio client on a database flushed before the test."""
+    """An asyncio client on a database flushed before the test (a cluster
+    client where `redis_url` is a cluster: FLUSHDB then empties every primary)."""
     from services.common.redis_client import connect
 
     client = connect(redis_url)

@@ -16,6 +16,14 @@ from services.devstack.emulator import running_emulator
 from .harness import DifferHarness
 
 
+@pytest.fixture(params=["single-node", "cluster"])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """Every differ test runs on one Redis node and on a three-primary cluster:
+    the same code must behave the same on both."""
+    name = "redis_cluster_url" if request.param == "cluster" else "redis_url"
+    return str(request.getfixturevalue(name))
+
+
 @pytest.fixture
 async def harness(
     redis_client: aioredis.Redis, redis_url: str, tmp_path: pathlib.Path
