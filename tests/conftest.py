@@ -14,13 +14,19 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def single_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on 127.0.0.1 for the whole session (tests use their own keys)."""
     process, url = start_redis(tmp_path_factory.mktemp("redis"))
     try:
         yield url
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(single_redis_url: str) -> str:
+    """The Redis of a test; suites that also run on a cluster override it with `any_redis_url`."""
+    return single_redis_url
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +38,14 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield cluster.url
     finally:
         cluster.stop()
+
+
+@pytest.fixture(params=["single-node", "cluster"])
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """A single Redis node, then the three-primary cluster: a suite that
+    overrides `redis_url` with this runs every test on both."""
+    name = "redis_cluster_url" if request.param == "cluster" else "single_redis_url"
+    return str(request.getfixturevalue(name))
 
 
 @pytest.fixture

@@ -16,12 +16,11 @@ from services.devstack.emulator import running_emulator
 from .harness import DifferHarness
 
 
-@pytest.fixture(params=["single-node", "cluster"])
-def redis_url(request: pytest.FixtureRequest) -> str:
+@pytest.fixture
+def redis_url(any_redis_url: str) -> str:
     """Every differ test runs on one Redis node and on a three-primary cluster:
     the same code must behave the same on both."""
-    name = "redis_cluster_url" if request.param == "cluster" else "redis_url"
-    return str(request.getfixturevalue(name))
+    return any_redis_url
 
 
 @pytest.fixture
