@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -49,6 +50,9 @@ def _free_cluster_port() -> int:
 class RedisCluster:
     state_dir: pathlib.Path
     ports: list[int]
+    # An append-only file fsynced on every write, so a node killed and started
+    # again keeps its data (as ElastiCache's durable nodes do).
+    persistent: bool = False
     nodes: list[ManagedProcess] = field(default_factory=list)
 
     @property
@@ -76,7 +80,13 @@ class RedisCluster:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.persistent else "no",
+            "--appendfsync",
+            "always",
+            "--appendfilename",
+            f"appendonly-{port}.aof",
+            "--appenddirname",
+            f"aof-{port}",
             "--dir",
             str(self.state_dir),
         ]
@@ -91,8 +101,15 @@ class RedisCluster:
         if cli is None:
             raise RuntimeError("redis-cli is not installed; creating a local cluster needs it")
         subprocess.run(
-            [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports)]
-            + ["--cluster-replicas", str(replicas), "--cluster-yes"],
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in self.ports),
+                "--cluster-replicas",
+                str(replicas),
+                "--cluster-yes",
+            ],
             check=True,
             capture_output=True,
             timeout=60,
@@ -112,17 +129,26 @@ class RedisCluster:
         _wait_for(self.nodes[index], self.ports[index], "PONG", "ping")
         self.wait_ok()
 
+    def index_of(self, port: int) -> int:
+        return self.ports.index(port)
+
+    def kill(self, index: int) -> None:
+        """SIGKILL node `index`: a primary lost without warning."""
+        node = self.nodes[index]
+        node.signal(signal.SIGKILL)
+        node.stop()
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
 
 
 def start_redis_cluster(
-    state_dir: pathlib.Path, *, primaries: int = 3, replicas: int = 0
+    state_dir: pathlib.Path, *, primaries: int = 3, replicas: int = 0, persistent: bool = False
 ) -> RedisCluster:
     """Starts `primaries` x (1 + `replicas`) nodes on 127.0.0.1 and forms a cluster."""
     ports = [_free_cluster_port() for _ in range(primaries * (1 + replicas))]
-    cluster = RedisCluster(state_dir, ports)
+    cluster = RedisCluster(state_dir, ports, persistent=persistent)
     try:
         return cluster.start(replicas=replicas)
     except BaseException:

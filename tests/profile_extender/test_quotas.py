@@ -34,6 +34,7 @@ def redis_url(any_redis_url: str) -> str:
     """The budgets are shared through Redis: on one node and on a cluster alike."""
     return any_redis_url
 
+
 SHARE = 0.97
 
 
