@@ -61,7 +61,7 @@ def cluster_mode(url: str, declared: str | None = None) -> bool:
     """Whether `url` names a Redis Cluster: as declared (`REDIS_CLUSTER`), or,
     for `auto`, as the node answers `INFO cluster`. A node that cannot be
     reached is taken as a single node (its errors then surface at first use)."""
-    value = (declared if declared is not None else os.environ.get(CLUSTER_ENV, "")).strip()
+    value = (declared if declared is not None else os.environ.get("REDIS_CLUSTER", "")).strip()
     value = value.lower() or "auto"
     if value in ("true", "yes", "1"):
         return True
