@@ -63,9 +63,9 @@ def cluster_mode(url: str, declared: str | None = None) -> bool:
     reached is taken as a single node (its errors then surface at first use)."""
     value = (declared if declared is not None else os.environ.get("REDIS_CLUSTER", "")).strip()
     value = value.lower() or "auto"
-    if value in ("true", "yes", "1"):
+    if value == "true":
         return True
-    if value in ("false", "no", "0"):
+    if value == "false":
         return False
     if value != "auto":
         raise ConfigError(f"{CLUSTER_ENV} must be true, false or auto, got {value!r}")

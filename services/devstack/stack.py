@@ -265,9 +265,9 @@ class Stack:
         )
 
     def _own_redis(self) -> None:
-        if "redis" not in self.processes:
+        if self.options.redis_url:
             raise RuntimeError(
-                f"this stack uses the external Redis {self.redis_url} (REDIS_URL); "
+                f"this stack uses the external Redis {self.options.redis_url} (REDIS_URL); "
                 "it cannot stop or restart it"
             )
 
