@@ -24,10 +24,17 @@ Each sync is timed from `POST /v1/syncs` to the end its run record gives.
 - each stage's cost per profile (the run record's stage timings ÷ users)
   at the larger tenant against the smaller one. Goal ≤ 1.2x: nothing grows
   faster than the tenant.
+
+The same rows again on a local Redis Cluster of three primaries (cluster
+mode enabled, as ElastiCache Serverless is), beside the single node's as
+their baseline, so the cost of cluster mode is known: at the smaller tenant
+(with --quick, at its smaller tenant only). Redis memory there is the sum
+over the primaries.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import tempfile
@@ -43,6 +50,7 @@ from bench.graph_latency import L_TIER_QUOTA, LatencyModel, realistic_latency
 from bench.graph_users import graph_users
 from bench.results import Result
 from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
+from services.devstack.redis_cluster import start_redis_cluster
 from services.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
@@ -56,6 +64,11 @@ STAGE_GROWTH_GOAL = 1.2
 STAGES = ("fetch", "compare", "snapshot", "publish", "commit")
 # One resync edit per this many users (at least one).
 EDIT_EVERY = 1_000
+# What the cluster rows say about where they ran.
+ON_CLUSTER = "on a 3-primary Redis Cluster"
+# The cluster rows need every search index key in one hash slot (the differ
+# files for search as it syncs); set once services/search/keys.py has a hash tag.
+CLUSTER_ROWS = True
 
 
 def parse_time(value: str) -> float:
@@ -84,18 +97,25 @@ def last_graph_answer(log_text: str) -> float | None:
     return newest
 
 
-def redis_at_rest(client: redis.Redis) -> int:
-    """Bytes Redis uses once its allocator has returned what it can."""
-    client.memory_purge()
-    return int(client.info("memory")["used_memory"])
+def redis_at_rest(nodes: list[redis.Redis]) -> int:
+    """Bytes Redis uses (over every primary of a cluster) once its allocator
+    has returned what it can."""
+    for node in nodes:
+        node.memory_purge()
+    return _used(nodes, "used_memory")
+
+
+def _used(nodes: list[redis.Redis], field: str) -> int:
+    return sum(int(node.info("memory")[field]) for node in nodes)
 
 
 class RedisPeak:
     """Redis' peak `used_memory` while the block runs: sampled on a thread, or Redis'
-    own `used_memory_peak` when the block set a new one (it never goes down)."""
+    own `used_memory_peak` when the block set a new one (it never goes down).
+    On a cluster, the sums over the primaries."""
 
-    def __init__(self, client: redis.Redis, every: float = 0.05) -> None:
-        self._client = client
+    def __init__(self, nodes: list[redis.Redis], every: float = 0.05) -> None:
+        self._nodes = nodes
         self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="redis-peak", daemon=True)
@@ -104,19 +124,19 @@ class RedisPeak:
         self.peak = 0
 
     def __enter__(self) -> RedisPeak:
-        self._peak_before = int(self._client.info("memory")["used_memory_peak"])
+        self._peak_before = _used(self._nodes, "used_memory_peak")
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
-        peak_after = int(self._client.info("memory")["used_memory_peak"])
+        peak_after = _used(self._nodes, "used_memory_peak")
         self.peak = max(self._sampled, peak_after if peak_after > self._peak_before else 0)
 
     def _sample(self) -> None:
         while not self._stop.wait(self._every):
-            self._sampled = max(self._sampled, int(self._client.info("memory")["used_memory"]))
+            self._sampled = max(self._sampled, _used(self._nodes, "used_memory"))
 
 
 @dataclass(frozen=True)
@@ -145,7 +165,7 @@ class Sync:
 
 
 def _sync(
-    stack: Stack, lob: LobClient, memory: redis.Redis, kind: str, users: int, edits: int
+    stack: Stack, lob: LobClient, memory: list[redis.Redis], kind: str, users: int, edits: int
 ) -> Sync:
     log_path = stack.processes["emulator"].log_path
     with emulator_http(stack.emulator_url, stack.ca_file) as admin:
@@ -178,33 +198,50 @@ def _sync(
     )
 
 
-def _tenant(users: int) -> tuple[list[Sync], LatencyModel]:
-    """A fresh stack: a first sync, a few edits in Delve, a resync."""
-    edits = max(1, users // EDIT_EVERY)
+def _tenant(users: int, *, cluster: bool = False) -> tuple[list[Sync], LatencyModel]:
+    """A fresh stack: a first sync, a few edits in Delve, a resync; on a
+    fresh local Redis Cluster when `cluster`."""
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as state:
-        options = StackOptions(state_dir=Path(state), users=users, log_level="WARNING")
-        with (
-            Stack(options) as stack,
-            emulator_http(stack.emulator_url, stack.ca_file) as admin,
-            LobClient.on_stack(stack) as lob,
-        ):
-            model = realistic_latency(admin)
-            # Spread over the first page of users: different $batch groups.
-            sample = graph_users(stack.emulator_url, stack.ca_file, min(users, 999))
-            chosen = sample[:: max(1, len(sample) // edits)][:edits]
-            memory = redis.Redis.from_url(stack.redis_url)
-            try:
-                first = _sync(stack, lob, memory, "first sync", users, 0)
-                for number, user in enumerate(chosen):
-                    about = f"Edited in Delve before the resync ({number})"
-                    edit_in_delve(stack.emulator_url, stack.ca_file, user["id"], aboutMe=about)
-                again = _sync(stack, lob, memory, "resync", users, len(chosen))
-            finally:
-                memory.close()
+        if not cluster:
+            return _tenant_on(users, Path(state), None, [])
+        local = start_redis_cluster(Path(state) / "redis-cluster")
+        try:
+            primaries = [f"redis://127.0.0.1:{port}/0" for port in local.ports]
+            return _tenant_on(users, Path(state), local.url, primaries)
+        finally:
+            local.stop()
+
+
+def _tenant_on(
+    users: int, state: Path, redis_url: str | None, primaries: list[str]
+) -> tuple[list[Sync], LatencyModel]:
+    edits = max(1, users // EDIT_EVERY)
+    options = StackOptions(
+        state_dir=state / "stack", users=users, log_level="WARNING", redis_url=redis_url
+    )
+    with (
+        Stack(options) as stack,
+        emulator_http(stack.emulator_url, stack.ca_file) as admin,
+        LobClient.on_stack(stack) as lob,
+    ):
+        model = realistic_latency(admin)
+        # Spread over the first page of users: different $batch groups.
+        sample = graph_users(stack.emulator_url, stack.ca_file, min(users, 999))
+        chosen = sample[:: max(1, len(sample) // edits)][:edits]
+        memory = [redis.Redis.from_url(url) for url in primaries or [stack.redis_url]]
+        try:
+            first = _sync(stack, lob, memory, "first sync", users, 0)
+            for number, user in enumerate(chosen):
+                about = f"Edited in Delve before the resync ({number})"
+                edit_in_delve(stack.emulator_url, stack.ca_file, user["id"], aboutMe=about)
+            again = _sync(stack, lob, memory, "resync", users, len(chosen))
+        finally:
+            for node in memory:
+                node.close()
     return [first, again], model
 
 
-def _sync_rows(sync: Sync, model: LatencyModel) -> list[Result]:
+def _sync_rows(sync: Sync, model: LatencyModel, where: str = "") -> list[Result]:
     workload = (
         f"{sync.users:,} users, L-tier quota {L_TIER_QUOTA:,} RU/10 s, {model.describe()}, "
         "default settings; "
@@ -214,7 +251,7 @@ def _sync_rows(sync: Sync, model: LatencyModel) -> list[Result]:
             else f"resync: {sync.edits:,} profile(s) edited in Delve before it"
         )
     )
-    name = f"full sync {sync.users:,} users, {sync.kind}"
+    name = f"full sync {sync.users:,} users{' ' + where if where else ''}, {sync.kind}"
     units = int(sync.stats["resourceUnits"])
     use = quota_use(units, L_TIER_QUOTA, sync.seconds)
     goal = FIRST_SYNC_GOAL if sync.kind == "first sync" else RESYNC_GOAL
@@ -299,6 +336,20 @@ def _stage_rows(small: Sync, large: Sync) -> list[Result]:
     return rows
 
 
+def cluster_rows(single: list[Sync], users: int) -> list[Result]:
+    """The full-sync rows of a tenant of `users` on a local Redis Cluster, each
+    beside the single node's figure (`single`, the same tenant's syncs) as
+    its baseline."""
+    syncs, model = _tenant(users, cluster=True)
+    results: list[Result] = []
+    for on_cluster, on_node in zip(syncs, single, strict=True):
+        node_rows = {r.name: r for r in _sync_rows(on_node, model)}
+        for row in _sync_rows(on_cluster, model, ON_CLUSTER):
+            beside = node_rows[row.name.replace(f" {ON_CLUSTER}", "")]
+            results.append(dataclasses.replace(row, baseline=row.baseline or beside.value))
+    return results
+
+
 def run(quick: bool) -> list[Result]:
     sizes = (1_000, 2_000) if quick else (10_000, 100_000)
     tenants = [_tenant(users) for users in sizes]
@@ -309,4 +360,6 @@ def run(quick: bool) -> list[Result]:
     (small, _), (large, _) = tenants
     for kind in (0, 1):
         results += _stage_rows(small[kind], large[kind])
+    if CLUSTER_ROWS:
+        results += cluster_rows(small, sizes[0])
     return results

@@ -29,6 +29,7 @@ from services.common.errors import (
     RateLimited,
     Unauthenticated,
 )
+from services.common.redis_client import REDIS_UNAVAILABLE
 from services.common.validation import validate
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -72,6 +73,12 @@ async def _admit(
 
 
 async def _fail(context: Context, method: str, error: BaseException) -> None:
+    if isinstance(error, REDIS_UNAVAILABLE):
+        # A node down, a failover or resharding under way: the same call
+        # later can succeed (HTTP 503), whichever handler met it.
+        log.warning("%s: Redis unavailable: %s", method, error)
+        RPC_TOTAL.labels(method, "UNAVAILABLE").inc()
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "Redis unavailable, retry")
     if isinstance(error, ProfileSyncError):
         if isinstance(error, (Unauthenticated, PermissionDenied)):
             # Refusals decided inside a handler (e.g. Graph refused the user)

@@ -11,9 +11,20 @@ import pathlib
 import signal
 import sys
 import threading
+import urllib.parse
 
 from services.devstack.demo import run_demo
 from services.devstack.stack import FIXED_PORTS, Stack, StackOptions
+
+
+def _without_password(url: str) -> str:
+    """An external REDIS_URL may carry a password; the banner shows the rest."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}:" if parts.username else ":"
+    netloc = f"{user}***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def banner(stack: Stack) -> list[str]:
@@ -25,7 +36,7 @@ def banner(stack: Stack) -> list[str]:
         f"differ gRPC      {stack.differ_addr}",
         f"notifier gRPC    {stack.notifier_addr}",
         f"Graph emulator   {stack.emulator_url}  (CA {stack.ca_file})",
-        f"Redis            {stack.redis_url}",
+        f"Redis            {_without_password(stack.redis_url)}",
         f"state            {stack.state_dir}  (rm -rf it, stopped, to start clean)",
         f"logs             {stack.state_dir / 'logs'}",
         "",

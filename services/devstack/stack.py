@@ -48,6 +48,10 @@ class StackOptions:
     log_level: str = "INFO"
     # Redis with an append-only file, so a restart keeps its data.
     redis_persistent: bool = False
+    # An external Redis (a single node or a cluster, `redis://` or `rediss://`)
+    # used as it is instead of starting one: REDIS_URL where set. The stack
+    # never empties it; give it a Redis (or database) of its own.
+    redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
     # The emulator's kinds of account (its --tenant-mix): "realistic" for `make dev` and
     # `make demo` (guests, rooms, unlicensed members, ...); "none" (every user has a
     # profile) where a test counts on every user being synced.
@@ -165,12 +169,15 @@ class Stack:
     def start(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._move_nested_snapshots()
-        redis_process, self.redis_url = start_redis(
-            self.state_dir / "redis",
-            port=self.options.ports.get("redis") or None,
-            persistent=self.options.redis_persistent,
-        )
-        self.processes["redis"] = redis_process
+        if self.options.redis_url:
+            self.redis_url = self.options.redis_url
+        else:
+            redis_process, self.redis_url = start_redis(
+                self.state_dir / "redis",
+                port=self.options.ports.get("redis") or None,
+                persistent=self.options.redis_persistent,
+            )
+            self.processes["redis"] = redis_process
 
         emulator_ready = self.state_dir / "emulator.ready.json"
         self._launch(
@@ -251,16 +258,25 @@ class Stack:
 
     def kill_redis(self) -> None:
         """SIGKILLs Redis (a crashed node); `start_redis_again` brings it back."""
+        self._own_redis()
         process = self.processes["redis"]
         process.signal(signal.SIGKILL)
         process.stop()
 
     def start_redis_again(self) -> None:
         """A new Redis on the same port and data directory."""
+        self._own_redis()
         port = int(self.redis_url.rsplit(":", 1)[1].split("/")[0])
         self.processes["redis"], _ = start_redis(
             self.state_dir / "redis", port=port, persistent=self.options.redis_persistent
         )
+
+    def _own_redis(self) -> None:
+        if self.options.redis_url:
+            raise RuntimeError(
+                f"this stack uses the external Redis {self.options.redis_url} (REDIS_URL); "
+                "it cannot stop or restart it"
+            )
 
     def differ_env(self) -> dict[str, str]:
         """Environment for a one-off `python -m services.snapshot_differ run`."""

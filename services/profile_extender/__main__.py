@@ -28,7 +28,11 @@ SERVICE_NAME = "profilesync.v1.ProfileExtender"
 
 async def serve(settings: ExtenderSettings) -> None:
     tokens = MsalTokens(settings.entra)
-    redis = connect(settings.redis_url)
+    # REDIS_CLUSTER is read here, where the client is made: a bad value exits
+    # like any other setting.
+    redis = settings_or_exit(
+        lambda: connect(settings.redis_url), "profile_extender: configuration error"
+    )
     # Graph's quotas are per app per tenant: so are the budgets, for all replicas.
     app = f"{settings.entra.tenant_id}:{settings.entra.client_id}"
     budget = RateBudget(redis, f"profilesync:graph-budget:{app}", budget_per_10s=1)

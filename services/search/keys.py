@@ -2,14 +2,14 @@
 
 Fixed keys:
 
-    profilesync:search:current     generation that answers searches
-    profilesync:search:building    generation a rebuild is writing (with a lease)
-    profilesync:search:epoch       bumped on every change (a search that overlapped one runs again)
-    profilesync:search:genseq      generation counter
-    profilesync:search:docseq      document number counter (numbers start at 0)
-    profilesync:search:tokenkey    HMAC key that signs page tokens
+    {profilesync:search}:current     generation that answers searches
+    {profilesync:search}:building    generation a rebuild is writing (with a lease)
+    {profilesync:search}:epoch       bumped on every change (a search that overlapped one runs again)
+    {profilesync:search}:genseq      generation counter
+    {profilesync:search}:docseq      document number counter (numbers start at 0)
+    {profilesync:search}:tokenkey    HMAC key that signs page tokens
 
-Per generation (`profilesync:search:gen:<g>:...`):
+Per generation (`{profilesync:search}:gen:<g>:...`):
 
     docs              hash    doc number -> stored profile (JSON)
     ids               hash    profile id -> doc number
@@ -45,7 +45,9 @@ __all__ = [
     "generation_prefix",
 ]
 
-PREFIX: Final = "profilesync:search:"
+# One hash tag for every key of the index: its scripts touch several at once,
+# and on a Redis Cluster they must share a slot.
+PREFIX: Final = "{profilesync:search}:"
 CURRENT: Final = PREFIX + "current"
 BUILDING: Final = PREFIX + "building"
 EPOCH: Final = PREFIX + "epoch"

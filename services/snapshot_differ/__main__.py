@@ -66,7 +66,11 @@ EXIT_ALREADY_RUNNING = 4
 async def open_runner(
     settings: DifferSettings, *, serving: bool = False
 ) -> AsyncIterator[SyncRunner]:
-    redis = connect(settings.redis_url)
+    # REDIS_CLUSTER is read here, where the client is made: a bad value exits
+    # like any other setting.
+    redis = settings_or_exit(
+        lambda: connect(settings.redis_url), "snapshot_differ: configuration error"
+    )
     tokens = MsalTokens(settings.entra)
     extender = authenticated_channel(settings.extender_addr, tokens, settings.entra.app_scopes)
     notifier = authenticated_channel(settings.notifier_addr, tokens, settings.entra.app_scopes)

@@ -55,13 +55,14 @@ async def list_vanished(base: Baseline, draft: BaselineDraft) -> int:
     """Notes every unseen baseline user in the draft's `deletes` set; returns how many."""
     if not base.exists:
         return 0
-    # The baseline's ids minus those seen, into a sorted set, inside Redis.
+    # The baseline's ids minus those seen, into a sorted set, inside Redis. One
+    # command at a time: redis-py's cluster pipelines refuse these multi-key
+    # commands even within one slot; a scratch key a crash leaves behind is a
+    # draft key, dropped with the draft.
     scratch = draft.key("deletes") + ":set"
-    async with base.redis.pipeline(transaction=False) as pipe:
-        pipe.sdiffstore(scratch, [base.key("ids"), draft.key("seen")])
-        pipe.zunionstore(draft.key("deletes"), {scratch: 0})
-        pipe.delete(scratch)
-        await pipe.execute()
+    await base.redis.sdiffstore(scratch, [base.key("ids"), draft.key("seen")])
+    await base.redis.zunionstore(draft.key("deletes"), {scratch: 0})
+    await base.redis.delete(scratch)
     return await draft.count("deletes")
 
 

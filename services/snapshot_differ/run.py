@@ -54,6 +54,7 @@ from profilesync.v1 import (
 )
 from services.common.errors import AlreadyRunning, FailedPrecondition
 from services.common.profile_messages import profile_to_dict
+from services.common.redis_client import REDIS_UNAVAILABLE
 from services.search.index import SearchIndex
 from services.snapshot_differ.baseline import Baseline, BaselineDraft
 from services.snapshot_differ.cluster import JobLauncher
@@ -135,6 +136,10 @@ def failure_reason(error: Exception) -> str:
     if isinstance(error, grpc.aio.AioRpcError):
         # The status and its details, not grpc's multi-line repr with its debug string.
         return f"{error.code().name}: {error.details()}"
+    if isinstance(error, REDIS_UNAVAILABLE):
+        # A node lost, a failover or resharding: nothing was committed, and the
+        # next run (or a retry) picks up where the baseline stands.
+        return f"Redis unavailable, retry ({type(error).__name__}: {error})"
     return f"{type(error).__name__}: {error}"
 
 

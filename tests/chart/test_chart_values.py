@@ -8,7 +8,16 @@ from typing import Any
 
 import helm_python as helm
 import pytest
-from chart_harness import CHART_DIR, MINIMAL, VALUE_SETS, merged, render
+from chart_harness import (
+    CHART_DIR,
+    MINIMAL,
+    PREFIX,
+    VALUE_SETS,
+    container_env,
+    find,
+    merged,
+    render,
+)
 
 
 def refusal(values: dict[str, Any]) -> str:
@@ -132,3 +141,23 @@ def test_a_chart_packaged_without_its_generated_files_says_how_to_make_them(
         in str(caught.value)
     )
     assert "make chart-test" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("cluster", "expected"), [(None, "auto"), (True, "true"), ("false", "false")]
+)
+def test_redis_cluster_mode_reaches_every_service_that_uses_redis(
+    cluster: bool | str | None, expected: str
+) -> None:
+    """ElastiCache Serverless exists only in cluster mode: `redis.cluster` sets
+    REDIS_CLUSTER for each service that talks to Redis (auto when left out)."""
+    values = MINIMAL if cluster is None else merged(MINIMAL, {"redis": {"cluster": cluster}})
+    manifests = render(values)
+    for name in ("extender", "notifier", "differ"):
+        workload = find(manifests, "Deployment", f"{PREFIX}-{name}")
+        assert container_env(workload)["REDIS_CLUSTER"] == expected, name
+
+
+def test_an_unknown_redis_cluster_mode_is_refused_by_name() -> None:
+    message = refusal(merged(MINIMAL, {"redis": {"cluster": "yes"}}))
+    assert "/redis/cluster" in message

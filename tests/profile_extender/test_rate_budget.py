@@ -13,6 +13,12 @@ from services.profile_extender.adaptive import AdaptiveLimit
 from services.profile_extender.rate_budget import RateBudget
 
 
+@pytest.fixture
+def redis_url(any_redis_url: str) -> str:
+    """The budgets are shared through Redis: on one node and on a cluster alike."""
+    return any_redis_url
+
+
 def max_units_in_any_window(schedule: list[tuple[float, int]], window: float = 10.0) -> int:
     """Largest sum of units sent within any `window` seconds."""
     schedule = sorted(schedule)

@@ -17,6 +17,13 @@ from .harness import DifferHarness
 
 
 @pytest.fixture
+def redis_url(any_redis_url: str) -> str:
+    """Every differ test runs on one Redis node and on a three-primary cluster:
+    the same code must behave the same on both."""
+    return any_redis_url
+
+
+@pytest.fixture
 async def harness(
     redis_client: aioredis.Redis, redis_url: str, tmp_path: pathlib.Path
 ) -> AsyncIterator[DifferHarness]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
-from .harness import DifferHarness
+from .harness import DifferHarness, skip_where_search_is_missing
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -39,6 +39,7 @@ class Finished:
 
 
 def differ_env(harness: DifferHarness, authority: dict[str, Any], **extra: str) -> dict[str, str]:
+    skip_where_search_is_missing(harness.redis)
     settings = harness.settings
     env = {
         **os.environ,

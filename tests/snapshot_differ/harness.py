@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc, notifier_pb2, notifier_pb2_grpc
 from services.common.config import ServerSettings
@@ -25,6 +27,27 @@ from services.snapshot_differ.object_store import LocalDirectoryStore
 from services.snapshot_differ.run import SyncRunner
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+# The search index's scripts touch keys that do not share a hash slot yet, so
+# on a Redis Cluster the differ runs here without filing for search. Once
+# every key of services/search/keys.py carries one hash tag, set this to True:
+# the cluster runs of the differ suite then file for search too.
+SEARCH_RUNS_ON_CLUSTER = True
+
+
+def on_cluster(redis: Any) -> bool:
+    return isinstance(redis, RedisCluster)
+
+
+def search_missing_on(redis: Any) -> bool:
+    """True where the differ cannot file for search (see SEARCH_RUNS_ON_CLUSTER)."""
+    return on_cluster(redis) and not SEARCH_RUNS_ON_CLUSTER
+
+
+def skip_where_search_is_missing(redis: Any) -> None:
+    """For tests of a differ that files for search (its process always does)."""
+    if search_missing_on(redis):
+        pytest.skip("the search index's keys do not share a hash slot yet (SEARCH_RUNS_ON_CLUSTER)")
 
 
 def make_profile(index: int, **overrides: Any) -> dict[str, Any]:
@@ -151,7 +174,7 @@ class DifferHarness:
             LocalDirectoryStore(self.store_dir),
             extender_pb2_grpc.ProfileExtenderStub(self.channel),
             notifier_pb2_grpc.LobNotifierStub(self.channel),
-            search_index=SearchIndex(self.redis),
+            search_index=None if search_missing_on(self.redis) else SearchIndex(self.redis),
         )
 
     async def __aexit__(self, *exc: object) -> None:

@@ -68,6 +68,7 @@ async def test_partial_already_running_and_configuration_errors_have_their_codes
         ("DELETE_THRESHOLD_PERCENT", "150"),
         ("SYNC_MODE", "cloud"),
         ("SNAPSHOT_STORE", "s3://"),
+        ("REDIS_CLUSTER", "maybe"),
     ]:
         bad = await run_differ({**env, name: value}, "run")
         assert bad.returncode == 2 and name.split("_")[0] in bad.stderr, bad.stderr

@@ -7,7 +7,7 @@ from __future__ import annotations
 from profilesync.v1 import differ_pb2
 from services.search.index import SearchIndex
 
-from .harness import DifferHarness, make_profile
+from .harness import DifferHarness, make_profile, skip_where_search_is_missing
 
 
 async def _found(index: SearchIndex, query: str) -> set[str]:
@@ -18,6 +18,7 @@ async def _found(index: SearchIndex, query: str) -> set[str]:
 async def test_a_first_run_files_every_profile_and_later_runs_file_their_changes(
     harness: DifferHarness,
 ) -> None:
+    skip_where_search_is_missing(harness.redis)
     index = SearchIndex(harness.redis)
     profiles = [make_profile(i) for i in range(12)]
     harness.set_profiles(profiles)
@@ -38,6 +39,7 @@ async def test_a_first_run_files_every_profile_and_later_runs_file_their_changes
 async def test_a_held_runs_deletions_leave_the_index_only_when_approved(
     harness: DifferHarness,
 ) -> None:
+    skip_where_search_is_missing(harness.redis)
     index = SearchIndex(harness.redis)
     profiles = [make_profile(i) for i in range(10)]
     harness.set_profiles(profiles)

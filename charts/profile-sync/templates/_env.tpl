@@ -75,6 +75,8 @@ credentials to get the app's own tokens. Usage: include "profile-sync.entraEnv" 
 {{- else }}
   value: {{ .Values.redis.url | quote }}
 {{- end }}
+- name: REDIS_CLUSTER
+  value: {{ .Values.redis.cluster | default "auto" | toString | quote }}
 {{- end -}}
 
 {{/* Where the differ keeps snapshots; the emulator's staging default is a throwaway directory. */}}
