@@ -292,7 +292,9 @@ class _Run:
             args = [self.base]
             for f, entry in batch:
                 args += [f"{f}:{entry}", "1" if whole_needed[(f, entry)] else "0"]
-            commands.append(("evalsha", script.sha, 0, *args))
+            # CURRENT is declared only to route the call to the index's slot
+            # on a Redis Cluster (every key of the index shares its hash tag).
+            commands.append(("evalsha", script.sha, 1, keys.CURRENT, *args))
         replies = await self.reader.run(commands, _CALLS_PER_TRIP)
         for batch, reply in zip(calls, replies, strict=True):
             for i, lookup in enumerate(batch):

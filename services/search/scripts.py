@@ -280,6 +280,8 @@ return {counts.written, counts.unchanged, counts.deleted, counts.missing}
 
 # Reads a bounded batch of entries for a search (services/search/evaluate.py
 # sizes the batches by the entries' counts). Only reads.
+# KEYS: 1 the index's CURRENT key, unused: it routes the call to the index's
+#       slot on a Redis Cluster (every key of the index shares one hash tag)
 # ARGV: 1 generation key prefix, then per entry '<field>:<entry>' and '1' when
 # its whole-value bitmap is wanted ('0' otherwise).
 # Returns three values per entry: its membership bitmap (false while it is a
