@@ -4,7 +4,7 @@ Fixed keys:
 
     {profilesync:search}:current     generation that answers searches
     {profilesync:search}:building    generation a rebuild is writing (with a lease)
-    {profilesync:search}:epoch       bumped on every change (a search that overlapped one runs again)
+    {profilesync:search}:epoch       bumped on every change (an overlapping search runs again)
     {profilesync:search}:genseq      generation counter
     {profilesync:search}:docseq      document number counter (numbers start at 0)
     {profilesync:search}:tokenkey    HMAC key that signs page tokens
