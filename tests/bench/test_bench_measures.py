@@ -117,14 +117,14 @@ def test_redis_peak_is_seen_while_the_block_runs(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     try:
         client.flushdb()
-        rest = full_sync.redis_at_rest(client)
-        with full_sync.RedisPeak(client, every=0.01) as peak:
+        rest = full_sync.redis_at_rest([client])
+        with full_sync.RedisPeak([client], every=0.01) as peak:
             client.setrange("bench:peak", 4_000_000, "x")  # 4 MB made by Redis itself
             time.sleep(0.1)
             client.delete("bench:peak")
             time.sleep(0.05)
         assert peak.peak >= rest + 4_000_000
-        assert full_sync.redis_at_rest(client) < rest + 1_000_000
+        assert full_sync.redis_at_rest([client]) < rest + 1_000_000
     finally:
         client.close()
 
