@@ -59,7 +59,12 @@ class Sweeper:
     def stop(self) -> str:
         """Stops it by its own pid (it records its run as interrupted); its stderr."""
         self.process.terminate()
-        _, stderr = self.process.communicate(timeout=30)
+        try:
+            _, stderr = self.process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # its pipes are closed either way
+            _, stderr = self.process.communicate()
+            raise AssertionError(f"the sweeper outlived SIGTERM by 60 s: {stderr[-2000:]}")
         return stderr
 
 
