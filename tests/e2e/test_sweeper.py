@@ -64,7 +64,8 @@ class Sweeper:
         except subprocess.TimeoutExpired:
             self.process.kill()  # its pipes are closed either way
             _, stderr = self.process.communicate()
-            raise AssertionError(f"the sweeper outlived SIGTERM by 60 s: {stderr[-2000:]}")
+            message = f"the sweeper outlived SIGTERM by 60 s: {stderr[-2000:]}"
+            raise AssertionError(message) from None
         return stderr
 
 
