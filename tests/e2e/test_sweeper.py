@@ -112,7 +112,9 @@ def test_an_edit_just_after_its_users_read_arrives_within_one_interval(
         sweeper.stop()
     assert arrived is not None, "the edit never reached the LOB app"
     # Within one interval (plus the time to compare and publish a batch).
-    assert arrived <= INTERVAL + 3, f"arrived {arrived:.1f} s after the edit"
+    # A second interval would be 24 s: 6 s is the time to compare and publish a
+    # batch on a loaded 2-core machine, not a second sweep.
+    assert arrived <= INTERVAL + 6, f"arrived {arrived:.1f} s after the edit"
     runs = lob.http.get("/v1/syncs").json()["runs"]
     sweeps = [r for r in runs if r.get("intervalSeconds") == INTERVAL]
     assert run["runId"] in {r["runId"] for r in sweeps}
