@@ -25,7 +25,7 @@ $(PROTO_STAMP): $(PROTO_SOURCES) scripts/gen_protos.py
 	$(PY) scripts/gen_protos.py
 	@touch $@
 
-dev: $(PROTO_STAMP) ## the whole stack on the ports of CONTRACT.md until Ctrl-C
+dev: $(PROTO_STAMP) ## the whole stack on the ports the README lists, until Ctrl-C
 	$(PY) -m services.devstack dev
 
 demo: $(PROTO_STAMP) ## start the stack, sync, edit, sync again, show the changes, stop

@@ -1,6 +1,6 @@
 """`python -m services.devstack dev|demo`: the embedded default.
 
-`dev` runs the whole stack on the ports of CONTRACT.md until Ctrl-C;
+`dev` runs the whole stack on the ports the README lists, until Ctrl-C;
 `demo` runs the narrated round trip and stops.
 """
 

@@ -26,7 +26,7 @@ __all__ = ["FIXED_PORTS", "Stack", "StackOptions"]
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 
-# The ports of CONTRACT.md, used by `make dev`; everything else asks for port 0.
+# The fixed ports the README lists, used by `make dev`; everything else asks for port 0.
 FIXED_PORTS = {
     "gateway": 8080,
     "extender": 50051,

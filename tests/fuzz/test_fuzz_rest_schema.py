@@ -34,7 +34,7 @@ schema = schema.exclude(operation_id="StreamChanges")
 
 # Checks left out, and why:
 # - A method no RPC claims is answered 404, not 405: the transcoder refuses what it
-#   cannot route (`reject_unknown_method`), as CONTRACT.md documents.
+#   cannot route (`reject_unknown_method`), as the README's error table says.
 # - Rules across fields ("give `cursor` or `to`", "at least one field to change")
 #   are in the descriptions, not in the schema, so a schema-valid body can still be
 #   refused with a 400 (which must name the problem all the same: problem_in).
