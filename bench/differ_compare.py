@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench.full_sync import parse_time
 from bench.results import Result
 from profilesync.v1 import (
     extender_pb2,
@@ -154,10 +155,6 @@ class Measured:
     own_seconds: float  # start to commit, less waiting for the extender
     counts: dict[str, int]
     peak_rss_bytes: int = 0
-
-
-def parse_time(value: str) -> float:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def _ours(env: dict[str, str]) -> Measured:
