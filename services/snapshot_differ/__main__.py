@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import json
 import logging
 import signal
@@ -60,6 +61,11 @@ EXIT_CODES = {
     differ_pb2.HELD_FOR_DELETES: 5,
 }
 EXIT_ALREADY_RUNNING = 4
+# A sweeper asked to stop records its run as interrupted and exits; if that
+# takes longer than this, it prints every thread's stack and exits anyway
+# (a crash at any point is safe: the next run takes over), inside the pod's
+# 30 s termination grace period.
+STOP_GRACE_SECONDS = 20
 
 
 @asynccontextmanager
@@ -155,10 +161,15 @@ async def sweep_until_stopped(settings: DifferSettings, runs: int | None) -> int
                 runs=runs,
             )
         )
+
+        def stop() -> None:
+            # The running run is recorded as interrupted; the next sweeper takes over.
+            faulthandler.dump_traceback_later(STOP_GRACE_SECONDS, exit=True)
+            task.cancel()
+
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            # The running run is recorded as interrupted; the next sweeper takes over.
-            loop.add_signal_handler(signum, task.cancel)
+            loop.add_signal_handler(signum, stop)
         try:
             finished = await task
         except asyncio.CancelledError:
