@@ -70,7 +70,8 @@ class Sweeper:
         if "Timeout (" in stderr:
             # It did not stop in its grace period and exited with its stacks (still safe:
             # the next run takes over); the stacks say what held it.
-            warnings.warn(f"the sweeper was forced out after its grace period: {stderr[-4000:]}")
+            message = f"the sweeper was forced out after its grace period: {stderr[-4000:]}"
+            warnings.warn(message, stacklevel=2)
         return stderr
 
 
