@@ -16,7 +16,13 @@ from services.devstack.stack import Stack, StackOptions
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    options = StackOptions(state_dir=tmp_path_factory.mktemp("reads"), users=30, seed=11)
+    # Two committed snapshots kept: a listing outlives one later sync, not two.
+    options = StackOptions(
+        state_dir=tmp_path_factory.mktemp("reads"),
+        users=30,
+        seed=11,
+        env={"SNAPSHOT_RETENTION": "2"},
+    )
     with Stack(options) as running:
         yield running
 
@@ -114,6 +120,26 @@ def test_a_listing_stays_on_its_sync_while_others_commit(stack: Stack, lob: LobC
     assert len(first["profiles"]) + len(rest) == 30
     events, _ = lob.changes(first["changesCursor"])
     assert [e["userId"] for e in events] == [target["id"]]
+
+
+def test_a_listing_whose_sync_is_no_longer_kept_says_to_start_again(
+    stack: Stack, lob: LobClient
+) -> None:
+    first = lob.http.get("/v1/profiles", params={"pageSize": 10}).json()
+    for aboutMe in ("Retention one", "Retention two"):
+        user = first["profiles"][1]["id"]
+        edit_in_delve(stack.emulator_url, stack.ca_file, user, aboutMe=aboutMe)
+        assert lob.sync_and_wait()["state"] == "SUCCEEDED"
+    # SNAPSHOT_RETENTION is 2: the snapshot this listing reads was pruned.
+    page = lob.http.get(
+        "/v1/profiles", params={"pageSize": 10, "pageToken": first["nextPageToken"]}
+    )
+    assert page.status_code == 400, page.text
+    assert page.json()["code"] == 9, page.text  # FAILED_PRECONDITION
+    assert "start the listing again without a pageToken" in page.json()["message"]
+    restarted = lob.http.get("/v1/profiles", params={"pageSize": 10})
+    assert restarted.status_code == 200, restarted.text
+    assert restarted.json()["changesCursor"] != first["changesCursor"]
 
 
 def test_bad_page_tokens_and_sizes_are_refused_by_name(lob: LobClient) -> None:
