@@ -77,10 +77,40 @@ def receivers() -> Iterator[Callable[..., WebhookReceiver]]:
         receiver.close()
 
 
+@pytest.fixture
+async def receiver(served: Served, receivers: Callable[..., WebhookReceiver]) -> WebhookReceiver:
+    """A listening receiver, subscribed as "crm"; delivery is not started yet."""
+    listening = receivers().listen()
+    await subscribe(served, "crm", listening.url)
+    return listening
+
+
 async def subscribe(served: Served, name: str, url: str) -> notifier_pb2.Subscriber:
     return await served.stub.PutSubscriber(
         notifier_pb2.PutSubscriberRequest(name=name, url=url, secret=SECRET)
     )
+
+
+async def until_delivered(what: str, count: int, *receivers: WebhookReceiver) -> None:
+    """Waits until each receiver has accepted at least `count` events."""
+
+    async def enough() -> bool:
+        return all(len(receiver.delivered_ids()) >= count for receiver in receivers)
+
+    await eventually(enough, what=what)
+
+
+async def until_state(
+    served: Served, name: str, what: str, accept: Callable[[notifier_pb2.Subscriber], bool]
+) -> notifier_pb2.Subscriber:
+    """Waits until the subscriber as the API shows it satisfies `accept`."""
+
+    async def shown() -> notifier_pb2.Subscriber | None:
+        answer = await served.stub.GetSubscriber(notifier_pb2.GetSubscriberRequest(name=name))
+        return answer if accept(answer) else None
+
+    result: notifier_pb2.Subscriber = await eventually(shown, what=what)
+    return result
 
 
 async def publish(served: Served, start: int, stop: int) -> notifier_pb2.PublishResponse:
@@ -128,10 +158,7 @@ async def test_a_receiver_down_then_failing_then_back_gets_every_event_once_in_o
     await publish(served, 30, 45)
     last = await publish(served, 45, 60)
 
-    async def all_delivered() -> bool:
-        return len(receiver.delivered_ids()) >= 60
-
-    await eventually(all_delivered, what="every event delivered")
+    await until_delivered("every event delivered", 60, receiver)
 
     assert receiver.delivered_ids() == event_ids(0, 60)  # each once, in order
     assert all(r.signature_error is None for r in receiver.requests)
@@ -143,11 +170,12 @@ async def test_a_receiver_down_then_failing_then_back_gets_every_event_once_in_o
     attempts = [r.attempt for r in same_batch]
     assert attempts == sorted(attempts) and attempts[0] > 3  # counting went on from the outage
 
-    async def caught_up() -> notifier_pb2.Subscriber | None:
-        answer = await served.stub.GetSubscriber(notifier_pb2.GetSubscriberRequest(name="crm"))
-        return answer if answer.status.state == notifier_pb2.CAUGHT_UP else None
-
-    status = await eventually(caught_up, what="the subscriber caught up")
+    status = await until_state(
+        served,
+        "crm",
+        "the subscriber caught up",
+        lambda s: s.status.state == notifier_pb2.CAUGHT_UP,
+    )
     assert status.cursor == last.last_cursor
     assert status.status.lag_events == 0 and status.status.lag_seconds == 0
     assert status.status.delivered_events == 60
@@ -160,17 +188,12 @@ async def test_a_receiver_down_then_failing_then_back_gets_every_event_once_in_o
 async def test_the_request_carries_the_documented_headers_and_body(
     served: Served,
     start_delivery: StartDelivery,
-    receivers: Callable[..., WebhookReceiver],
+    receiver: WebhookReceiver,
 ) -> None:
-    receiver = receivers().listen()
-    await subscribe(served, "crm", receiver.url)
     await start_delivery()
     published = await publish(served, 0, 3)
 
-    async def delivered() -> bool:
-        return len(receiver.delivered_ids()) == 3
-
-    await eventually(delivered, what="the batch")
+    await until_delivered("the batch", 3, receiver)
     [request] = receiver.accepted()
     assert request.subscriber == "crm" == request.body["subscriber"]
     assert request.delivery_id == request.body["deliveryId"] and len(request.delivery_id) == 32
@@ -197,10 +220,7 @@ async def test_subscribers_at_different_speeds_each_get_everything(
     for start in range(0, 100, 10):
         await publish(served, start, start + 10)
 
-    async def both_done() -> bool:
-        return len(fast.delivered_ids()) >= 100 and len(slow.delivered_ids()) >= 100
-
-    await eventually(both_done, what="the fast and the slow receiver")
+    await until_delivered("the fast and the slow receiver", 100, fast, slow)
     assert fast.delivered_ids() == event_ids(0, 100)
     assert slow.delivered_ids() == event_ids(0, 100)
     # The one that is down held nobody back, and shows why it is behind.
@@ -211,10 +231,7 @@ async def test_subscribers_at_different_speeds_each_get_everything(
 
     down.listen()
 
-    async def down_done() -> bool:
-        return len(down.delivered_ids()) >= 100
-
-    await eventually(down_done, what="the receiver that came back")
+    await until_delivered("the receiver that came back", 100, down)
     assert down.delivered_ids() == event_ids(0, 100)
     assert all(r.signature_error is None for r in fast.requests + slow.requests + down.requests)
 
@@ -222,11 +239,9 @@ async def test_subscribers_at_different_speeds_each_get_everything(
 async def test_a_batch_failing_every_attempt_is_dead_lettered_and_can_be_replayed(
     served: Served,
     start_delivery: StartDelivery,
-    receivers: Callable[..., WebhookReceiver],
+    receiver: WebhookReceiver,
 ) -> None:
-    receiver = receivers().listen()
     receiver.failing_with = 500
-    await subscribe(served, "crm", receiver.url)
     await start_delivery(max_attempts=3)
     await publish(served, 0, 5)
 
@@ -261,10 +276,7 @@ async def test_a_batch_failing_every_attempt_is_dead_lettered_and_can_be_replaye
     )
     assert replayed.queued == 1 and list(replayed.not_found) == ["1-1"]
 
-    async def replay_delivered() -> bool:
-        return len(receiver.delivered_ids()) == 10
-
-    await eventually(replay_delivered, what="the replayed batch")
+    await until_delivered("the replayed batch", 10, receiver)
     # The replay comes after what was delivered meanwhile, under its first delivery id.
     assert receiver.delivered_ids() == event_ids(5, 10) + event_ids(0, 5)
     assert receiver.accepted()[-1].delivery_id == dead.delivery_id
@@ -275,11 +287,9 @@ async def test_a_batch_failing_every_attempt_is_dead_lettered_and_can_be_replaye
 async def test_dead_letters_are_listed_in_pages_and_replayed_all_at_once(
     served: Served,
     start_delivery: StartDelivery,
-    receivers: Callable[..., WebhookReceiver],
+    receiver: WebhookReceiver,
 ) -> None:
-    receiver = receivers().listen()
     receiver.failing_with = 503
-    await subscribe(served, "crm", receiver.url)
     await start_delivery(max_attempts=1, batch_size=2)
     await publish(served, 0, 6)
 
@@ -305,29 +315,21 @@ async def test_dead_letters_are_listed_in_pages_and_replayed_all_at_once(
     )
     assert replayed.queued == 3
 
-    async def all_replayed() -> bool:
-        return len(receiver.delivered_ids()) == 6
-
-    await eventually(all_replayed, what="every replayed batch")
+    await until_delivered("every replayed batch", 6, receiver)
     assert receiver.delivered_ids() == event_ids(0, 6)  # parked order is kept
 
 
 async def test_only_one_replica_delivers_a_subscriber_and_another_takes_over(
     served: Served,
     start_delivery: StartDelivery,
-    receivers: Callable[..., WebhookReceiver],
+    receiver: WebhookReceiver,
 ) -> None:
-    receiver = receivers().listen()
-    await subscribe(served, "crm", receiver.url)
     replica_a = await start_delivery(replica="replica-a")
     replica_b = await start_delivery(replica="replica-b")
     for start in range(0, 50, 10):
         await publish(served, start, start + 10)
 
-    async def first_half() -> bool:
-        return len(receiver.delivered_ids()) >= 50
-
-    await eventually(first_half, what="the first 50 events")
+    await until_delivered("the first 50 events", 50, receiver)
     holders = [m for m in (replica_a, replica_b) if "crm" in m.delivering]
     assert len(holders) == 1
     [holder] = holders
@@ -338,10 +340,7 @@ async def test_only_one_replica_delivers_a_subscriber_and_another_takes_over(
     for start in range(50, 100, 10):
         await publish(served, start, start + 10)
 
-    async def second_half() -> bool:
-        return len(receiver.delivered_ids()) >= 100
-
-    await eventually(second_half, what="the events after the takeover")
+    await until_delivered("the events after the takeover", 100, receiver)
     assert receiver.delivered_ids() == event_ids(0, 100)
     assert other.delivering == ["crm"]
 
@@ -358,18 +357,17 @@ async def test_an_expired_webhook_position_stops_delivery_until_seek(
     for start in range(0, 300, 50):
         await small.publish([make_event(n) for n in range(start, start + 50)])
 
-    async def expired() -> notifier_pb2.Subscriber | None:
-        answer = await served.stub.GetSubscriber(notifier_pb2.GetSubscriberRequest(name="crm"))
-        return answer if answer.status.state == notifier_pb2.EXPIRED else None
-
-    await eventually(expired, what="the EXPIRED state")
+    await until_state(
+        served, "crm", "the EXPIRED state", lambda s: s.status.state == notifier_pb2.EXPIRED
+    )
     receiver.listen()
 
-    async def reported() -> notifier_pb2.Subscriber | None:
-        answer = await served.stub.GetSubscriber(notifier_pb2.GetSubscriberRequest(name="crm"))
-        return answer if "position expired" in answer.status.last_error else None
-
-    await eventually(reported, what="the expired position reported")
+    await until_state(
+        served,
+        "crm",
+        "the expired position reported",
+        lambda s: "position expired" in s.status.last_error,
+    )
     assert receiver.delivered_ids() == []  # nothing after a gap, silently
 
     await served.stub.SeekSubscriber(
@@ -386,10 +384,8 @@ async def test_an_expired_webhook_position_stops_delivery_until_seek(
 async def test_deleting_a_subscriber_stops_its_delivery(
     served: Served,
     start_delivery: StartDelivery,
-    receivers: Callable[..., WebhookReceiver],
+    receiver: WebhookReceiver,
 ) -> None:
-    receiver = receivers().listen()
-    await subscribe(served, "crm", receiver.url)
     manager = await start_delivery()
 
     async def delivering() -> bool:
