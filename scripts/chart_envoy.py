@@ -229,6 +229,14 @@ def _removed(base: Any, variant: Any, path: Path, found: list[Path]) -> None:
         raise GenerationError(f"{_shown(path)}: {base!r} becomes {variant!r}")
 
 
+def removed_parts(base: Any, variant: Any) -> list[Path]:
+    """The paths of the parts of `base` that `variant` lacks (GenerationError on any other
+    difference)."""
+    found: list[Path] = []
+    _removed(base, variant, (), found)
+    return found
+
+
 def _shown(path: Path) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
 
@@ -237,9 +245,8 @@ def _conditions(settings: Any, base: dict[str, Any]) -> dict[Path, list[str]]:
     """Path of a part of `base` -> the chart values that must be on for it to be there."""
     conditions: dict[Path, list[str]] = {}
     for toggle in TOGGLES:
-        found: list[Path] = []
         try:
-            _removed(base, _render(toggle.off(settings)), (), found)
+            found = removed_parts(base, _render(toggle.off(settings)))
         except GenerationError as error:
             raise GenerationError(f"turning {toggle.condition} off: {error}") from error
         for path in found:

@@ -67,6 +67,20 @@ def test_the_committed_config_is_what_the_gateway_module_writes() -> None:
     assert chart_script().stale_envoy_config() is None
 
 
+def test_a_value_can_only_turn_parts_off_not_change_them() -> None:
+    # What a chart value turns off must be whole parts the configuration loses; a setting
+    # that changes a part instead needs a value of its own, and writing the file says where.
+    generator = chart_script().chart_envoy
+    base = {"routes": [{"path": "/a", "timeout": "90s"}, {"path": "/b"}], "extra": 1}
+    assert generator.removed_parts(base, {"routes": [{"path": "/b"}]}) == [
+        ("routes", 0),
+        ("extra",),
+    ]
+    changed = {"routes": [{"path": "/a", "timeout": "60s"}, {"path": "/b"}], "extra": 1}
+    with pytest.raises(generator.GenerationError, match=r"\.routes\[0\]\.timeout: '90s' becomes"):
+        generator.removed_parts(base, changed)
+
+
 def test_the_embedded_defaults_request_guard_runs_in_the_chart() -> None:
     from services.gateway.request_guard import LUA_SOURCE
 
@@ -186,9 +200,30 @@ def test_gateway_values_reach_the_config() -> None:
             assert threshold["max_requests"] == 300
 
 
-@pytest.mark.parametrize("value_set", ["defaults", "differ-server-off", "emulator"])
-def test_envoy_accepts_the_chart_config(value_set: str, tmp_path: pathlib.Path) -> None:
-    config = chart_envoy_config(VALUE_SETS[value_set])
+# Every part the values turn off, off; and the console alone off (the OpenAPI route then stands
+# where the console's routes were).
+ALL_OFF = {
+    "gateway": {"requestGuard": False, "openapi": False, "console": False},
+    "differ": {"server": {"enabled": False}},
+    "metrics": {"enabled": False},
+}
+CONSOLE_OFF = {"gateway": {"console": False}}
+
+
+@pytest.mark.parametrize(
+    ("value_set", "changes"),
+    [
+        ("defaults", {}),
+        ("differ-server-off", {}),
+        ("emulator", {}),
+        ("defaults", ALL_OFF),
+        ("defaults", CONSOLE_OFF),
+    ],
+)
+def test_envoy_accepts_the_chart_config(
+    value_set: str, changes: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    config = chart_envoy_config(merged(VALUE_SETS[value_set], changes))
     # The files are mounted from the ConfigMap in a pod; here they are the chart's own.
     transcoder(config)["proto_descriptor"] = str(DESCRIPTOR_SET)
     for route in routes_of(config):
