@@ -12,7 +12,10 @@ is what it renders for the chart's settings, written as a template the chart ren
   metrics listener) is what the configuration loses when that setting is off: it is wrapped
   in `{{- if <value> }}` (TOGGLES);
 - the descriptor set and the files the gateway serves are at the paths the gateway pod mounts
-  them from its ConfigMap (MOUNT).
+  them from its ConfigMap (MOUNT);
+- a Lua filter's source is read from its file by the chart (`.Files.Get`): the chart's
+  files/<name>.lua is a link to the .lua file the gateway loads (LUA_FILES), so the source is
+  written once.
 
 The chart tests fail when the committed file is not what this module writes.
 """
@@ -44,6 +47,9 @@ BACKENDS = {
     DIFFER: ("differ", ".Values.differ.server.port"),
     "profilesync.v1.LobNotifier": ("notifier", ".Values.notifier.port"),
 }
+
+# The Lua filters' sources: the chart's file (a link to the gateway's) -> the module that loads it.
+LUA_FILES = {"request-guard.lua": ("services.gateway.request_guard", "LUA_SOURCE")}
 
 # A limit that only allows (never requires): where turning a part off would lower it, the
 # chart keeps the value for everything on.
@@ -170,11 +176,44 @@ def _mounted(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def _lua_markers() -> dict[str, str]:
+    """Lua source -> the marker that stands for it (the chart's file name)."""
+    import importlib
+
+    markers = {}
+    for file, (module, name) in LUA_FILES.items():
+        source = getattr(importlib.import_module(module), name)
+        chart_file = CHART / "files" / file
+        if not chart_file.is_file() or chart_file.read_text() != source:
+            raise GenerationError(f"{chart_file.relative_to(ROOT)} must link to {module}'s source")
+        markers[source] = f"lua-file:{file}"
+    return markers
+
+
+def _with_lua_files(node: Any, markers: dict[str, str]) -> None:
+    """Replaces, in place, every inline Lua source with the marker of its file."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "inline_string" and "envoy_on_request" in str(value):
+                if value not in markers:
+                    raise GenerationError(
+                        "a Lua source with no file in the chart: add it to LUA_FILES"
+                    )
+                node[key] = markers[value]
+            else:
+                _with_lua_files(value, markers)
+    elif isinstance(node, list):
+        for item in node:
+            _with_lua_files(item, markers)
+
+
 def _render(settings: Any) -> dict[str, Any]:
     from services.gateway.envoy_config import render_config
 
     with contextlib.chdir(ROOT):
-        return _mounted(render_config(settings))
+        config = _mounted(render_config(settings))
+    _with_lua_files(config, _lua_markers())
+    return config
 
 
 # -- what a toggle removes ------------------------------------------------------------------
@@ -352,6 +391,9 @@ def _check(text: str, expressions: dict[str, str], base: dict[str, Any]) -> None
 def envoy_template() -> str:
     """The text of files/envoy.yaml."""
     settings, expressions = _chart_settings()
+    for file in LUA_FILES:
+        # The file's text as a JSON string (a YAML double-quoted one), for the marker's.
+        expressions[json.dumps(f"lua-file:{file}")] = f'$.Files.Get "files/{file}" | toJson'
     base = _render(settings)
     if "{{" in json.dumps(base, ensure_ascii=False):
         raise GenerationError("the configuration holds '{{', which Helm would read as a template")

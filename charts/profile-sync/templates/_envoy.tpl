@@ -3,7 +3,8 @@ The REST gateway's Envoy configuration: files/envoy.yaml, the bootstrap
 services/gateway/envoy_config.py renders for the embedded default, written as a template by
 `make chart-envoy` (python scripts/chart_test.py envoy) and committed. The values set its ports
 and limits and turn its parts (request guard, OpenAPI document, console, differ's routes,
-metrics listener) on and off; its backends are the headless Services.
+metrics listener) on and off; its backends are the headless Services. The request guard's
+Lua source is files/request-guard.lua, a link to services/gateway/request_guard.lua.
 */}}
 {{- define "profile-sync.envoyConfig" -}}
 {{- tpl (.Files.Get "files/envoy.yaml") . -}}
