@@ -1,7 +1,7 @@
 """`python -m services.devstack dev|demo`: the embedded default.
 
-`dev` runs the whole stack on the ports the README lists, until Ctrl-C;
-`demo` runs the narrated round trip and stops.
+`dev` runs the whole stack on the ports the README lists (`--free-ports`: on
+free ones), until Ctrl-C or SIGTERM; `demo` runs the narrated round trip and stops.
 """
 
 from __future__ import annotations
