@@ -6,7 +6,7 @@ PROTO_SOURCES := $(wildcard protos/profilesync/v1/*.proto)
 PROTO_STAMP := build/.protos-stamp
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup protos dev demo test lint typecheck bench chart-test clean
+.PHONY: setup protos dev demo test lint typecheck bench chart-test chart-envoy clean
 
 setup: ## install everything on a fresh Debian / Python 3.11 machine (idempotent)
 	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null; then \
@@ -43,6 +43,9 @@ test: $(PROTO_STAMP) lint typecheck ## the whole test suite
 
 chart-test: $(PROTO_STAMP) ## render, lint and validate the Helm chart (make test runs the same tests)
 	$(PY) scripts/chart_test.py
+
+chart-envoy: $(PROTO_STAMP) ## rewrite the chart's Envoy configuration from services/gateway (commit it)
+	$(PY) scripts/chart_test.py envoy
 
 bench: $(PROTO_STAMP) ## the benchmarks (bench/results.json); QUICK=1: small workloads, fails only on lost data or a broken suite
 	$(PY) -m bench $(if $(QUICK),--quick,)

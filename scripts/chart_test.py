@@ -2,106 +2,41 @@
 
     python scripts/chart_test.py            # prepare, then run the chart tests (make chart-test)
     python scripts/chart_test.py prepare    # only copy the gateway's files into the chart
+    python scripts/chart_test.py envoy      # rewrite the gateway's configuration (make chart-envoy)
     python scripts/chart_test.py package [--destination DIR]   # prepare, then helm package
     python scripts/chart_test.py readme     # rewrite the parameter table of the chart's README
 
-The chart cannot read files outside its own directory, so `prepare` copies the descriptor set
-`make protos` built (build/profilesync.pb) into charts/profile-sync/files/ and writes beside
-it the REST routes of that set (files/rest-routes.json: for each backend service, the methods
-with a `google.api.http` rule, as services/gateway/descriptors.py finds them). It also copies
-what the embedded default's gateway answers itself or runs besides the gRPC routes: those
-routes (files/gateway-routes.json: /healthz, /openapi.json, the console), the files they serve
-(files/static/) and the request guard's Lua source (files/request-guard.lua). These files are
-generated, not committed: package the chart only through `package`, or after `prepare`.
+The gateway's Envoy configuration (files/envoy.yaml) is written from
+services/gateway/envoy_config.py by `envoy` (see chart_envoy.py) and committed: the chart
+tests fail while it is not what `envoy` would write. The chart cannot read files outside its
+own directory, so `prepare` copies beside it the descriptor set `make protos` built
+(build/profilesync.pb) and the files the gateway serves itself (files/static/: the OpenAPI
+document, the console's pages). These copies are not committed: package the chart only
+through `package`, or after `prepare`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import pathlib
 import subprocess
 import sys
-from typing import Any
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-CHART = ROOT / "charts" / "profile-sync"
-DESCRIPTOR_SET = ROOT / "build" / "profilesync.pb"
-CHART_DESCRIPTOR_SET = CHART / "files" / "profilesync.pb"
+# chart_envoy is beside this script, also when the chart tests load it as a module.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import chart_envoy
+
+ROOT = chart_envoy.ROOT
+CHART = chart_envoy.CHART
+DESCRIPTOR_SET = chart_envoy.DESCRIPTOR_SET
 CHART_FILES = CHART / "files"
-CHART_ROUTES = CHART_FILES / "rest-routes.json"
-# Present when the embedded default's gateway has them (see gateway_files).
-OPTIONAL_GATEWAY_FILES = ("request-guard.lua", "openapi.json")
-# Where the gateway pod mounts the files it serves (its ConfigMap).
-GATEWAY_FILES_MOUNT = "/etc/envoy"
+CHART_DESCRIPTOR_SET = CHART_FILES / "profilesync.pb"
 CHART_README = CHART / "README.md"
 TABLE_START = "<!-- parameters: written by `python scripts/chart_test.py readme` -->"
 TABLE_END = "<!-- end of parameters -->"
-
-
-def rest_routes(descriptor_set: pathlib.Path) -> dict[str, list[dict[str, object]]]:
-    """Service -> its REST-mapped methods: gRPC path and whether the server streams."""
-    sys.path.insert(0, str(ROOT))
-    from services.gateway.descriptors import rest_methods
-    from services.gateway.settings import BACKEND_SERVICES
-
-    routes: dict[str, list[dict[str, object]]] = {name: [] for name in BACKEND_SERVICES}
-    for method in rest_methods(descriptor_set, BACKEND_SERVICES):
-        routes[method.service].append(
-            {"path": method.grpc_path, "serverStreaming": method.server_streaming}
-        )
-    return routes
-
-
-def embedded_gateway_config() -> dict[str, Any]:
-    """The Envoy configuration `python -m services.gateway` renders with its defaults."""
-    sys.path.insert(0, str(ROOT))
-    from services.common.config import EnvReader
-    from services.gateway.envoy_config import render_config
-    from services.gateway.settings import BACKEND_SERVICES, GatewaySettings
-
-    environ = {name: "backend:1" for name in BACKEND_SERVICES.values()}
-    environ["GATEWAY_DESCRIPTOR_SET"] = str(DESCRIPTOR_SET)
-    # Default paths in the settings are relative to the repository.
-    with contextlib.chdir(ROOT):
-        config: dict[str, Any] = render_config(GatewaySettings.from_env(EnvReader(environ)))
-    return config
-
-
-def gateway_files(config: dict[str, Any]) -> dict[str, bytes]:
-    """Chart file -> content: what the gateway serves or runs besides the gRPC routes.
-
-    Taken from the embedded default's configuration, so the chart's gateway answers the same
-    paths itself (health, the OpenAPI document, the console) from the same files, and runs the
-    same request guard (a Lua filter), or none when the embedded default has none.
-    """
-    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-    files: dict[str, bytes] = {}
-    for http_filter in manager["typed_config"]["http_filters"]:
-        if http_filter["name"] == "envoy.filters.http.lua":
-            source = http_filter["typed_config"]["default_source_code"]["inline_string"]
-            files["request-guard.lua"] = source.encode()
-    served: dict[str, pathlib.Path] = {}
-    local_routes = []
-    for route in manager["typed_config"]["route_config"]["virtual_hosts"][0]["routes"]:
-        answered_here = "direct_response" in route or "redirect" in route
-        if not answered_here or route["match"] == {"prefix": "/"}:
-            continue  # a backend's route, or the final catch-all the chart writes itself
-        route = json.loads(json.dumps(route))
-        body = route.get("direct_response", {}).get("body", {})
-        if "filename" in body:
-            source_path = pathlib.Path(body["filename"])
-            # A ConfigMap key: the file's name, which must tell the files apart.
-            key = source_path.name
-            if served.setdefault(key, source_path) != source_path:
-                raise SystemExit(f"two files the gateway serves are named {key}: rename one")
-            body["filename"] = f"{GATEWAY_FILES_MOUNT}/{key}"
-            files[f"static/{key}"] = source_path.read_bytes()
-        local_routes.append(route)
-    files["gateway-routes.json"] = (json.dumps(local_routes, indent=2) + "\n").encode()
-    return files
 
 
 def write_if_changed(path: pathlib.Path, content: bytes) -> None:
@@ -114,28 +49,38 @@ def write_if_changed(path: pathlib.Path, content: bytes) -> None:
 
 
 def prepare() -> None:
-    """Copies the descriptor set and writes its routes into the chart (idempotent)."""
+    """Copies the descriptor set and the files the gateway serves into the chart (idempotent)."""
     if not DESCRIPTOR_SET.is_file():
         raise SystemExit(f"{DESCRIPTOR_SET.relative_to(ROOT)} is missing: run `make protos` first")
     CHART_DESCRIPTOR_SET.parent.mkdir(exist_ok=True)
     write_if_changed(CHART_DESCRIPTOR_SET, DESCRIPTOR_SET.read_bytes())
-    routes = json.dumps(rest_routes(DESCRIPTOR_SET), indent=2) + "\n"
-    write_if_changed(CHART_ROUTES, routes.encode())
-    extras = gateway_files(embedded_gateway_config())
-    (CHART_FILES / "static").mkdir(exist_ok=True)
-    stale = {p.relative_to(CHART_FILES).as_posix() for p in (CHART_FILES / "static").iterdir()}
-    stale |= {name for name in OPTIONAL_GATEWAY_FILES if (CHART_FILES / name).exists()}
-    for name, content in extras.items():
-        write_if_changed(CHART_FILES / name, content)
-        stale.discard(name)
-    for name in stale:
-        (CHART_FILES / name).unlink()
+    static = CHART_FILES / "static"
+    static.mkdir(exist_ok=True)
+    served = chart_envoy.embedded_served_files()
+    for name, path in served.items():
+        write_if_changed(static / name, path.read_bytes())
+    for stale in static.iterdir():
+        if stale.name not in served:
+            stale.unlink()
+
+
+def stale_envoy_config() -> str | None:
+    """Why the committed files/envoy.yaml is not what `envoy` writes now; None when it is."""
+    expected = chart_envoy.envoy_template()
+    path = chart_envoy.GENERATED
+    written = path.read_text() if path.is_file() else None
+    if written == expected:
+        return None
+    state = "is missing" if written is None else "is not what services/gateway renders"
+    return f"{path.relative_to(ROOT)} {state}: run {chart_envoy.REGENERATE} and commit it"
 
 
 def package(destination: pathlib.Path) -> pathlib.Path:
     import helm_python as helm
 
     prepare()
+    if (problem := stale_envoy_config()) is not None:
+        raise SystemExit(problem)
     destination.mkdir(parents=True, exist_ok=True)
     return pathlib.Path(helm.package(CHART, destination=destination))
 
@@ -173,11 +118,16 @@ def with_parameter_table(readme: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python scripts/chart_test.py", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["test", "prepare", "package", "readme"])
+    parser.add_argument(
+        "command", nargs="?", choices=["test", "prepare", "envoy", "package", "readme"]
+    )
     parser.add_argument("--destination", type=pathlib.Path, default=ROOT / "build" / "chart")
     args = parser.parse_args(argv)
     if args.command == "prepare":
         prepare()
+        return 0
+    if args.command == "envoy":
+        write_if_changed(chart_envoy.GENERATED, chart_envoy.envoy_template().encode())
         return 0
     if args.command == "readme":
         CHART_README.write_text(with_parameter_table(CHART_README.read_text()))

@@ -3,20 +3,29 @@
 Used by `make dev`, `make demo` and the tests. Every process is started in
 its own session with a ready file to report where it listens, and stopped by
 its process id (SIGTERM, then SIGKILL after a timeout), never by name.
+
+A child also dies with the process that started it, however that one ends
+(SIGKILL included): the kernel sends it SIGTERM when its parent dies (Linux's
+parent-death signal). Programs that start children of their own (the gateway's
+launcher starting Envoy) do the same, so no grandchild outlives the stack.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import ctypes
 import json
 import os
 import pathlib
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 __all__ = ["ManagedProcess", "ProcessFailed", "free_port"]
@@ -31,6 +40,66 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# What a child gets when its parent dies: the signal stop() sends first, so a
+# service shuts down as it does when stopped (its grace period is bounded).
+PARENT_DEATH_SIGNAL = signal.SIGTERM
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A preexec_fn: the child gets PARENT_DEATH_SIGNAL when its parent dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def preexec() -> None:
+        if libc.prctl(_PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL, 0, 0, 0) != 0:
+            os._exit(126)  # a child that could outlive the stack is not started
+        # The parent may have died between fork and prctl: nothing would signal then.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return preexec
+
+
+class _Spawner:
+    """Starts children from one thread that lives as long as this process.
+
+    The parent-death signal fires when the *thread* that forked the child exits,
+    not the process: a child started from a short-lived thread (a test's worker, a
+    thread pool) would be killed with that thread. A daemon thread ends only with
+    the process, so a child dies exactly when the process that started it does.
+    """
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[
+            tuple[Callable[[], subprocess.Popen[bytes]], concurrent.futures.Future[Any]]
+        ] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def popen(self, start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        future: concurrent.futures.Future[subprocess.Popen[bytes]] = concurrent.futures.Future()
+        with self._lock:
+            # Not alive in a child forked from this process: it starts its own.
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._serve, name="process-spawner", daemon=True
+                )
+                self._thread.start()
+        self._requests.put((start, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            start, future = self._requests.get()
+            try:
+                future.set_result(start())
+            except BaseException as error:  # raised again in the caller's thread
+                future.set_exception(error)
+
+
+_SPAWNER = _Spawner()
 
 
 class ManagedProcess:
@@ -66,14 +135,19 @@ class ManagedProcess:
         if self.ready_file is not None:
             self.ready_file.unlink(missing_ok=True)
         self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            cwd=self.cwd,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        log = self._log
+        preexec = _die_with_parent(os.getpid())
+        self.process = _SPAWNER.popen(
+            lambda: subprocess.Popen(
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=preexec,
+            )
         )
         return self
 

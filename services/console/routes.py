@@ -15,6 +15,7 @@ or one reaching the gateway through a rebound DNS name, gets a 4xx naming why.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import pathlib
 import re
@@ -152,18 +153,13 @@ _ORIGIN_REFUSAL = (
     "the dev-token route answers only the console's own page: the Origin header "
     "must be this gateway's origin (scheme, name and port of the Host)"
 )
-# Route matching cannot compare two headers; this does, on the token route only:
-# the page's Origin must be the very origin the request is addressed to.
-_SAME_ORIGIN_LUA = """
-function envoy_on_request(handle)
-  local headers = handle:headers()
-  local host = headers:get(":authority") or ""
-  local origin = headers:get("origin") or ""
-  if host == "" or (origin ~= "http://" .. host and origin ~= "https://" .. host) then
-    handle:respond({[":status"] = "403", ["content-type"] = "text/plain"}, "REFUSAL")
-  end
-end
-""".replace("REFUSAL", _ORIGIN_REFUSAL)
+# Route matching cannot compare two headers; same_origin.lua does, on the token
+# route only. Its refusal is the one the routes give, defined ahead of the source
+# (a JSON string is a valid Lua string literal for this ASCII text).
+_SAME_ORIGIN_LUA = (
+    f"local REFUSAL = {json.dumps(_ORIGIN_REFUSAL)}\n"
+    + (importlib.resources.files("services.console") / "same_origin.lua").read_text()
+)
 
 
 def _exact_or_regex(name: str, pattern: str) -> dict[str, Any]:

@@ -1,17 +1,18 @@
 """`python -m services.devstack dev|demo`: the embedded default.
 
-`dev` runs the whole stack on the ports the README lists, until Ctrl-C;
-`demo` runs the narrated round trip and stops.
+`dev` runs the whole stack on the ports the README lists (`--free-ports`: on
+free ones), until Ctrl-C or SIGTERM; `demo` runs the narrated round trip and stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
 import signal
 import sys
-import threading
 import urllib.parse
+from types import FrameType
 
 from services.devstack.demo import run_demo
 from services.devstack.stack import FIXED_PORTS, Stack, StackOptions
@@ -46,19 +47,36 @@ def banner(stack: Stack) -> list[str]:
     ]
 
 
-def run_dev(users: int, state_dir: pathlib.Path) -> int:
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    with Stack(
-        StackOptions(
-            state_dir=state_dir, users=users, ports=dict(FIXED_PORTS), tenant_mix="realistic"
-        )
-    ) as stack:
+class _StopRequested(Exception):
+    """SIGTERM or SIGINT: stop the stack, wherever its start has got to."""
+
+
+def _stop_requested(signum: int, frame: FrameType | None) -> None:
+    # Raised in the main thread, even in the middle of Stack.start(): a stack told to
+    # stop while it starts stops what it has started instead of starting the rest
+    # first. Further signals are ignored while it stops; a SIGKILL still takes every
+    # child with it (services/common/processes.py).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise _StopRequested(signal.Signals(signum).name)
+
+
+def run_dev(users: int, state_dir: pathlib.Path, ports: dict[str, int]) -> int:
+    signal.signal(signal.SIGTERM, _stop_requested)
+    signal.signal(signal.SIGINT, _stop_requested)
+    with (
+        contextlib.suppress(_StopRequested),
+        Stack(
+            StackOptions(state_dir=state_dir, users=users, ports=ports, tenant_mix="realistic")
+        ) as stack,
+    ):
         print("\n".join(banner(stack)))
         print("Ctrl-C stops everything.", flush=True)
-        stopping.wait()
-        print("stopping ...", flush=True)
+        try:
+            while True:
+                signal.pause()
+        finally:
+            print("stopping ...", flush=True)
     return 0
 
 
@@ -67,10 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["dev", "demo"])
     parser.add_argument("--users", type=int, default=50, help="users in the generated tenant")
     parser.add_argument("--state-dir", type=pathlib.Path, default=pathlib.Path(".state/dev"))
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="dev: every service on a free port instead of the README's (the banner says where)",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         return run_demo(args.users)
-    return run_dev(args.users, args.state_dir.resolve())
+    ports = {} if args.free_ports else dict(FIXED_PORTS)
+    return run_dev(args.users, args.state_dir.resolve(), ports)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 
 Started in dependency order (Redis, Graph emulator, notifier, extender,
 differ, gateway), each reporting where it listens through a ready file, and
-stopped in reverse order by process id.
+stopped in reverse order by process id. Each dies with the process that runs
+the stack if that one ends without stopping them (services/common/processes.py).
 """
 
 from __future__ import annotations

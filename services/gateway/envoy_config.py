@@ -389,9 +389,80 @@ def _http_connection_manager(settings: GatewaySettings) -> dict[str, Any]:
     }
 
 
+ADMIN_CLUSTER = "envoy_admin"
+
+
+def _metrics_listener(port: int) -> dict[str, Any]:
+    """Envoy's statistics for Prometheus, without exposing the rest of the admin interface."""
+    routes = [
+        {
+            "match": {
+                "path": "/metrics",
+                "headers": [{"name": ":method", "string_match": {"exact": "GET"}}],
+            },
+            "route": {"cluster": ADMIN_CLUSTER, "prefix_rewrite": "/stats/prometheus"},
+        },
+        {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+    ]
+    manager = {
+        "@type": f"{_TYPES}.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        "stat_prefix": "metrics",
+        "codec_type": "AUTO",
+        "request_headers_timeout": "10s",
+        "route_config": {
+            "name": "metrics",
+            "virtual_hosts": [{"name": "metrics", "domains": ["*"], "routes": routes}],
+        },
+        "http_filters": [
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": {"@type": f"{_TYPES}.filters.http.router.v3.Router"},
+            }
+        ],
+    }
+    return {
+        "name": "metrics",
+        # Scraped from other pods.
+        "address": _socket_address("0.0.0.0", port),  # noqa: S104
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": manager,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _admin_cluster(settings: GatewaySettings) -> dict[str, Any]:
+    """Envoy's own admin interface, which the metrics listener reads its statistics from."""
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": _socket_address(settings.admin_host, settings.admin_port)
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
 def render_config(settings: GatewaySettings) -> dict[str, Any]:
     """The Envoy bootstrap for `settings`, ready to be written as JSON."""
-    bootstrap = {
+    bootstrap: dict[str, Any] = {
         "admin": {"address": _socket_address(settings.admin_host, settings.admin_port)},
         "static_resources": {
             "listeners": [
@@ -418,5 +489,9 @@ def render_config(settings: GatewaySettings) -> dict[str, Any]:
             ]
         },
     }
+    if settings.metrics_port is not None:
+        resources = bootstrap["static_resources"]
+        resources["listeners"].append(_metrics_listener(settings.metrics_port))
+        resources["clusters"].append(_admin_cluster(settings))
     # The console's pages go ahead of the transcoder's routes (services/console).
     return add_console(bootstrap, settings.console)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import os
 import pathlib
@@ -67,12 +68,15 @@ def validate_config(envoy_path: str, config_path: pathlib.Path) -> None:
         )
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent_pid: int) -> None:
     # If the launcher is killed outright (SIGKILL), Envoy gets SIGTERM instead of
     # living on as an orphan that still holds the port.
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # The launcher may have died before prctl: then no signal would ever come.
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 class EnvoyProcess:
@@ -115,7 +119,7 @@ class EnvoyProcess:
         self.process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
 
     def poll(self) -> int | None:

@@ -72,8 +72,8 @@ class GatewaySettings:
     # The OpenAPI document served at /openapi.json; None serves none.
     openapi_file: pathlib.Path | None = None
     # Refuse headers and URLs that gRPC would answer with INTERNAL (see
-    # request_guard.py). from_env turns it on; the bare default renders the
-    # configuration the Helm chart mirrors today.
+    # request_guard.py). from_env turns it on, as the Helm chart does by default
+    # (gateway.requestGuard).
     request_guard: bool = False
     # Downstream connections Envoy holds at once (its overload manager); more
     # are not accepted until some close. A change stream over HTTP/1.1 is one.
@@ -83,8 +83,12 @@ class GatewaySettings:
     max_backend_requests: int = 10_000
     # Concurrent streams on one HTTP/2 client connection.
     max_streams_per_connection: int = 100
+    # A second listener serving only Envoy's statistics for Prometheus (GET /metrics),
+    # from the admin interface at a fixed admin_port; None serves none. The Helm
+    # chart turns it on.
+    metrics_port: int | None = None
     # The operations console under /console/ (services/console); None serves none.
-    # from_env serves it; the bare default renders what the Helm chart mirrors.
+    # from_env serves it, as the Helm chart does by default (gateway.console).
     console: ConsoleSettings | None = None
 
     @classmethod

@@ -1,12 +1,10 @@
-"""The chart's gateway is the embedded default's gateway: same Envoy configuration, same
-descriptor set, and an Envoy image of the release the configuration is validated with."""
+"""The chart's gateway is the embedded default's gateway: the Envoy configuration
+services/gateway renders (files/envoy.yaml, kept current), the same descriptor set, and an
+Envoy image of the release the configuration is validated with."""
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import copy
-import dataclasses
 import json
 import pathlib
 from typing import Any
@@ -25,20 +23,13 @@ from chart_harness import (
     render,
 )
 
-from services.common.config import EnvReader
-from services.gateway.envoy_config import render_config
 from services.gateway.envoy_process import LOG_FORMAT, default_envoy_path, validate_config
-from services.gateway.settings import BACKEND_SERVICES, Backend, GatewaySettings
 
 DESCRIPTOR_SET = ROOT / "build" / "profilesync.pb"
 CONFIG_MAP_LIMIT = 1024 * 1024
 CHART_DESCRIPTOR_PATH = "/etc/envoy/profilesync.pb"
-
-BACKEND_COMPONENTS = {
-    "profilesync.v1.ProfileExtender": ("extender", 50051),
-    "profilesync.v1.SnapshotDiffer": ("differ", 50052),
-    "profilesync.v1.LobNotifier": ("notifier", 50053),
-}
+LUA_FILTER = "envoy.filters.http.lua"
+EVERY_INTERFACE = "0.0.0.0"  # noqa: S104 - where the pod's listeners bind
 
 
 def gateway_config_map(values: dict[str, Any]) -> dict[str, Any]:
@@ -50,148 +41,189 @@ def chart_envoy_config(values: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def python_envoy_config(services: list[str], **settings: Any) -> dict[str, Any]:
-    """What `python -m services.gateway` renders with its defaults, for the same backends as
-    the chart names them (and any other `settings` the chart's values change)."""
-    backends = tuple(
-        Backend(
-            service,
-            f"{PREFIX}-{BACKEND_COMPONENTS[service][0]}-headless.{NAMESPACE}.svc.cluster.local",
-            BACKEND_COMPONENTS[service][1],
-        )
-        for service in services
-    )
-    environ = {name: "backend:1" for name in BACKEND_SERVICES.values()}
-    environ["GATEWAY_DESCRIPTOR_SET"] = str(DESCRIPTOR_SET)
-    with contextlib.chdir(ROOT):
-        defaults = GatewaySettings.from_env(EnvReader(environ))
-    chosen = dataclasses.replace(
-        defaults,
-        backends=backends,
-        host="0.0.0.0",  # noqa: S104
-        **settings,
-    )
-    config = json.loads(json.dumps(render_config(chosen)))  # tuples -> lists, as in YAML
-    # The chart mounts the files it serves from its ConfigMap.
-    transcoder(config)["proto_descriptor"] = CHART_DESCRIPTOR_PATH
-    for route in routes_of(config):
-        body = route.get("direct_response", {}).get("body", {})
-        if "filename" in body:
-            body["filename"] = f"/etc/envoy/{pathlib.Path(body['filename']).name}"
-    return config
+def manager_of(config: dict[str, Any]) -> dict[str, Any]:
+    listener = config["static_resources"]["listeners"][0]
+    manager: dict[str, Any] = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return manager
 
 
 def routes_of(config: dict[str, Any]) -> list[dict[str, Any]]:
-    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-    found: list[dict[str, Any]] = manager["typed_config"]["route_config"]["virtual_hosts"][0][
-        "routes"
-    ]
-    return found
-
-
-def differences(chart: Any, python: Any, path: str = "") -> list[str]:
-    """Where two configurations differ, as readable paths (empty when they are equal)."""
-    if isinstance(chart, dict) and isinstance(python, dict):
-        found = []
-        for key in sorted(set(chart) | set(python)):
-            if key not in chart:
-                found.append(f"{path}.{key}: only the gateway module has it")
-            elif key not in python:
-                found.append(f"{path}.{key}: only the chart has it")
-            else:
-                found += differences(chart[key], python[key], f"{path}.{key}")
-        return found
-    if isinstance(chart, list) and isinstance(python, list):
-        if len(chart) != len(python):
-            return [f"{path}: {len(chart)} items in the chart, {len(python)} in the module"]
-        return [d for i, (a, b) in enumerate(zip(chart, python, strict=True))
-                for d in differences(a, b, f"{path}[{i}]")]  # fmt: skip
-    return [] if chart == python else [f"{path}: chart {chart!r}, module {python!r}"]
-
-
-def without_chart_additions(config: dict[str, Any]) -> dict[str, Any]:
-    """The chart's config less what only a pod needs: the metrics listener and its admin
-    cluster, a fixed admin port, and the descriptor set at its mount path."""
-    config = copy.deepcopy(config)
-    resources = config["static_resources"]
-    resources["listeners"] = [x for x in resources["listeners"] if x["name"] != "metrics"]
-    resources["clusters"] = [x for x in resources["clusters"] if x["name"] != "envoy_admin"]
-    config["admin"]["address"]["socket_address"]["port_value"] = 0
-    return config
+    routes: list[dict[str, Any]] = manager_of(config)["route_config"]["virtual_hosts"][0]["routes"]
+    return routes
 
 
 def transcoder(config: dict[str, Any]) -> dict[str, Any]:
-    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-    filters = manager["typed_config"]["http_filters"]
     found: dict[str, Any] = next(
-        f for f in filters if f["name"] == "envoy.filters.http.grpc_json_transcoder"
+        f
+        for f in manager_of(config)["http_filters"]
+        if f["name"] == "envoy.filters.http.grpc_json_transcoder"
     )
     return found["typed_config"]
 
 
-@pytest.mark.parametrize(
-    ("value_set", "services", "settings"),
-    [
-        ("defaults", list(BACKEND_COMPONENTS), {}),
-        (
-            "differ-server-off",
-            ["profilesync.v1.ProfileExtender", "profilesync.v1.LobNotifier"],
-            {},
-        ),
-    ],
-)
-def test_chart_config_is_what_the_gateway_module_renders(
-    value_set: str, services: list[str], settings: dict[str, Any]
-) -> None:
-    chart = without_chart_additions(chart_envoy_config(VALUE_SETS[value_set]))
-    assert differences(chart, python_envoy_config(services, **settings)) == []
+def test_the_committed_config_is_what_the_gateway_module_writes() -> None:
+    # One source: services/gateway/envoy_config.py. A change there (or to the protos, the
+    # console's files, the request guard) needs `make chart-envoy` and the file committed.
+    assert chart_script().stale_envoy_config() is None
 
 
-def test_guard_openapi_and_console_can_be_turned_off_as_in_the_module() -> None:
+def test_a_value_can_only_turn_parts_off_not_change_them() -> None:
+    # What a chart value turns off must be whole parts the configuration loses; a setting
+    # that changes a part instead needs a value of its own, and writing the file says where.
+    generator = chart_script().chart_envoy
+    base = {"routes": [{"path": "/a", "timeout": "90s"}, {"path": "/b"}], "extra": 1}
+    assert generator.removed_parts(base, {"routes": [{"path": "/b"}]}) == [
+        ("routes", 0),
+        ("extra",),
+    ]
+    changed = {"routes": [{"path": "/a", "timeout": "60s"}, {"path": "/b"}], "extra": 1}
+    with pytest.raises(generator.GenerationError, match=r"\.routes\[0\]\.timeout: '90s' becomes"):
+        generator.removed_parts(base, changed)
+
+
+def test_the_embedded_defaults_request_guard_runs_in_the_chart() -> None:
+    from services.gateway.request_guard import LUA_SOURCE
+
+    config = chart_envoy_config(VALUE_SETS["defaults"])
+    guard = next(f for f in manager_of(config)["http_filters"] if f["name"] == LUA_FILTER)
+    assert guard["typed_config"]["default_source_code"]["inline_string"] == LUA_SOURCE
+
+
+def test_guard_openapi_console_and_metrics_can_be_turned_off() -> None:
     off = {"requestGuard": False, "openapi": False, "console": False}
-    values = merged(VALUE_SETS["defaults"], {"gateway": off})
-    chart = without_chart_additions(chart_envoy_config(values))
-    python = python_envoy_config(
-        list(BACKEND_COMPONENTS), request_guard=False, openapi_file=None, console=None
-    )
-    assert differences(chart, python) == []
+    values = merged(VALUE_SETS["defaults"], {"gateway": off, "metrics": {"enabled": False}})
+    config = chart_envoy_config(values)
+    manager = manager_of(config)
+    assert LUA_FILTER not in [f["name"] for f in manager["http_filters"]]
+    # The guard's named refusals go with it; the generic JSON errors stay.
+    mappers = manager["local_reply_config"]["mappers"]
+    assert not [m for m in mappers if "and_filter" in m["filter"]]
+    assert any(m["filter"].get("status_code_filter") for m in mappers)
+    paths = [r["match"].get("path") or r["match"].get("prefix") for r in routes_of(config)]
+    assert "/openapi.json" not in paths
+    assert not [p for p in paths if p.startswith("/console")]
+    assert "/healthz" in paths
+    assert [x["name"] for x in config["static_resources"]["listeners"]] == ["rest"]
+    assert "envoy_admin" not in [c["name"] for c in config["static_resources"]["clusters"]]
     assert list(gateway_config_map(values)["binaryData"]) == ["profilesync.pb"]
 
 
-def test_gateway_serves_the_files_the_embedded_default_serves() -> None:
+def test_without_the_differ_server_its_routes_and_cluster_are_gone() -> None:
+    on = chart_envoy_config(VALUE_SETS["defaults"])
+    off = chart_envoy_config(VALUE_SETS["differ-server-off"])
+    for config, present in ((on, True), (off, False)):
+        clusters = [c["name"] for c in config["static_resources"]["clusters"]]
+        assert ("SnapshotDiffer" in clusters) is present
+        assert ("profilesync.v1.SnapshotDiffer" in transcoder(config)["services"]) is present
+        routed = [r["route"]["cluster"] for r in routes_of(config) if "route" in r]
+        assert ("SnapshotDiffer" in routed) is present
+        assert "ProfileExtender" in routed
+        assert "LobNotifier" in routed
+
+
+def test_backends_are_the_headless_services() -> None:
+    config = chart_envoy_config(VALUE_SETS["defaults"])
+    addresses = {
+        c["name"]: c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"][
+            "socket_address"
+        ]
+        for c in config["static_resources"]["clusters"]
+    }
+    assert addresses["ProfileExtender"] == {
+        "address": f"{PREFIX}-extender-headless.{NAMESPACE}.svc.cluster.local",
+        "port_value": 50051,
+    }
+    assert addresses["SnapshotDiffer"]["port_value"] == 50052
+    assert addresses["LobNotifier"]["address"].startswith(f"{PREFIX}-notifier-headless.")
+    assert addresses["envoy_admin"] == {"address": "127.0.0.1", "port_value": 9901}
+    assert transcoder(config)["proto_descriptor"] == CHART_DESCRIPTOR_PATH
+
+
+def test_gateway_served_files_are_the_embedded_defaults() -> None:
     config_map = gateway_config_map(VALUE_SETS["defaults"])
     served = {k: base64.b64decode(v) for k, v in config_map["binaryData"].items()}
-    module = chart_script().embedded_gateway_config()
-    files = {
-        pathlib.Path(body["filename"])
-        for route in routes_of(module)
+    module = chart_script().chart_envoy.embedded_served_files()
+    assert set(module) | {"profilesync.pb"} == set(served)
+    for name, path in module.items():
+        assert served[name] == path.read_bytes(), path
+    config = chart_envoy_config(VALUE_SETS["defaults"])
+    filenames = {
+        body["filename"]
+        for route in routes_of(config)
         if "filename" in (body := route.get("direct_response", {}).get("body", {}))
     }
-    for path in files:
-        assert served[path.name] == path.read_bytes(), path
-    paths = [r["match"].get("path") for r in routes_of(chart_envoy_config(VALUE_SETS["defaults"]))]
-    assert "/healthz" in paths
+    assert filenames == {f"/etc/envoy/{name}" for name in module}
 
 
 def test_gateway_values_reach_the_config() -> None:
     values = merged(
         VALUE_SETS["defaults"],
-        {"gateway": {"maxRequestBytes": 65536, "streamIdleTimeoutSeconds": 600, "port": 8000}},
+        {
+            "gateway": {
+                "maxRequestBytes": 65536,
+                "streamIdleTimeoutSeconds": 600,
+                "port": 8000,
+                "adminPort": 9000,
+                "maxConnections": 500,
+                "maxBackendRequests": 300,
+                "maxStreamsPerConnection": 20,
+            },
+            "metrics": {"port": 9100},
+        },
     )
-    chart = without_chart_additions(chart_envoy_config(values))
-    python = python_envoy_config(
-        list(BACKEND_COMPONENTS),
-        max_request_bytes=65536,
-        stream_idle_timeout_seconds=600,
-        port=8000,
-    )
-    transcoder(python)["proto_descriptor"] = CHART_DESCRIPTOR_PATH
-    assert differences(chart, python) == []
+    config = chart_envoy_config(values)
+    manager = manager_of(config)
+    listeners = {
+        x["name"]: x["address"]["socket_address"] for x in config["static_resources"]["listeners"]
+    }
+    assert listeners == {
+        "rest": {"address": EVERY_INTERFACE, "port_value": 8000},
+        "metrics": {"address": EVERY_INTERFACE, "port_value": 9100},
+    }
+    assert config["admin"]["address"]["socket_address"]["port_value"] == 9000
+    monitor = config["overload_manager"]["resource_monitors"][0]["typed_config"]
+    assert monitor["max_active_downstream_connections"] == 500
+    assert manager["http2_protocol_options"]["max_concurrent_streams"] == 20
+    buffer = next(f for f in manager["http_filters"] if f["name"] == "envoy.filters.http.buffer")
+    assert buffer["typed_config"]["max_request_bytes"] == 65536
+    assert transcoder(config)["max_request_body_size"] == 65536
+    messages = [
+        m["body_format_override"]["json_format"]["message"]
+        for m in manager["local_reply_config"]["mappers"]
+    ]
+    assert any("larger than 65536 bytes" in m for m in messages)
+    streams = [r["route"] for r in routes_of(config) if r.get("route", {}).get("timeout") == "0s"]
+    assert streams
+    assert {s["idle_timeout"] for s in streams} == {"600s"}
+    for cluster in config["static_resources"]["clusters"]:
+        for threshold in cluster.get("circuit_breakers", {}).get("thresholds", []):
+            assert threshold["max_requests"] == 300
 
 
-@pytest.mark.parametrize("value_set", ["defaults", "differ-server-off", "emulator"])
-def test_envoy_accepts_the_chart_config(value_set: str, tmp_path: pathlib.Path) -> None:
-    config = chart_envoy_config(VALUE_SETS[value_set])
+# Every part the values turn off, off; and the console alone off (the OpenAPI route then stands
+# where the console's routes were).
+ALL_OFF = {
+    "gateway": {"requestGuard": False, "openapi": False, "console": False},
+    "differ": {"server": {"enabled": False}},
+    "metrics": {"enabled": False},
+}
+CONSOLE_OFF = {"gateway": {"console": False}}
+
+
+@pytest.mark.parametrize(
+    ("value_set", "changes"),
+    [
+        ("defaults", {}),
+        ("differ-server-off", {}),
+        ("emulator", {}),
+        ("defaults", ALL_OFF),
+        ("defaults", CONSOLE_OFF),
+    ],
+)
+def test_envoy_accepts_the_chart_config(
+    value_set: str, changes: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    config = chart_envoy_config(merged(VALUE_SETS[value_set], changes))
     # The files are mounted from the ConfigMap in a pod; here they are the chart's own.
     transcoder(config)["proto_descriptor"] = str(DESCRIPTOR_SET)
     for route in routes_of(config):

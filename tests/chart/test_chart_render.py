@@ -93,7 +93,7 @@ def test_the_packaged_chart_carries_its_generated_files(tmp_path: pathlib.Path) 
     archive = helm.package(CHART_DIR, destination=tmp_path)
     with helm.Chart.load(archive) as chart:
         names = {f["name"] for f in chart.files}
-        assert {"files/profilesync.pb", "files/rest-routes.json"} <= names
+        assert {"files/profilesync.pb", "files/envoy.yaml", "files/static/index.html"} <= names
         assert not {n for n in names if n.startswith("ci/") or n.endswith(".gitignore")}
         rendered = chart.render(VALUE_SETS["defaults"], name="rel", namespace="profiles")
     assert "binaryData" in rendered["profile-sync/templates/gateway-configmap.yaml"]

@@ -127,19 +127,17 @@ def test_the_value_sets_render() -> None:
         assert render(values)
 
 
-def test_a_chart_packaged_without_its_generated_files_says_how_to_make_them(
+def test_a_chart_packaged_without_its_copied_files_says_how_to_make_them(
     tmp_path: pathlib.Path,
 ) -> None:
+    # As checked out: the committed Envoy configuration, without the copies `prepare` makes.
     copy = tmp_path / "profile-sync"
-    shutil.copytree(
-        CHART_DIR, copy, ignore=shutil.ignore_patterns("*.pb", "*routes.json", "static")
-    )
+    shutil.copytree(CHART_DIR, copy, ignore=shutil.ignore_patterns("*.pb", "static"))
     with helm.Chart.load(copy) as chart, pytest.raises(helm.HelmError) as caught:
         chart.render(MINIMAL, name="rel", namespace="profiles")
-    assert (
-        "files/profilesync.pb, files/rest-routes.json and files/gateway-routes.json are missing"
-        in str(caught.value)
-    )
+    for missing in ("files/profilesync.pb", "files/static/index.html", "files/static/openapi.json"):
+        assert missing in str(caught.value)
+    assert "missing from the chart" in str(caught.value)
     assert "make chart-test" in str(caught.value)
 
 

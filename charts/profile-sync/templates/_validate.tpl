@@ -6,9 +6,23 @@ installer fixes them all in one go. Called from validate.yaml.
 {{- $errors := list -}}
 {{- $v := .Values -}}
 
-{{- /* The files the gateway needs, copied into the chart before it is packaged. */ -}}
-{{- if not (and (.Files.Get "files/profilesync.pb") (.Files.Get "files/rest-routes.json") (.Files.Get "files/gateway-routes.json")) -}}
-{{- $errors = append $errors "files/profilesync.pb, files/rest-routes.json and files/gateway-routes.json are missing from the chart: run `make chart-test` (or `python scripts/chart_test.py prepare`) before packaging it" -}}
+{{- /* The files the gateway needs: its configuration (committed) and the descriptor set and
+files it serves, copied into the chart before it is packaged. */ -}}
+{{- $missing := list -}}
+{{- range (list "envoy.yaml" "profilesync.pb") -}}
+{{- if not ($.Files.Get (printf "files/%s" .)) -}}
+{{- $missing = append $missing (printf "files/%s" .) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Files.Get "files/envoy.yaml" -}}
+{{- range (include "profile-sync.gatewayServedFiles" . | fromJsonArray) -}}
+{{- if not ($.Files.Get (printf "files/static/%s" .)) -}}
+{{- $missing = append $missing (printf "files/static/%s" .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $missing -}}
+{{- $errors = append $errors (printf "%s missing from the chart: run `make chart-test` (or `python scripts/chart_test.py prepare`) before packaging it" (join ", " $missing)) -}}
 {{- end -}}
 
 {{- /* Entra ID, or the emulator standing in for it. */ -}}

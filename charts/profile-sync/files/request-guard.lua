@@ -1,0 +1,1 @@
+../../../services/gateway/request_guard.lua
