@@ -49,9 +49,9 @@ import redis
 from bench.graph_latency import L_TIER_QUOTA, LatencyModel, realistic_latency
 from bench.graph_users import graph_users
 from bench.results import Result
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
-from services.devstack.redis_cluster import start_redis_cluster
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_http
+from devtools.devstack.redis_cluster import start_redis_cluster
+from devtools.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
 

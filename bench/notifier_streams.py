@@ -197,7 +197,7 @@ async def _measure(port: int, redis_url: str, streams: int, events: int) -> list
 
 
 def run(quick: bool) -> list[Result]:
-    from services.devstack.redis_server import start_redis
+    from devtools.devstack.redis_server import start_redis
 
     streams, events = (200, 3) if quick else (2_000, 20)
     with tempfile.TemporaryDirectory(prefix="bench-notifier-streams-") as work:

@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from services.devstack.lob_client import LobClient, edit_in_delve
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, edit_in_delve
+from devtools.devstack.stack import Stack, StackOptions
 from tests.faults.graph_admin import configure_graph, graph_stats
 
 # A run is done in seconds here; this only tells "slow" from "hung".

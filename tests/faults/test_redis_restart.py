@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_http
+from devtools.devstack.stack import Stack, StackOptions
 from tests.faults.graph_admin import configure_graph
 
 USERS = 2500

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fuzz_recorder import RECORDER
 
-from services.devstack.lob_client import LobClient, emulator_token
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, emulator_token
+from devtools.devstack.stack import Stack, StackOptions
 
 # Every app role the API knows, so fuzzed calls get past authorisation and reach the
 # handlers; the auth suite (tests/security) checks the refusals.

@@ -21,7 +21,7 @@ from fuzz_recorder import DERANDOMIZE, EXAMPLES, RECORDER, problem_in
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.devstack.lob_client import LobClient
+from devtools.devstack.lob_client import LobClient
 
 SUITE = "REST (hostile input)"
 MAX_BODY = 1024 * 1024

@@ -12,9 +12,9 @@ import pytest
 from notifier_events import eventually
 from notifier_harness import Served
 
+from devtools.processes import free_port
 from profilesync.v1 import notifier_pb2
 from services.common.config import ConfigError
-from services.common.processes import free_port
 from services.lob_notifier.admin import SubscriberAdmin
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.config import DeliverySettings

@@ -178,7 +178,7 @@ async def test_bad_requests_get_invalid_argument_naming_the_problem(
 
 
 async def test_redis_unreachable_is_unavailable(redis_url: str) -> None:
-    from services.common.processes import free_port
+    from devtools.processes import free_port
 
     client = connect(f"redis://127.0.0.1:{free_port()}/0")
     server, port = await _serve(SearchIndex(client))

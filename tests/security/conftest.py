@@ -16,10 +16,10 @@ from typing import Any
 import jwt
 import pytest
 
-from services.devstack.lob_client import LobClient, emulator_token
-from services.devstack.stack import Stack, StackOptions
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, app_id_uri
-from services.graph_emulator.keys import SigningKey, load_or_create_signing_key
+from devtools.devstack.lob_client import LobClient, emulator_token
+from devtools.devstack.stack import Stack, StackOptions
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, app_id_uri
+from devtools.graph_emulator.keys import SigningKey, load_or_create_signing_key
 
 SENT_TOKENS: set[str] = set()
 ERROR_BODIES: list[str] = []

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from services.devstack.stack import Stack
-from services.graph_emulator.defaults import DEFAULT_CLIENT_SECRET, DEFAULT_USER_PASSWORD
+from devtools.devstack.stack import Stack
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_SECRET, DEFAULT_USER_PASSWORD
 
 # Every PEM block starts so: private keys, certificates, anything else.
 PEM_MARKER = "-----BEGIN"

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from conftest import ERROR_BODIES
 
-from services.devstack.lob_client import LobClient
+from devtools.devstack.lob_client import LobClient
 from services.search.analysis import words
 
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import ERROR_BODIES, SENT_TOKENS, issue
 from secret_scan import find_leaks, scrape_metrics, stack_secrets
 
-from services.devstack.stack import Stack
+from devtools.devstack.stack import Stack
 from services.lob_notifier.signatures import SIGNATURE_HEADER, verify
 
 WEBHOOK_SECRET = "whsec-" + secrets.token_hex(24)

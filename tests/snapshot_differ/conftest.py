@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from services.devstack.emulator import running_emulator
+from devtools.devstack.emulator import running_emulator
 
 from .harness import DifferHarness
 

@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.processes import ManagedProcess, free_port, python_module
 from profilesync.v1 import differ_pb2
-from services.common.processes import ManagedProcess, free_port, python_module
 from services.snapshot_differ.lock import lock_key
 from services.snapshot_differ.metrics import SyncRunsCollector
 from services.snapshot_differ.run_records import RunRecords, shard_label

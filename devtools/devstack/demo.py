@@ -11,8 +11,8 @@ import pathlib
 import tempfile
 from typing import Any
 
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_token
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_token
+from devtools.devstack.stack import Stack, StackOptions
 
 __all__ = ["run_demo"]
 

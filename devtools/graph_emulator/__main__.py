@@ -1,6 +1,6 @@
-"""Command line: ``python -m services.graph_emulator [options]``.
+"""Command line: ``python -m devtools.graph_emulator [options]``.
 
-    python -m services.graph_emulator --users 1000 --seed 7 --port 0 --quota 600
+    python -m devtools.graph_emulator --users 1000 --seed 7 --port 0 --quota 600
 
 Starts the emulator over HTTPS and, with ``--ready-file``, writes a JSON file once it
 listens: ``{"url", "caFile", "tenantId", "clientId", "authority", "graphUrl", "pid", ...}``.
@@ -128,7 +128,7 @@ def config_changes(args: argparse.Namespace) -> dict[str, int]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m services.graph_emulator",
+        prog="python -m devtools.graph_emulator",
         description="Microsoft Graph v1.0 and Entra ID token endpoint emulator (HTTPS).",
     )
     parser.add_argument(

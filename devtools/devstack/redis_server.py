@@ -6,7 +6,7 @@ from __future__ import annotations
 import pathlib
 import shutil
 
-from services.common.processes import ManagedProcess, free_port, python_module
+from devtools.processes import ManagedProcess, free_port, python_module
 
 __all__ = ["start_redis"]
 
@@ -44,7 +44,7 @@ def start_redis(
         ]
         name = "redis"
     else:
-        argv = python_module("services.devstack.fake_redis", "--port", str(port))
+        argv = python_module("devtools.devstack.fake_redis", "--port", str(port))
         name = "fake-redis"
     process = ManagedProcess(name, argv, log_dir=state_dir).start()
     _wait_for_ping(process, port)

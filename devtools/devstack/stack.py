@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from services.common.processes import ManagedProcess, python_module
-from services.devstack.redis_server import start_redis
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from devtools.devstack.redis_server import start_redis
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from devtools.processes import ManagedProcess, python_module
 
 __all__ = ["FIXED_PORTS", "Stack", "StackOptions"]
 
@@ -183,7 +183,7 @@ class Stack:
         self._launch(
             "emulator",
             python_module(
-                "services.graph_emulator",
+                "devtools.graph_emulator",
                 "--users",
                 str(self.options.users),
                 "--seed",

@@ -1,4 +1,4 @@
-"""`python -m services.devstack dev|demo`: the embedded default.
+"""`python -m devtools.devstack dev|demo`: the embedded default.
 
 `dev` runs the whole stack on the ports the README lists, until Ctrl-C;
 `demo` runs the narrated round trip and stops.
@@ -13,8 +13,8 @@ import sys
 import threading
 import urllib.parse
 
-from services.devstack.demo import run_demo
-from services.devstack.stack import FIXED_PORTS, Stack, StackOptions
+from devtools.devstack.demo import run_demo
+from devtools.devstack.stack import FIXED_PORTS, Stack, StackOptions
 
 
 def _without_password(url: str) -> str:
@@ -63,7 +63,7 @@ def run_dev(users: int, state_dir: pathlib.Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.devstack", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.devstack", description=__doc__)
     parser.add_argument("command", choices=["dev", "demo"])
     parser.add_argument("--users", type=int, default=50, help="users in the generated tenant")
     parser.add_argument("--state-dir", type=pathlib.Path, default=pathlib.Path(".state/dev"))

@@ -21,7 +21,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from services.common.processes import ManagedProcess
+from devtools.processes import ManagedProcess
 
 __all__ = ["RedisCluster", "start_redis_cluster"]
 

@@ -7,7 +7,7 @@ import pathlib
 import sys
 import textwrap
 
-from services.common.processes import ManagedProcess
+from devtools.processes import ManagedProcess
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import httpx
 from services.common.tls import client_ssl_context
 
 if TYPE_CHECKING:
-    from services.devstack.stack import Stack
+    from devtools.devstack.stack import Stack
 
 __all__ = ["LobClient", "edit_in_delve", "emulator_http", "emulator_token"]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from services.common.processes import ManagedProcess, python_module
+from devtools.processes import ManagedProcess, python_module
 
 __all__ = ["emulator_process", "running_emulator"]
 
@@ -38,7 +38,7 @@ def emulator_process(
     ("realistic", or shares as `--tenant-mix` takes them)."""
     ready_file = workdir / f"{name}.ready.json"
     argv = python_module(
-        "services.graph_emulator",
+        "devtools.graph_emulator",
         *("--users", str(users), "--port", "0"),
         *("--state-dir", str(state_dir or workdir / "state")),
         *("--ready-file", str(ready_file)),
