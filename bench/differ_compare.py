@@ -49,8 +49,8 @@ from profilesync.v1 import (
     notifier_pb2,
     notifier_pb2_grpc,
 )
-from services.common.config import ServerSettings
 from services.common.server import ServiceBinding, create_server
+from services.common.settings import ServerSettings
 from services.profile_extender.convert import profile_from_graph
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

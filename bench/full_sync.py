@@ -67,7 +67,7 @@ EDIT_EVERY = 1_000
 # What the cluster rows say about where they ran.
 ON_CLUSTER = "on a 3-primary Redis Cluster"
 # The cluster rows need every search index key in one hash slot (the differ
-# files for search as it syncs); set once services/search/keys.py has a hash tag.
+# files for search as it syncs); set once services/search/redis_keys.py has a hash tag.
 CLUSTER_ROWS = True
 
 

@@ -58,7 +58,7 @@ def rest_routes(descriptor_set: pathlib.Path) -> dict[str, list[dict[str, object
 def embedded_gateway_config() -> dict[str, Any]:
     """The Envoy configuration `python -m services.gateway` renders with its defaults."""
     sys.path.insert(0, str(ROOT))
-    from services.common.config import EnvReader
+    from services.common.settings import EnvReader
     from services.gateway.envoy_config import render_config
     from services.gateway.settings import BACKEND_SERVICES, GatewaySettings
 

@@ -21,16 +21,9 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from .accounts import MIX_NAMES, TenantMix
-from .app import create_app
-from .config import (
-    DEFAULT_WRITE_QUOTA_PER_150S,
-    MAX_QUOTA,
-    ConfigError,
-    EmulatorConfig,
-    updated_config,
-)
-from .defaults import (
+from devtools.graph_emulator.accounts import MIX_NAMES, TenantMix
+from devtools.graph_emulator.app import create_app
+from devtools.graph_emulator.defaults import (
     DEFAULT_APP_ROLES,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -44,11 +37,18 @@ from .defaults import (
     DEFAULT_USERS,
     GRAPH_RESOURCE,
 )
-from .keys import load_or_create_signing_key
-from .logs import configure_logging
-from .server import check_tls, listen_socket, run_server
-from .state import EmulatorState
-from .tls import ensure_tls_files
+from devtools.graph_emulator.logs import configure_logging
+from devtools.graph_emulator.server import check_tls, listen_socket, run_server
+from devtools.graph_emulator.settings import (
+    DEFAULT_WRITE_QUOTA_PER_150S,
+    MAX_QUOTA,
+    ConfigError,
+    EmulatorConfig,
+    updated_config,
+)
+from devtools.graph_emulator.signing_key import load_or_create_signing_key
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.tls import ensure_tls_files
 
 MAX_USERS = 2_000_000
 

@@ -36,8 +36,8 @@ import random
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .errors import GraphError
-from .schema import UserRecord
+from devtools.graph_emulator.errors import GraphError
+from devtools.graph_emulator.schema import UserRecord
 
 __all__ = [
     "SHAREPOINT_PLAN_IDS",

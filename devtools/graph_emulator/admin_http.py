@@ -13,23 +13,23 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .accounts import profile_read_error, set_sharepoint
-from .call import load_json
-from .config import ConfigError, updated_config
-from .defaults import GRAPH_APP_ID, GRAPH_RESOURCE, app_id_uri
-from .errors import GraphError, bad_request
-from .graph_http import error_response, public_base_url
-from .schema import (
+from devtools.graph_emulator.accounts import profile_read_error, set_sharepoint
+from devtools.graph_emulator.call import load_json
+from devtools.graph_emulator.defaults import GRAPH_APP_ID, GRAPH_RESOURCE, app_id_uri
+from devtools.graph_emulator.errors import GraphError, bad_request
+from devtools.graph_emulator.graph_http import error_response, public_base_url
+from devtools.graph_emulator.schema import (
     DIRECTORY_WRITABLE,
     SEPARATE_PATCH_PROPERTIES,
     USER_PROPERTIES,
     UserRecord,
     property_value,
 )
-from .state import EmulatorState
-from .tenant import generate_user
-from .tokens import TOKEN_LIFETIME, issuer_for
-from .user_changes import validate_changes
+from devtools.graph_emulator.settings import ConfigError, updated_config
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.tenant import generate_user
+from devtools.graph_emulator.tokens import TOKEN_LIFETIME, issuer_for
+from devtools.graph_emulator.user_changes import validate_changes
 
 #: An edit "made in Delve" may touch the profile and the directory in one go.
 ADMIN_WRITABLE: Final = DIRECTORY_WRITABLE | SEPARATE_PATCH_PROPERTIES | {"hireDate"}

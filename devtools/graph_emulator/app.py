@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import admin_http, identity_http
-from .graph_http import error_response, graph_endpoint
-from .logs import AccessLogMiddleware
-from .state import EmulatorState
+from devtools.graph_emulator import admin_http, identity_http
+from devtools.graph_emulator.graph_http import error_response, graph_endpoint
+from devtools.graph_emulator.logs import AccessLogMiddleware
+from devtools.graph_emulator.state import EmulatorState
 
 _GRAPH_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 

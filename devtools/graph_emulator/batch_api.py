@@ -18,9 +18,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, Final
 
-from .call import NO_BODY, GraphCall, GraphResult
-from .errors import GraphError, bad_request
-from .state import EmulatorState
+from devtools.graph_emulator.call import NO_BODY, GraphCall, GraphResult
+from devtools.graph_emulator.errors import GraphError, bad_request
+from devtools.graph_emulator.state import EmulatorState
 
 MAX_BATCH_REQUESTS: Final = 20
 _METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from .errors import GraphError, bad_request, graph_error_body
-from .throttle import Backlog
-from .tokens import Principal
+from devtools.graph_emulator.errors import GraphError, bad_request, graph_error_body
+from devtools.graph_emulator.throttle import Backlog
+from devtools.graph_emulator.tokens import Principal
 
 GRAPH_JSON: Final = (
     "application/json;odata.metadata=minimal;odata.streaming=true;"

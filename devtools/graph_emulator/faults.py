@@ -14,9 +14,9 @@ import random
 from dataclasses import dataclass
 from typing import Final
 
-from .config import EmulatorConfig
-from .errors import GraphError
-from .throttle import format_retry_after
+from devtools.graph_emulator.errors import GraphError
+from devtools.graph_emulator.settings import EmulatorConfig
+from devtools.graph_emulator.throttle import format_retry_after
 
 # (code, message) Graph answers with for each injected status.
 _ANSWERS: Final[dict[int, tuple[str, str]]] = {

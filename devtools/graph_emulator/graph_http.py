@@ -11,12 +11,12 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .call import GRAPH_JSON, GraphCall, GraphResult
-from .connection_cut import cut_connection
-from .errors import GraphError, graph_error_body
-from .pipeline import execute
-from .state import EmulatorState
-from .tokens import GRAPH_AUDIENCES, Principal, TokenError
+from devtools.graph_emulator.call import GRAPH_JSON, GraphCall, GraphResult
+from devtools.graph_emulator.connection_cut import cut_connection
+from devtools.graph_emulator.errors import GraphError, graph_error_body
+from devtools.graph_emulator.pipeline import execute
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.tokens import GRAPH_AUDIENCES, Principal, TokenError
 
 log = logging.getLogger("graph_emulator.graph")
 

@@ -13,12 +13,18 @@ from __future__ import annotations
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from .call import GraphCall, GraphResult
-from .errors import GraphError
-from .odata import decode_skiptoken, encode_skiptoken, parse_select, parse_top, reject_unsupported
-from .permissions import denied
-from .state import EmulatorState
-from .users_api import project
+from devtools.graph_emulator.call import GraphCall, GraphResult
+from devtools.graph_emulator.errors import GraphError
+from devtools.graph_emulator.odata import (
+    decode_skiptoken,
+    encode_skiptoken,
+    parse_select,
+    parse_top,
+    reject_unsupported,
+)
+from devtools.graph_emulator.permissions import denied
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.users_api import project
 
 #: Permissions that read group memberships (the least privileged first).
 GROUP_READ_PERMISSIONS: Final = frozenset(

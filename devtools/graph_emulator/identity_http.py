@@ -13,11 +13,11 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .errors import EntraError, entra_error_body
-from .graph_http import public_base_url
-from .state import EmulatorState
-from .token_grants import GRANT_TYPES, PASSWORD, grant, missing
-from .tokens import issuer_for
+from devtools.graph_emulator.errors import EntraError, entra_error_body
+from devtools.graph_emulator.graph_http import public_base_url
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.token_grants import GRANT_TYPES, PASSWORD, grant, missing
+from devtools.graph_emulator.tokens import issuer_for
 
 _NO_STORE: Final = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 

@@ -9,9 +9,9 @@ import json
 from collections.abc import Iterable
 from typing import Final
 
-from .call import SYSTEM_QUERY_OPTIONS
-from .errors import GraphError, bad_request
-from .schema import PROFILE_PROPERTIES, canonical_property
+from devtools.graph_emulator.call import SYSTEM_QUERY_OPTIONS
+from devtools.graph_emulator.errors import GraphError, bad_request
+from devtools.graph_emulator.schema import PROFILE_PROPERTIES, canonical_property
 
 MAX_PAGE_SIZE: Final = 999
 DEFAULT_PAGE_SIZE: Final = 100

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-from .errors import GraphError
-from .tokens import Principal
+from devtools.graph_emulator.errors import GraphError
+from devtools.graph_emulator.tokens import Principal
 
 #: How much of another user a caller may read: every property, or the basic profile only.
 ReadAccess = Literal["full", "basic"]

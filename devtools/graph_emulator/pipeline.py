@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from . import groups_api, users_api
-from .batch_api import run_batch
-from .call import GraphCall, GraphResult
-from .costs import cost_of
-from .errors import GraphError, bad_request
-from .state import EmulatorState
-from .throttle import Verdict, format_retry_after
+from devtools.graph_emulator import groups_api, users_api
+from devtools.graph_emulator.batch_api import run_batch
+from devtools.graph_emulator.call import GraphCall, GraphResult
+from devtools.graph_emulator.costs import cost_of
+from devtools.graph_emulator.errors import GraphError, bad_request
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.throttle import Verdict, format_retry_after
 
 Handler = Callable[[EmulatorState, GraphCall, dict[str, str]], GraphResult]
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .errors import GraphError, bad_request
-from .schema import UserRecord, canonical_property, property_value
+from devtools.graph_emulator.errors import GraphError, bad_request
+from devtools.graph_emulator.schema import UserRecord, canonical_property, property_value
 
 Predicate = Callable[[UserRecord], bool]
 

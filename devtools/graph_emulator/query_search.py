@@ -16,9 +16,14 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-from .errors import GraphError, bad_request
-from .query_filter import FILTERABLE
-from .schema import USER_PROPERTIES, UserRecord, canonical_property, property_value
+from devtools.graph_emulator.errors import GraphError, bad_request
+from devtools.graph_emulator.query_filter import FILTERABLE
+from devtools.graph_emulator.schema import (
+    USER_PROPERTIES,
+    UserRecord,
+    canonical_property,
+    property_value,
+)
 
 Predicate = Callable[[UserRecord], bool]
 

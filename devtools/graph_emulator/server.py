@@ -21,7 +21,7 @@ from hypercorn.config import Config
 from hypercorn.typing import ASGIFramework
 from starlette.applications import Starlette
 
-from .tls import TlsFiles
+from devtools.graph_emulator.tls import TlsFiles
 
 log = logging.getLogger("graph_emulator.server")
 

@@ -11,9 +11,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from .accounts import TenantMix
-from .config import EmulatorConfig, default_quota_per_10s
-from .defaults import (
+from devtools.graph_emulator.accounts import TenantMix
+from devtools.graph_emulator.defaults import (
     DEFAULT_APP_ROLES,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -23,13 +22,14 @@ from .defaults import (
     DEFAULT_TENANT_ID,
     DEFAULT_USER_PASSWORD,
 )
-from .faults import Faults
-from .keys import SigningKey, generate_signing_key
-from .stats import Stats
-from .store import UserStore
-from .tenant import generate_users
-from .throttle import Throttle
-from .tokens import TokenService
+from devtools.graph_emulator.faults import Faults
+from devtools.graph_emulator.settings import EmulatorConfig, default_quota_per_10s
+from devtools.graph_emulator.signing_key import SigningKey, generate_signing_key
+from devtools.graph_emulator.stats import Stats
+from devtools.graph_emulator.store import UserStore
+from devtools.graph_emulator.tenant import generate_users
+from devtools.graph_emulator.throttle import Throttle
+from devtools.graph_emulator.tokens import TokenService
 
 
 @dataclass

@@ -11,7 +11,7 @@ import bisect
 import copy
 from collections.abc import Callable, Iterable, Iterator
 
-from .schema import UserRecord
+from devtools.graph_emulator.schema import UserRecord
 
 
 class UserStore:

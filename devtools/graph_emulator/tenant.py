@@ -13,10 +13,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from . import vocab
-from .accounts import TenantMix, apply_mix, licensed_plans
-from .defaults import DEFAULT_TENANT_DOMAIN
-from .schema import UserRecord
+from devtools.graph_emulator import vocab
+from devtools.graph_emulator.accounts import TenantMix, apply_mix, licensed_plans
+from devtools.graph_emulator.defaults import DEFAULT_TENANT_DOMAIN
+from devtools.graph_emulator.schema import UserRecord
 
 #: Share of users whose SharePoint profile was never filled in.
 EMPTY_PROFILE_SHARE: Final = 0.15

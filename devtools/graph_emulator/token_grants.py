@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .defaults import GRAPH_APP_ID, GRAPH_RESOURCE, app_id_uri
-from .errors import EntraError
-from .keys import b64url
-from .schema import UserRecord
-from .state import EmulatorState
-from .tokens import TOKEN_LIFETIME, TokenError
+from devtools.graph_emulator.defaults import GRAPH_APP_ID, GRAPH_RESOURCE, app_id_uri
+from devtools.graph_emulator.errors import EntraError
+from devtools.graph_emulator.schema import UserRecord
+from devtools.graph_emulator.signing_key import b64url
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.tokens import TOKEN_LIFETIME, TokenError
 
 CLIENT_CREDENTIALS: Final = "client_credentials"
 JWT_BEARER: Final = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -12,9 +12,9 @@ from typing import Any, Final, Literal
 
 import jwt
 
-from .defaults import GRAPH_APP_ID, GRAPH_RESOURCE
-from .keys import SigningKey, b64url
-from .schema import UserRecord
+from devtools.graph_emulator.defaults import GRAPH_APP_ID, GRAPH_RESOURCE
+from devtools.graph_emulator.schema import UserRecord
+from devtools.graph_emulator.signing_key import SigningKey, b64url
 
 TOKEN_LIFETIME: Final = 3599
 GRAPH_AUDIENCES: Final = (GRAPH_RESOURCE, GRAPH_APP_ID)

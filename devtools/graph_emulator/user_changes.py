@@ -7,8 +7,8 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Final
 
-from .errors import GraphError, bad_request
-from .schema import MAX_LENGTHS, UNSUPPORTED_PROPERTIES, USER_PROPERTIES
+from devtools.graph_emulator.errors import GraphError, bad_request
+from devtools.graph_emulator.schema import MAX_LENGTHS, UNSUPPORTED_PROPERTIES, USER_PROPERTIES
 
 #: Generous limits: Graph's own are larger for some fields, and nothing here needs more.
 MAX_STRING_LENGTH: Final = 16_000

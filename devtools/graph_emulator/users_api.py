@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from .accounts import profile_read_error
-from .call import GraphCall, GraphResult
-from .errors import GraphError, bad_request
-from .odata import (
+from devtools.graph_emulator.accounts import profile_read_error
+from devtools.graph_emulator.call import GraphCall, GraphResult
+from devtools.graph_emulator.errors import GraphError, bad_request
+from devtools.graph_emulator.odata import (
     decode_skiptoken,
     encode_skiptoken,
     parse_select,
     parse_top,
     reject_unsupported,
 )
-from .permissions import (
+from devtools.graph_emulator.permissions import (
     BASIC_PROFILE,
     ReadAccess,
     read_access_to,
@@ -23,9 +23,9 @@ from .permissions import (
     require_profile_write,
     require_read,
 )
-from .query_filter import Predicate, parse_filter
-from .query_search import parse_search, search_needs_header
-from .schema import (
+from devtools.graph_emulator.query_filter import Predicate, parse_filter
+from devtools.graph_emulator.query_search import parse_search, search_needs_header
+from devtools.graph_emulator.schema import (
     DEFAULT_PROPERTIES,
     DIRECTORY_WRITABLE,
     PROFILE_PROPERTIES,
@@ -34,8 +34,8 @@ from .schema import (
     empty_value,
     property_value,
 )
-from .state import EmulatorState
-from .user_changes import validate_changes
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.user_changes import validate_changes
 
 
 def not_found(key: str) -> GraphError:

@@ -25,7 +25,7 @@ from chart_harness import (
     render,
 )
 
-from services.common.config import EnvReader
+from services.common.settings import EnvReader
 from services.gateway.envoy_config import render_config
 from services.gateway.envoy_process import LOG_FORMAT, default_envoy_path, validate_config
 from services.gateway.settings import BACKEND_SERVICES, Backend, GatewaySettings

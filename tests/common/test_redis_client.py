@@ -16,7 +16,6 @@ from redis.asyncio.cluster import RedisCluster
 
 from devtools.devstack.stack import Stack, StackOptions
 from devtools.processes import free_port
-from services.common.config import ConfigError
 from services.common.errors import Unavailable
 from services.common.redis_client import (
     REDIS_UNAVAILABLE,
@@ -24,6 +23,7 @@ from services.common.redis_client import (
     connect,
     unavailable_when_redis_is,
 )
+from services.common.settings import ConfigError
 
 
 def test_auto_asks_redis_whether_it_is_a_cluster(

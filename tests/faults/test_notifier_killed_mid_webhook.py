@@ -36,7 +36,7 @@ from devtools.devstack.lob_client import emulator_token
 from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID
 from devtools.processes import ManagedProcess, python_module
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
-from services.lob_notifier.keys import KeyLayout
+from services.lob_notifier.redis_keys import KeyLayout
 from tests.lob_notifier.notifier_events import eventually, make_event
 from tests.lob_notifier.notifier_receiver import Received, WebhookReceiver
 

@@ -10,7 +10,7 @@ from emulator_helpers import BASE_URL, bearer, mint
 
 from devtools.graph_emulator.app import create_app
 from devtools.graph_emulator.defaults import GRAPH_RESOURCE
-from devtools.graph_emulator.keys import SigningKey, generate_signing_key
+from devtools.graph_emulator.signing_key import SigningKey, generate_signing_key
 from devtools.graph_emulator.state import EmulatorState
 
 

@@ -28,7 +28,7 @@ from devtools.graph_emulator.__main__ import parse_args
 from devtools.graph_emulator.accounts import TenantMix, has_sharepoint_licence
 from devtools.graph_emulator.app import create_app
 from devtools.graph_emulator.defaults import GRAPH_RESOURCE
-from devtools.graph_emulator.keys import SigningKey
+from devtools.graph_emulator.signing_key import SigningKey
 from devtools.graph_emulator.state import EmulatorState
 from devtools.graph_emulator.tenant import generate_users
 

@@ -159,7 +159,7 @@ async def test_batch_latency_slows_batches_only(
 
 
 async def test_default_quota_by_tenant_size(signing_key: object) -> None:
-    from devtools.graph_emulator.keys import SigningKey
+    from devtools.graph_emulator.signing_key import SigningKey
 
     assert isinstance(signing_key, SigningKey)
     sizes = {10: 3500, 50: 5000, 500: 5000, 501: 8000}

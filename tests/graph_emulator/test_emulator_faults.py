@@ -16,7 +16,7 @@ from emulator_helpers import BASE_URL, assert_graph_error, bearer, first_user, m
 
 from devtools.graph_emulator.app import create_app
 from devtools.graph_emulator.defaults import GRAPH_RESOURCE
-from devtools.graph_emulator.keys import SigningKey
+from devtools.graph_emulator.signing_key import SigningKey
 from devtools.graph_emulator.state import EmulatorState
 
 

@@ -18,7 +18,7 @@ from emulator_helpers import BASE_URL, assert_graph_error, bearer, mint, nth_use
 from devtools.graph_emulator.app import create_app
 from devtools.graph_emulator.costs import Cost, cost_of
 from devtools.graph_emulator.defaults import DEFAULT_TENANT_ID, GRAPH_RESOURCE
-from devtools.graph_emulator.keys import SigningKey
+from devtools.graph_emulator.signing_key import SigningKey
 from devtools.graph_emulator.state import EmulatorState
 from devtools.graph_emulator.throttle import SlidingWindow, Throttle, format_retry_after
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 
 from devtools.graph_emulator.defaults import GRAPH_RESOURCE
-from devtools.graph_emulator.keys import SigningKey, load_or_create_signing_key
+from devtools.graph_emulator.signing_key import SigningKey, load_or_create_signing_key
 from devtools.graph_emulator.tls import ensure_tls_files
 from devtools.graph_emulator.tokens import GRAPH_AUDIENCES, TokenError, TokenService
 

@@ -11,8 +11,8 @@ import pytest
 from emulator_helpers import BASE_URL, assert_graph_error, bearer, first_user, mint, nth_user
 
 from devtools.graph_emulator.defaults import GRAPH_APP_ID, GRAPH_RESOURCE
-from devtools.graph_emulator.keys import generate_signing_key
 from devtools.graph_emulator.schema import DEFAULT_PROPERTIES
+from devtools.graph_emulator.signing_key import generate_signing_key
 from devtools.graph_emulator.state import EmulatorState
 from devtools.graph_emulator.tokens import TokenService, issuer_for
 

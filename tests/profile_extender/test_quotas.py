@@ -21,10 +21,10 @@ from profilesync.v1 import extender_pb2
 from services.common.auth import Principal
 from services.common.entra import EntraSettings, MsalTokens
 from services.common.errors import RateLimited
-from services.profile_extender.config import GraphSettings
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
+from services.profile_extender.settings import GraphSettings
 from services.profile_extender.updates import ProfileUpdater
 from services.profile_extender.write_budget import WriteBudget
 

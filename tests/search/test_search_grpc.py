@@ -10,9 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
-from services.common.config import ServerSettings
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, create_server
+from services.common.settings import ServerSettings
 from services.search import SearchIndex, search_profiles
 
 RANKED = [

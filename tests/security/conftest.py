@@ -19,7 +19,7 @@ import pytest
 from devtools.devstack.lob_client import LobClient, emulator_token
 from devtools.devstack.stack import Stack, StackOptions
 from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, app_id_uri
-from devtools.graph_emulator.keys import SigningKey, load_or_create_signing_key
+from devtools.graph_emulator.signing_key import SigningKey, load_or_create_signing_key
 
 SENT_TOKENS: set[str] = set()
 ERROR_BODIES: list[str] = []

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from profilesync.v1 import differ_pb2, notifier_pb2
-from services.common.config import ConfigError, EnvReader
+from services.common.settings import ConfigError, EnvReader
 from services.snapshot_differ.object_store import LocalDirectoryStore, ObjectStore, open_store
 from services.snapshot_differ.retention import prune_snapshots
 from services.snapshot_differ.run import SyncRunner

@@ -11,8 +11,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from services.common.config import ConfigError, EnvReader, ServerSettings
 from services.common.entra import EntraSettings
+from services.common.settings import ConfigError, EnvReader, ServerSettings
 from services.lob_notifier.destinations import ALLOW_SETTING, DestinationPolicy
 from services.lob_notifier.subscribers_file import FileSubscriber, load_subscribers_file
 

@@ -6,8 +6,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from services.common.config import ConfigError, EnvReader, ServerSettings
 from services.common.entra import EntraSettings
+from services.common.settings import ConfigError, EnvReader, ServerSettings
 from services.snapshot_differ.cluster import service_account_namespace
 from services.snapshot_differ.s3_store import S3Settings
 

@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from services.common.config import ConfigError, EnvReader
-from services.lob_notifier.config import NotifierSettings
+from services.common.settings import ConfigError, EnvReader
+from services.lob_notifier.settings import NotifierSettings
 
 BASE = {
     "REDIS_URL": "redis://localhost:6379/0",

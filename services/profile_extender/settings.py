@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import ConfigError, EnvReader, ServerSettings
 from services.common.entra import EntraSettings
+from services.common.settings import ConfigError, EnvReader, ServerSettings
 from services.profile_extender.enumeration import UserScope
 
 __all__ = ["ExtenderSettings", "GraphSettings"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.config import EXIT_CONFIG, EnvReader, settings_or_exit
+from services.common.settings import EXIT_CONFIG, EnvReader, settings_or_exit
 
 
 def test_the_loaded_settings_are_returned() -> None:

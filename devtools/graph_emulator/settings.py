@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .latency import ProfileLatency
+from devtools.graph_emulator.latency import ProfileLatency
 
 
 class ConfigError(ValueError):
