@@ -152,13 +152,6 @@ def count_users(state: EmulatorState, call: GraphCall) -> GraphResult:
     )
 
 
-def _resolve(state: EmulatorState, key: str) -> UserRecord:
-    user = state.store.resolve(key)
-    if user is None:
-        raise not_found(key)
-    return user
-
-
 def get_user(state: EmulatorState, call: GraphCall, key: str) -> GraphResult:
     options = call.query()
     reject_unsupported(options, ("$select",))
