@@ -18,9 +18,9 @@ import grpc
 import httpx
 import jwt
 import pytest
-from conftest import ERROR_BODIES, Authority, issue, sent
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from security_tokens import ERROR_BODIES, Authority, issue, sent
 
 from devtools.devstack.emulator import running_emulator
 from devtools.devstack.lob_client import emulator_http, emulator_token

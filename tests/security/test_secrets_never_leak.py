@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ERROR_BODIES, SENT_TOKENS, issue
 from secret_scan import find_leaks, scrape_metrics, stack_secrets
+from security_tokens import ERROR_BODIES, SENT_TOKENS, issue
 
 from devtools.devstack.stack import Stack
 from services.lob_notifier.signatures import SIGNATURE_HEADER, verify

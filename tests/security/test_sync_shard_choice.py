@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from conftest import ERROR_BODIES, issue
+from security_tokens import ERROR_BODIES, issue
 
 from devtools.devstack.lob_client import LobClient
 from devtools.devstack.stack import Stack

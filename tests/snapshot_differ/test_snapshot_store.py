@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from harness import DifferHarness, make_profile
 
 from profilesync.v1 import differ_pb2, notifier_pb2
 from services.common.settings import ConfigError, EnvReader
@@ -27,8 +28,6 @@ from services.snapshot_differ.snapshot import (
     SnapshotWriter,
     set_digest,
 )
-
-from .harness import DifferHarness, make_profile
 
 BUCKET = "profilesync-snapshots"
 

@@ -4,9 +4,9 @@ leaves it with a DELETED event saying why, one who gains it enters with CREATED.
 
 from __future__ import annotations
 
-from profilesync.v1 import differ_pb2, notifier_pb2
+from harness import DifferHarness, make_profile
 
-from .harness import DifferHarness, make_profile
+from profilesync.v1 import differ_pb2, notifier_pb2
 
 NO_SITE = "no personal site provisioned (HTTP 400: Unable to retrieve user's mysite URL.)"
 NO_LICENCE = "no SharePoint Online licence (HTTP 400: Tenant does not have a SPO license.)"
