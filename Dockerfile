@@ -1,4 +1,4 @@
-# The image of the profile-sync services: extender, notifier, snapshot differ, Graph emulator.
+# The image of the profile-sync services: extender, notifier, snapshot differ.
 #
 #   docker build -t profile-sync:0.1.0 .
 #

@@ -26,14 +26,14 @@ $(PROTO_STAMP): $(PROTO_SOURCES) scripts/gen_protos.py
 	@touch $@
 
 dev: $(PROTO_STAMP) ## the whole stack on the ports the README lists, until Ctrl-C
-	$(PY) -m services.devstack dev
+	$(PY) -m devtools.devstack dev
 
 demo: $(PROTO_STAMP) ## start the stack, sync, edit, sync again, show the changes, stop
-	$(PY) -m services.devstack demo
+	$(PY) -m devtools.devstack demo
 
 lint:
-	$(VENV)/bin/ruff check services tests scripts bench
-	$(VENV)/bin/ruff format --check services tests scripts bench
+	$(VENV)/bin/ruff check services devtools tests scripts bench
+	$(VENV)/bin/ruff format --check services devtools tests scripts bench
 
 typecheck: $(PROTO_STAMP)
 	$(VENV)/bin/mypy

@@ -39,18 +39,18 @@ from typing import Any
 
 from bench.full_sync import parse_time
 from bench.results import Result
+from devtools.devstack.emulator import emulator_process
+from devtools.devstack.redis_server import start_redis
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from devtools.processes import ManagedProcess
 from profilesync.v1 import (
     extender_pb2,
     extender_pb2_grpc,
     notifier_pb2,
     notifier_pb2_grpc,
 )
-from services.common.config import ServerSettings
-from services.common.processes import ManagedProcess
 from services.common.server import ServiceBinding, create_server
-from services.devstack.emulator import emulator_process
-from services.devstack.redis_server import start_redis
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from services.common.settings import ServerSettings
 from services.profile_extender.convert import profile_from_graph
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -51,9 +51,9 @@ import httpx
 
 from bench.graph_users import graph_users
 from bench.results import Result
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
-from services.devstack.stack import Stack, StackOptions
-from services.graph_emulator.throttle import UNIT_WINDOW_SECONDS
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_http
+from devtools.devstack.stack import Stack, StackOptions
+from devtools.graph_emulator.throttle import UNIT_WINDOW_SECONDS
 
 __all__ = ["ChangeStream", "run"]
 

@@ -49,9 +49,9 @@ import redis
 from bench.graph_latency import L_TIER_QUOTA, LatencyModel, realistic_latency
 from bench.graph_users import graph_users
 from bench.results import Result
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
-from services.devstack.redis_cluster import start_redis_cluster
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_http
+from devtools.devstack.redis_cluster import start_redis_cluster
+from devtools.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
 
@@ -67,7 +67,7 @@ EDIT_EVERY = 1_000
 # What the cluster rows say about where they ran.
 ON_CLUSTER = "on a 3-primary Redis Cluster"
 # The cluster rows need every search index key in one hash slot (the differ
-# files for search as it syncs); set once services/search/keys.py has a hash tag.
+# files for search as it syncs); set once services/search/redis_keys.py has a hash tag.
 CLUSTER_ROWS = True
 
 

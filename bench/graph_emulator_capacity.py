@@ -29,8 +29,8 @@ from typing import Any
 import httpx
 
 from bench.results import Result
-from services.common.processes import ManagedProcess
-from services.devstack.emulator import emulator_process
+from devtools.devstack.emulator import emulator_process
+from devtools.processes import ManagedProcess
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 GOAL_PER_SECOND = 1_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.devstack.lob_client import emulator_http, emulator_token
+from devtools.devstack.lob_client import emulator_http, emulator_token
 
 __all__ = ["GRAPH_AUDIENCE", "graph_users"]
 

@@ -41,8 +41,8 @@ import httpx
 from bench.graph_latency import realistic_latency
 from bench.http_load import Connections, HttpError
 from bench.results import Result
-from services.devstack.lob_client import LobClient, emulator_http
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, emulator_http
+from devtools.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
 

@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 
 from bench.results import Result
-from services.devstack.lob_client import LobClient, emulator_http
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, emulator_http
+from devtools.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
 

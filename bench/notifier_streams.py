@@ -48,9 +48,9 @@ def _serve(
     redis_url: str, stream_key: str, ready: Any, stop: multiprocessing.synchronize.Event
 ) -> None:
     """The notifier process: the servicer with production pools, until `stop` is set."""
-    from services.common.config import ServerSettings
     from services.common.redis_client import connect
     from services.common.server import create_server
+    from services.common.settings import ServerSettings
     from services.lob_notifier.admission import Admission
     from services.lob_notifier.change_log import ChangeLog
     from services.lob_notifier.servicer import LobNotifierServicer, binding
@@ -197,7 +197,7 @@ async def _measure(port: int, redis_url: str, streams: int, events: int) -> list
 
 
 def run(quick: bool) -> list[Result]:
-    from services.devstack.redis_server import start_redis
+    from devtools.devstack.redis_server import start_redis
 
     streams, events = (200, 3) if quick else (2_000, 20)
     with tempfile.TemporaryDirectory(prefix="bench-notifier-streams-") as work:

@@ -39,9 +39,9 @@ import grpc
 import httpx
 
 from bench.results import Result
+from devtools.devstack.lob_client import emulator_token
+from devtools.devstack.stack import Stack, StackOptions
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc, profile_pb2
-from services.devstack.lob_client import emulator_token
-from services.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
 

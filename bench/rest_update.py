@@ -27,8 +27,8 @@ import httpx
 
 from bench.graph_users import GRAPH_AUDIENCE, graph_users
 from bench.results import Result
-from services.devstack.lob_client import emulator_http, emulator_token
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import emulator_http, emulator_token
+from devtools.devstack.stack import Stack, StackOptions
 
 __all__ = ["run"]
 

@@ -33,14 +33,14 @@ from typing import Any
 import grpc
 
 from bench.results import Result
+from devtools.devstack.redis_server import start_redis
+from devtools.graph_emulator import vocab
+from devtools.graph_emulator.tenant import generate_users
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
-from services.common.config import ServerSettings
 from services.common.profiles import PROFILE_FIELDS, digest
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, create_server
-from services.devstack.redis_server import start_redis
-from services.graph_emulator import vocab
-from services.graph_emulator.tenant import generate_users
+from services.common.settings import ServerSettings
 from services.search import SearchIndex, search_profiles
 from services.search.analysis import profile_texts, words
 

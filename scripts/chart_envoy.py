@@ -93,7 +93,7 @@ TOGGLES = (
 def embedded_settings() -> Any:
     """The settings `python -m services.gateway` starts with by default (GatewaySettings)."""
     sys.path.insert(0, str(ROOT))
-    from services.common.config import EnvReader
+    from services.common.settings import EnvReader
     from services.gateway.settings import BACKEND_SERVICES, GatewaySettings
 
     environ = {name: "backend:1" for name in BACKEND_SERVICES.values()}

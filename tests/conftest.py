@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.devstack.redis_cluster import start_redis_cluster
-from services.devstack.redis_server import start_redis
+from devtools.devstack.redis_cluster import start_redis_cluster
+from devtools.devstack.redis_server import start_redis
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

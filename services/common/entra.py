@@ -19,9 +19,9 @@ from typing import Any
 import msal
 import requests
 
-from services.common.config import EnvReader
 from services.common.errors import Unauthenticated, Unavailable
 from services.common.obo_cache import OboTokenCache
+from services.common.settings import EnvReader
 
 __all__ = ["GRAPH_SCOPES", "EntraSettings", "MsalTokens"]
 

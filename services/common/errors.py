@@ -34,7 +34,6 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "VersionMismatch",
-    "status_code_for",
 ]
 
 
@@ -93,9 +92,3 @@ class Unavailable(ProfileSyncError):
 
 class GraphUnavailable(Unavailable):
     """Microsoft Graph kept failing after every retry."""
-
-
-def status_code_for(error: BaseException) -> grpc.StatusCode:
-    if isinstance(error, ProfileSyncError):
-        return error.code
-    return grpc.StatusCode.INTERNAL

@@ -27,8 +27,8 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio.cluster import RedisCluster
 
-from services.common.config import ConfigError
 from services.common.errors import Unavailable
+from services.common.settings import ConfigError
 
 __all__ = [
     "REDIS_UNAVAILABLE",

@@ -23,9 +23,9 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from services.common.auth import TokenVerifier
-from services.common.config import ServerSettings
 from services.common.interceptors import ServiceInterceptor
 from services.common.ready import write_ready_file
+from services.common.settings import ServerSettings
 
 __all__ = ["ServiceBinding", "create_server", "run_service"]
 

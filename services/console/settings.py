@@ -14,7 +14,7 @@ import pathlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from services.common.config import ConfigError, EnvReader
+from services.common.settings import ConfigError, EnvReader
 
 __all__ = ["STATIC_DIR", "ConsoleSettings", "EmulatorTokens"]
 

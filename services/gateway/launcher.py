@@ -18,9 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from types import FrameType
 
-from services.common.config import ConfigError, EnvReader, log_level, settings_or_exit
 from services.common.logs import configure_logging
 from services.common.ready import write_ready_file
+from services.common.settings import ConfigError, EnvReader, log_level, settings_or_exit
 from services.gateway.envoy_config import render_config
 from services.gateway.envoy_process import (
     EnvoyError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 from dataclasses import dataclass
 
-from services.common.config import ConfigError, EnvReader
+from services.common.settings import ConfigError, EnvReader
 from services.console.settings import ConsoleSettings
 
 __all__ = ["BACKEND_SERVICES", "Backend", "GatewaySettings", "parse_address"]

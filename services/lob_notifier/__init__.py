@@ -2,10 +2,10 @@
 named subscribers, and webhook push.
 
 Modules:
-- `config`: settings from the environment; `subscribers_file`: the
+- `settings`: settings from the environment; `subscribers_file`: the
   NOTIFIER_SUBSCRIBERS_FILE format; `subscriber_rules`: what names, URLs and
   secrets must look like;
-- `keys`: the Redis key layout; `cursors`: cursor syntax and order;
+- `redis_keys`: the Redis key layout; `cursors`: cursor syntax and order;
 - `change_log`: the log (idempotent appends, retention, reads that never skip);
 - `subscribers`: subscribers' settings, positions, status and dead letters in
   Redis; `admin`: creating and removing them (API and file); `status`: their

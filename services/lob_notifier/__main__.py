@@ -2,7 +2,7 @@
 
     REDIS_URL=redis://127.0.0.1:6379/0 GRPC_PORT=50053 python -m services.lob_notifier
 
-Settings are in services.lob_notifier.config. A missing or malformed setting
+Settings are in services.lob_notifier.settings. A missing or malformed setting
 (including a malformed NOTIFIER_SUBSCRIBERS_FILE) exits with code 2 and one
 line on stderr naming the variable.
 
@@ -19,16 +19,16 @@ import asyncio
 import sys
 
 from services.common.auth import TokenVerifier
-from services.common.config import EnvReader, settings_or_exit
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import run_service
+from services.common.settings import EnvReader, settings_or_exit
 from services.lob_notifier.admin import SubscriberAdmin
 from services.lob_notifier.admission import Admission
 from services.lob_notifier.change_log import ChangeLog
-from services.lob_notifier.config import NotifierSettings
 from services.lob_notifier.delivery import DeliveryManager
 from services.lob_notifier.servicer import LobNotifierServicer, binding
+from services.lob_notifier.settings import NotifierSettings
 from services.lob_notifier.subscribers import SubscriberStore
 from services.lob_notifier.webhook import WebhookSender
 

@@ -10,7 +10,7 @@ reads that never skip silently.
 Each stream entry (id = the event's cursor) has the fields `event_id`,
 `event` (the serialized ChangeEvent, cursor unset), `seq` (how many events
 the log had appended, this one included) and `prev` (the id of the entry
-appended just before it, "0-0" for the first). Other keys: see keys.py.
+appended just before it, "0-0" for the first). Other keys: see redis_keys.py.
 
 Retention. Appends trim the stream to about `max_events` (XTRIM MAXLEN ~)
 and drop entries older than `max_age_seconds` (XTRIM MINID ~); `trim()` does
@@ -41,7 +41,7 @@ import redis.asyncio as aioredis
 from profilesync.v1.notifier_pb2 import ChangeEvent
 from services.common.redis_client import unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST, cursor_key
-from services.lob_notifier.keys import KeyLayout
+from services.lob_notifier.redis_keys import KeyLayout
 from services.lob_notifier.tail import LogTail
 
 __all__ = ["Backlog", "ChangeLog", "LogGap", "PublishResult"]

@@ -40,13 +40,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.config import ConfigError
 from services.common.errors import Unavailable
+from services.common.settings import ConfigError
 from services.lob_notifier import metrics
 from services.lob_notifier.admin import SubscriberAdmin, url_host
 from services.lob_notifier.change_log import ChangeLog, LogGap
-from services.lob_notifier.config import DeliverySettings
 from services.lob_notifier.lease import Lease
+from services.lob_notifier.settings import DeliverySettings
 from services.lob_notifier.status import export_gauges, remove_gauges, status_of
 from services.lob_notifier.subscribers import (
     ReplayItem,

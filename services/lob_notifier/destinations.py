@@ -30,7 +30,7 @@ import socket
 import urllib.parse
 from dataclasses import dataclass
 
-from services.common.config import ConfigError
+from services.common.settings import ConfigError
 
 __all__ = ["ALLOW_SETTING", "DestinationPolicy", "Refused", "Target"]
 

@@ -6,7 +6,7 @@
     await store.ack("crm", "1700000000000-3")          # pull subscribers: forward only
     record = await store.get("crm")                    # SubscriberRecord or None
 
-A subscriber is one hash (keys.py) in a versioned envelope (`v`), holding:
+A subscriber is one hash (redis_keys.py) in a versioned envelope (`v`), holding:
 
     url, secret, source (api|file), created_ms,      settings
     owner (who created it through the API)
@@ -35,8 +35,8 @@ import redis.asyncio as aioredis
 
 from services.common.redis_client import unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST
-from services.lob_notifier.keys import KeyLayout
 from services.lob_notifier.lease import CHECK_LUA
+from services.lob_notifier.redis_keys import KeyLayout
 
 __all__ = [
     "DeadLetterRecord",

@@ -21,7 +21,7 @@ import pathlib
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.config import ConfigError
+from services.common.settings import ConfigError
 from services.lob_notifier.subscriber_rules import name_problem, secret_problem, url_problem
 
 __all__ = ["FileSubscriber", "file_fingerprint", "load_subscribers_file", "parse_subscribers"]

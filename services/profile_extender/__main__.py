@@ -7,17 +7,17 @@ import sys
 
 from profilesync.v1 import extender_pb2_grpc
 from services.common.auth import TokenVerifier
-from services.common.config import settings_or_exit
 from services.common.entra import MsalTokens
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
+from services.common.settings import settings_or_exit
 from services.profile_extender.absent_profiles import AbsentProfiles
-from services.profile_extender.config import ExtenderSettings
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
 from services.profile_extender.servicer import ProfileExtenderServicer
+from services.profile_extender.settings import ExtenderSettings
 from services.profile_extender.stored_profiles import StoredProfiles
 from services.profile_extender.updates import ProfileUpdater
 from services.profile_extender.write_budget import WriteBudget, write_budget_key

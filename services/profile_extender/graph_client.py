@@ -45,10 +45,10 @@ from services.common.errors import (
 )
 from services.common.tls import client_ssl_context
 from services.profile_extender.adaptive import AdaptiveLimit
-from services.profile_extender.config import GraphSettings
 from services.profile_extender.profile_errors import no_profile_reason
 from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
+from services.profile_extender.settings import GraphSettings
 
 __all__ = ["BATCH_LIMIT", "PROFILE_SELECT", "FetchResult", "GraphClient"]
 

@@ -33,7 +33,7 @@ from redis.exceptions import NoScriptError
 
 from services.common.errors import ProfileSyncError
 from services.common.redis_client import as_text
-from services.search import keys
+from services.search import redis_keys
 from services.search.bitmaps import Sliced, docs_of, from_bitmap, from_docs, from_members
 from services.search.paging import Cursor
 from services.search.plan import Plan, PlanGroup, PlanTerm
@@ -294,7 +294,7 @@ class _Run:
                 args += [f"{f}:{entry}", "1" if whole_needed[(f, entry)] else "0"]
             # CURRENT is declared only to route the call to the index's slot
             # on a Redis Cluster (every key of the index shares its hash tag).
-            commands.append(("evalsha", script.sha, 1, keys.CURRENT, *args))
+            commands.append(("evalsha", script.sha, 1, redis_keys.CURRENT, *args))
         replies = await self.reader.run(commands, _CALLS_PER_TRIP)
         for batch, reply in zip(calls, replies, strict=True):
             for i, lookup in enumerate(batch):
@@ -458,11 +458,11 @@ async def _attempt(
 ) -> tuple[Outcome | None, bool]:
     """One run of the plan: (outcome, whether the index changed meanwhile)."""
     generation, epoch, docs = await reader.run(
-        [("get", keys.CURRENT), ("get", keys.EPOCH), ("get", keys.DOCSEQ)]
+        [("get", redis_keys.CURRENT), ("get", redis_keys.EPOCH), ("get", redis_keys.DOCSEQ)]
     )
     if generation is None:
         return None, False
-    base = keys.generation_prefix(as_text(generation))
+    base = redis_keys.generation_prefix(as_text(generation))
     run = _Run(reader, plan, limits, ranking, base, int(docs or 0))
     await run.expand_prefixes()
     present = await run.existing()
@@ -486,7 +486,9 @@ async def _attempt(
     ranked = best(score, pool, size) if pool else []
     reader.check()
     stored = await reader.hmget(run.base + "docs", [d for d, _ in ranked]) if ranked else []
-    epoch_now, generation_now = await reader.run([("get", keys.EPOCH), ("get", keys.CURRENT)])
+    epoch_now, generation_now = await reader.run(
+        [("get", redis_keys.EPOCH), ("get", redis_keys.CURRENT)]
+    )
     changed = (epoch_now, generation_now) != (epoch, generation)
     hits = tuple(
         (doc, points, json.loads(raw))

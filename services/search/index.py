@@ -16,7 +16,7 @@ then the best page is picked bit by bit. Its cost is bounded before it runs
 (IndexSettings: its budget) and no step holds Redis for more than a moment.
 Updates re-file only the profiles given, and only their entries that changed.
 `rebuild` writes a new generation aside and switches to it at once, so
-searches never see a half-built index. Key layout: services/search/keys.py
+searches never see a half-built index. Key layout: services/search/redis_keys.py
 and services/search/scripts.py.
 """
 
@@ -35,7 +35,7 @@ import redis.asyncio as aioredis
 from services.common.errors import AlreadyRunning, InvalidArgument, Unavailable
 from services.common.profiles import LIST_FIELDS, TEXT_FIELDS, digest
 from services.common.redis_client import as_bytes, as_text, unavailable_when_redis_is
-from services.search import keys
+from services.search import redis_keys
 from services.search.analysis import profile_texts
 from services.search.evaluate import Limits, Ranking, evaluate
 from services.search.fields import (
@@ -196,10 +196,10 @@ class SearchIndex:
         another rebuild holds the lease.
         """
         with unavailable_when_redis_is("search index"):
-            number = int(await self._redis.incr(keys.GENSEQ))
+            number = int(await self._redis.incr(redis_keys.GENSEQ))
             generation = f"g{number}"
             lease_ms = int(self.settings.rebuild_lease_seconds * 1000)
-            if not await self._redis.set(keys.BUILDING, generation, nx=True, px=lease_ms):
+            if not await self._redis.set(redis_keys.BUILDING, generation, nx=True, px=lease_ms):
                 raise AlreadyRunning("a rebuild of the search index is already running")
         total = ApplyResult()
         try:
@@ -213,14 +213,14 @@ class SearchIndex:
                 total += await self._write(batch, "build", generation)
             with unavailable_when_redis_is("search index"):
                 replaced = await self._swap_script(
-                    keys=[keys.BUILDING, keys.CURRENT, keys.EPOCH],
-                    args=[generation, keys.generation_prefix(generation) + "touched"],
+                    keys=[redis_keys.BUILDING, redis_keys.CURRENT, redis_keys.EPOCH],
+                    args=[generation, redis_keys.generation_prefix(generation) + "touched"],
                 )
             if replaced is None:
                 raise Unavailable("search index rebuild lost its lease; run it again")
         except BaseException:
             with contextlib.suppress(Exception):
-                await self._release_script(keys=[keys.BUILDING], args=[generation])
+                await self._release_script(keys=[redis_keys.BUILDING], args=[generation])
                 await self._drop_generations(lambda n: n == number)
             raise
         # Older generations (the one replaced, any left by a crashed rebuild).
@@ -243,7 +243,7 @@ class SearchIndex:
         self, entries: list[tuple[str, ...]], mode: str, generation: str
     ) -> ApplyResult:
         args: list[str] = [
-            keys.GENERATION,
+            redis_keys.GENERATION,
             mode,
             generation,
             str(int(self.settings.rebuild_lease_seconds * 1000)),
@@ -254,7 +254,13 @@ class SearchIndex:
             args += entry
         with unavailable_when_redis_is("search index"):
             reply = await self._apply_script(
-                keys=[keys.CURRENT, keys.BUILDING, keys.EPOCH, keys.GENSEQ, keys.DOCSEQ],
+                keys=[
+                    redis_keys.CURRENT,
+                    redis_keys.BUILDING,
+                    redis_keys.EPOCH,
+                    redis_keys.GENSEQ,
+                    redis_keys.DOCSEQ,
+                ],
                 args=args,
             )
         if reply and as_text(reply[0]) == "lost":
@@ -264,10 +270,10 @@ class SearchIndex:
 
     async def _drop_generations(self, doomed: Callable[[int], bool]) -> None:
         """Deletes the keys of generations whose number `doomed(n)` selects."""
-        current = as_text(await self._redis.get(keys.CURRENT) or b"")
+        current = as_text(await self._redis.get(redis_keys.CURRENT) or b"")
         batch: list[bytes] = []
-        async for key in self._redis.scan_iter(match=keys.GENERATION + "*", count=1000):
-            name = as_text(key)[len(keys.GENERATION) :].split(":", 1)[0]
+        async for key in self._redis.scan_iter(match=redis_keys.GENERATION + "*", count=1000):
+            name = as_text(key)[len(redis_keys.GENERATION) :].split(":", 1)[0]
             match = _GENERATION_NUMBER.fullmatch(name)
             if match is None or name == current or not doomed(int(match.group(1))):
                 continue
@@ -284,15 +290,17 @@ class SearchIndex:
         """Whether an index was ever built here (False after Redis lost it):
         then `rebuild` it from the newest snapshot rather than applying changes."""
         with unavailable_when_redis_is("search index"):
-            return bool(await self._redis.exists(keys.CURRENT))
+            return bool(await self._redis.exists(redis_keys.CURRENT))
 
     async def count(self) -> int:
         """Profiles in the live index."""
         with unavailable_when_redis_is("search index"):
-            generation = await self._redis.get(keys.CURRENT)
+            generation = await self._redis.get(redis_keys.CURRENT)
             if generation is None:
                 return 0
-            return int(await self._redis.hlen(keys.generation_prefix(as_text(generation)) + "docs"))
+            return int(
+                await self._redis.hlen(redis_keys.generation_prefix(as_text(generation)) + "docs")
+            )
 
     async def search(
         self,
@@ -350,6 +358,6 @@ class SearchIndex:
 
     async def _token_codec(self) -> TokenCodec:
         if self._codec is None:
-            await self._redis.set(keys.TOKEN_KEY, secrets.token_bytes(32), nx=True)
-            self._codec = TokenCodec(as_bytes(await self._redis.get(keys.TOKEN_KEY)))
+            await self._redis.set(redis_keys.TOKEN_KEY, secrets.token_bytes(32), nx=True)
+            self._codec = TokenCodec(as_bytes(await self._redis.get(redis_keys.TOKEN_KEY)))
         return self._codec

@@ -36,21 +36,21 @@ from prometheus_client import REGISTRY
 
 from profilesync.v1 import differ_pb2, differ_pb2_grpc, extender_pb2_grpc, notifier_pb2_grpc
 from services.common.auth import TokenVerifier
-from services.common.config import ConfigError, settings_or_exit
 from services.common.entra import MsalTokens
 from services.common.errors import AlreadyRunning, ProfileSyncError
 from services.common.grpc_clients import authenticated_channel
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, run_service
+from services.common.settings import ConfigError, settings_or_exit
 from services.search.index import SearchIndex
 from services.snapshot_differ.cluster import KubernetesJobLauncher
-from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.metrics import SyncRunsCollector
 from services.snapshot_differ.object_store import open_store
 from services.snapshot_differ.progress import ProgressBar
 from services.snapshot_differ.run import SyncRunner
 from services.snapshot_differ.servicer import SnapshotDifferServicer
+from services.snapshot_differ.settings import DifferSettings
 from services.snapshot_differ.sweeper import sweep
 
 SERVICE_NAME = "profilesync.v1.SnapshotDiffer"

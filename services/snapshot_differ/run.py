@@ -60,7 +60,6 @@ from services.snapshot_differ.baseline import Baseline, BaselineDraft
 from services.snapshot_differ.cluster import JobLauncher
 from services.snapshot_differ.commit import commit_run
 from services.snapshot_differ.compare import BatchComparer
-from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.crashpoints import crash_point
 from services.snapshot_differ.deletions import (
     DeletePolicy,
@@ -77,6 +76,7 @@ from services.snapshot_differ.progress import RunObserver
 from services.snapshot_differ.publisher import DryRunSink, EventPublisher, EventSink
 from services.snapshot_differ.read_ahead import read_ahead
 from services.snapshot_differ.run_records import RunRecords, shard_label
+from services.snapshot_differ.settings import DifferSettings
 from services.snapshot_differ.snapshot import (
     MAX_LISTED_FAILURES,
     SnapshotReader,

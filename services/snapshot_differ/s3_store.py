@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
-from services.common.config import ConfigError, EnvReader
+from services.common.settings import ConfigError, EnvReader
 
 __all__ = ["SSE_MODES", "S3ObjectStore", "S3Settings"]
 

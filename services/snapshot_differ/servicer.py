@@ -17,9 +17,9 @@ import grpc
 from profilesync.v1 import differ_pb2, differ_pb2_grpc
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, PermissionDenied
-from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.listing import SyncedListing
 from services.snapshot_differ.run import SyncRunner
+from services.snapshot_differ.settings import DifferSettings
 
 __all__ = ["SnapshotDifferServicer"]
 

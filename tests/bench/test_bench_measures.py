@@ -17,8 +17,8 @@ import bench.__main__ as bench_main
 from bench import differ_compare, full_sync, lob_load, notifier_throughput
 from bench.graph_latency import L_TIER_QUOTA, realistic_latency
 from bench.http_load import Connections, HttpError
-from services.devstack.emulator import running_emulator
-from services.devstack.lob_client import emulator_http
+from devtools.devstack.emulator import running_emulator
+from devtools.devstack.lob_client import emulator_http
 
 
 def _sync(kind: str = "first sync", **overrides: Any) -> full_sync.Sync:

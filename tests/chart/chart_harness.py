@@ -26,6 +26,9 @@ from helm_python import _native
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 CHART_DIR = ROOT / "charts" / "profile-sync"
+# The staging-only Graph emulator's own chart, installed beside profile-sync as "graph-emulator".
+EMULATOR_CHART_DIR = ROOT / "charts" / "graph-emulator"
+EMULATOR_RELEASE = "graph-emulator"
 RELEASE = "rel"
 NAMESPACE = "profiles"
 PREFIX = f"{RELEASE}-profile-sync"
@@ -78,7 +81,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
     # Paced sweepers (the default mode), one per shard.
     "sweeper-shards": merged(MINIMAL, {"differ": {"shards": 3, "intervalSeconds": 300}}),
     "emulator": {
-        "graphEmulator": {"enabled": True, "users": 500, "extraArgs": ["--quota", "2000"]},
+        "graphEmulator": {"enabled": True},
         "redis": {"url": "redis://redis-master:6379/0", "allowInsecure": True},
         "networkPolicy": {"allowExternal": False, "allowExternalEgress": False},
     },
@@ -168,9 +171,13 @@ def prepare_chart_files() -> None:
     chart_script().prepare()
 
 
+# The emulator chart's values beside VALUE_SETS["emulator"].
+EMULATOR_VALUES: dict[str, Any] = {"users": 500, "extraArgs": ["--quota", "2000"]}
+
+
 @functools.cache
-def chart() -> helm.Chart:
-    return helm.Chart.load(CHART_DIR)
+def chart(directory: pathlib.Path = CHART_DIR) -> helm.Chart:
+    return helm.Chart.load(directory)
 
 
 def render_raw(
@@ -179,15 +186,20 @@ def render_raw(
     kube_version: str = OLDEST_KUBE,
     api_versions: tuple[str, ...] = (),
     release: str = RELEASE,
+    chart_dir: pathlib.Path = CHART_DIR,
 ) -> dict[str, str]:
     """Template path -> rendered text, exactly as `helm template` would print it."""
     values_json = json.dumps(values, sort_keys=True)
-    return dict(_render_cached(values_json, kube_version, api_versions, release))
+    return dict(_render_cached(values_json, kube_version, api_versions, release, chart_dir))
 
 
 @functools.lru_cache(maxsize=64)
 def _render_cached(
-    values_json: str, kube_version: str, api_versions: tuple[str, ...], release: str
+    values_json: str,
+    kube_version: str,
+    api_versions: tuple[str, ...],
+    release: str,
+    chart_dir: pathlib.Path,
 ) -> tuple[tuple[str, str], ...]:
     # The chart is rendered once per value set and version; each caller parses its own copy.
     options = {
@@ -199,7 +211,9 @@ def _render_cached(
         # Referencing a value that does not exist is an error, not an empty string.
         "strict": True,
     }
-    rendered = _native.call_string("helm_render", chart()._raw(), values_json, json.dumps(options))
+    rendered = _native.call_string(
+        "helm_render", chart(chart_dir)._raw(), values_json, json.dumps(options)
+    )
     result: dict[str, str] = json.loads(rendered)
     return tuple(sorted(result.items()))
 
@@ -218,6 +232,13 @@ def manifests_of(rendered: dict[str, str]) -> list[dict[str, Any]]:
 def render(values: dict[str, Any], **options: Any) -> list[dict[str, Any]]:
     """The Kubernetes objects the chart makes for `values` (NOTES.txt aside)."""
     return manifests_of(render_raw(values, **options))
+
+
+def render_emulator(
+    values: dict[str, Any] = EMULATOR_VALUES, **options: Any
+) -> list[dict[str, Any]]:
+    """The objects charts/graph-emulator makes, installed as the release "graph-emulator"."""
+    return render(values, chart_dir=EMULATOR_CHART_DIR, release=EMULATOR_RELEASE, **options)
 
 
 def find(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:

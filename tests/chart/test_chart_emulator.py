@@ -1,5 +1,6 @@
-"""Staging installs: the Graph emulator serves TLS for the names the services call it by, with
-the certificate the chart made, and the services trust it and use its tenant."""
+"""Staging installs: the Graph emulator (charts/graph-emulator) serves TLS for the names the
+services call it by, with the certificate its chart made, and profile-sync's services trust it
+and use its tenant; the production chart holds no emulator."""
 
 from __future__ import annotations
 
@@ -10,18 +11,72 @@ import socket
 import ssl
 from typing import Any
 
-from chart_harness import NAMESPACE, PREFIX, ROOT, VALUE_SETS, container_env, find, render
+import helm_python as helm
+import kubernetes_validate
+import pytest
+from chart_harness import (
+    EMULATOR_CHART_DIR,
+    EMULATOR_RELEASE,
+    EMULATOR_VALUES,
+    NAMESPACE,
+    PREFIX,
+    ROOT,
+    VALUE_SETS,
+    container_env,
+    find,
+    pod_specs,
+    render,
+    render_emulator,
+)
 from cryptography import x509
 
-from services.common.processes import ManagedProcess, python_module
-from services.graph_emulator.tls import ensure_tls_files
+from devtools.graph_emulator.tls import ensure_tls_files
+from devtools.processes import ManagedProcess, python_module
 
-EMULATOR = f"{PREFIX}-graph-emulator"
+EMULATOR = EMULATOR_RELEASE
 SERVICE_HOST = f"{EMULATOR}.{NAMESPACE}.svc"
 
 
 def emulator_manifests() -> list[dict[str, Any]]:
-    return render(VALUE_SETS["emulator"])
+    """A staging namespace: the emulator's release beside profile-sync's."""
+    return render_emulator() + render(VALUE_SETS["emulator"])
+
+
+def test_the_production_chart_holds_no_emulator() -> None:
+    templates = (ROOT / "charts" / "profile-sync" / "templates").rglob("*")
+    assert not [p.name for p in templates if "emulator" in p.name and p.suffix == ".yaml"]
+    for manifest in render(VALUE_SETS["emulator"]):
+        assert manifest["metadata"]["name"] != EMULATOR, manifest["kind"]
+        for _, spec in pod_specs([manifest]):
+            for container in spec["containers"]:
+                assert "devtools.graph_emulator" not in container.get("command", [])
+
+
+@pytest.mark.parametrize("kube_version", ["1.29.0", kubernetes_validate.latest_version()])
+def test_the_emulator_chart_makes_valid_kubernetes_objects(kube_version: str) -> None:
+    manifests = render_emulator(kube_version=kube_version)
+    assert {m["kind"] for m in manifests} == {
+        "ServiceAccount", "Secret", "Deployment", "Service", "NetworkPolicy",
+    }  # fmt: skip
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, kube_version, strict=True)
+    report = helm.lint(EMULATOR_CHART_DIR, EMULATOR_VALUES, strict=True, namespace=NAMESPACE)
+    assert [m for m in report["messages"] if m["severity"] >= 2] + report["errors"] == []
+
+
+def test_the_emulator_chart_refuses_a_misspelled_value() -> None:
+    with pytest.raises(Exception, match="usres"):
+        render_emulator({"usres": 5})
+
+
+def test_the_emulator_pod_runs_the_emulator_image_with_its_values() -> None:
+    deployment = find(render_emulator(), "Deployment", EMULATOR)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "profile-sync-graph-emulator:0.1.0"
+    command = container["command"]
+    assert command[:3] == ["python", "-m", "devtools.graph_emulator"]
+    assert command[command.index("--users") + 1] == "500"
+    assert command[-2:] == ["--quota", "2000"]
 
 
 def write_secret_files(secret: dict[str, Any], directory: pathlib.Path) -> None:
@@ -61,7 +116,7 @@ def test_services_reach_the_emulator_over_verified_tls(tmp_path: pathlib.Path) -
     emulator = ManagedProcess(
         "graph-emulator",
         python_module(
-            "services.graph_emulator",
+            "devtools.graph_emulator",
             "--users", "3",
             "--port", "0",
             "--state-dir", str(state),
@@ -98,11 +153,17 @@ def test_services_use_the_emulator_tenant_and_trust_its_ca() -> None:
     manifests = emulator_manifests()
     emulator = find(manifests, "Deployment", EMULATOR)
     args = emulator["spec"]["template"]["spec"]["containers"][0]["command"]
+    secret = find(manifests, "Secret", EMULATOR)["data"]
     tenant = args[args.index("--tenant-id") + 1]
+    client = args[args.index("--client-id") + 1]
+    # The emulator's Secret is the one source of its tenant and app for the services.
+    assert base64.b64decode(secret["tenant-id"]).decode() == tenant
+    assert base64.b64decode(secret["client-id"]).decode() == client
     url = f"https://{SERVICE_HOST}:8443"
     for name in ("extender", "notifier", "differ"):
         env = container_env(find(manifests, "Deployment", f"{PREFIX}-{name}"))
-        assert env["AZURE_TENANT_ID"] == tenant
+        assert env["AZURE_TENANT_ID"] == {"secretKeyRef": {"name": EMULATOR, "key": "tenant-id"}}
+        assert env["AZURE_CLIENT_ID"] == {"secretKeyRef": {"name": EMULATOR, "key": "client-id"}}
         assert env["AZURE_AUTHORITY_HOST"] == url
         assert env["AZURE_CA_BUNDLE"] == "/etc/profile-sync/graph-emulator/ca.pem"
     extender = container_env(find(manifests, "Deployment", f"{PREFIX}-extender"))

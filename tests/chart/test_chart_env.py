@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from chart_harness import PREFIX, ROOT, VALUE_SETS, find, render
 
-from services.common.config import ConfigError, EnvReader
+from services.common.settings import ConfigError, EnvReader
 
 ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 # EnvReader's methods and os.environ / os.getenv: the ways code here reads a variable.
@@ -128,9 +128,9 @@ def _is_environ(node: ast.AST) -> bool:
 def _settings_builders() -> dict[str, list[Callable[[EnvReader], object]]]:
     from services.gateway.launcher import LaunchSettings
     from services.gateway.settings import GatewaySettings
-    from services.lob_notifier.config import NotifierSettings
-    from services.profile_extender.config import ExtenderSettings
-    from services.snapshot_differ.config import DifferSettings
+    from services.lob_notifier.settings import NotifierSettings
+    from services.profile_extender.settings import ExtenderSettings
+    from services.snapshot_differ.settings import DifferSettings
 
     return {
         "extender": [ExtenderSettings.from_env],
@@ -288,7 +288,7 @@ def test_every_variable_the_services_read_is_documented() -> None:
 
 
 def test_the_recorder_finds_what_a_settings_class_reads() -> None:
-    from services.lob_notifier.config import NotifierSettings
+    from services.lob_notifier.settings import NotifierSettings
 
     names = read_by(NotifierSettings.from_env)
     assert {"REDIS_URL", "GRPC_PORT", "AZURE_TENANT_ID", "NOTIFIER_STREAM_KEY"} <= names

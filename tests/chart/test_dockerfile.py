@@ -8,10 +8,13 @@ import fnmatch
 import pathlib
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import pytest
 import yaml
-from chart_harness import CHART_DIR, ROOT, VALUE_SETS, pod_specs, render
+from chart_harness import CHART_DIR, ROOT, VALUE_SETS, pod_specs, render, render_emulator
 
 INSTRUCTIONS = {
     "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
@@ -61,8 +64,18 @@ def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
     return result
 
 
-def dockerfile() -> list[Instruction]:
-    return parse((ROOT / "Dockerfile").read_text())
+def dockerfile(name: str = "Dockerfile") -> list[Instruction]:
+    return parse((ROOT / name).read_text())
+
+
+def copied_sources(instructions: list[Instruction]) -> list[str]:
+    """What the build copies from the context (not from another stage)."""
+    sources: list[str] = []
+    for instruction in instructions:
+        if instruction.keyword == "COPY" and "--from=" not in instruction.arguments:
+            *copied, _ = instruction.arguments.split()
+            sources += [s.removeprefix("./").rstrip("/") for s in copied]
+    return sources
 
 
 def ignored(path: str) -> bool:
@@ -98,8 +111,9 @@ def test_it_is_a_multi_stage_build_on_one_pinned_base() -> None:
     assert f">={match.group(1)}" in requires
 
 
-def test_copied_files_exist_and_are_in_the_build_context() -> None:
-    for instruction in dockerfile():
+@pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.emulator"])
+def test_copied_files_exist_and_are_in_the_build_context(name: str) -> None:
+    for instruction in dockerfile(name):
         if instruction.keyword != "COPY" or "--from=" in instruction.arguments:
             continue
         *sources, _ = instruction.arguments.split()
@@ -156,13 +170,32 @@ def test_it_runs_as_the_unprivileged_user_the_chart_runs_pods_as() -> None:
     assert "HOME=/tmp" in environment
 
 
-def test_every_module_the_chart_runs_is_in_the_image() -> None:
-    for value_set in ("defaults", "emulator"):
-        for label, spec in pod_specs(render(VALUE_SETS[value_set])):
-            for container in spec["containers"]:
-                command = container.get("command", [])
-                if command[:2] != ["python", "-m"]:
-                    continue
-                module = pathlib.Path(*command[2].split("."))
-                assert (ROOT / module / "__main__.py").is_file(), f"{label}: {command[2]}"
-                assert not ignored(f"{module.as_posix()}/__main__.py")
+def test_the_production_image_holds_no_development_tools() -> None:
+    assert not [s for s in copied_sources(dockerfile()) if s.startswith("devtools")]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    # Its dependencies are [project] dependencies alone: no test double, no fake Redis.
+    assert not [d for d in project["dependencies"] if d.startswith(("fakeredis", "starlette"))]
+
+
+@pytest.mark.parametrize(
+    ("image", "manifests"),
+    [
+        ("Dockerfile", lambda: render(VALUE_SETS["defaults"]) + render(VALUE_SETS["emulator"])),
+        ("Dockerfile.emulator", render_emulator),
+    ],
+    ids=["profile-sync", "graph-emulator"],
+)
+def test_every_module_a_chart_runs_is_in_its_image(
+    image: str, manifests: Callable[[], list[dict[str, Any]]]
+) -> None:
+    copied = copied_sources(dockerfile(image))
+    for label, spec in pod_specs(manifests()):
+        for container in spec["containers"]:
+            command = container.get("command", [])
+            if command[:2] != ["python", "-m"]:
+                continue
+            module = pathlib.Path(*command[2].split("."))
+            assert (ROOT / module / "__main__.py").is_file(), f"{label}: {command[2]}"
+            assert not ignored(f"{module.as_posix()}/__main__.py")
+            main = f"{module.as_posix()}/__main__.py"
+            assert any(main.startswith(f"{source}/") for source in copied), f"{image}: {main}"

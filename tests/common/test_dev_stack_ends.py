@@ -16,14 +16,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.processes import ManagedProcess
+from devtools.processes import ManagedProcess
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # Starting the stack on a loaded machine; the services' shutdown grace is 3 s.
 START_TIMEOUT = 240.0
 GONE_TIMEOUT = 30.0
-DEV = [sys.executable, "-m", "services.devstack", "dev"]  # what `make dev` runs
+DEV = [sys.executable, "-m", "devtools.devstack", "dev"]  # what `make dev` runs
 
 
 def _stat(pid: int) -> tuple[str, int, int] | None:

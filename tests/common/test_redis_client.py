@@ -14,16 +14,16 @@ import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio.cluster import RedisCluster
 
-from services.common.config import ConfigError
+from devtools.devstack.stack import Stack, StackOptions
+from devtools.processes import free_port
 from services.common.errors import Unavailable
-from services.common.processes import free_port
 from services.common.redis_client import (
     REDIS_UNAVAILABLE,
     cluster_mode,
     connect,
     unavailable_when_redis_is,
 )
-from services.devstack.stack import Stack, StackOptions
+from services.common.settings import ConfigError
 
 
 def test_auto_asks_redis_whether_it_is_a_cluster(

@@ -16,8 +16,8 @@ import pytest
 from console_browser import ConsoleBrowser, ConsolePage, chromium_missing_reason
 from console_webhook import FlakyReceiver
 
-from services.devstack.lob_client import LobClient, emulator_http, emulator_token
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, emulator_http, emulator_token
+from devtools.devstack.stack import Stack, StackOptions
 
 # Outside CI a machine without Chromium skips these; CI installs it (make setup) and must run them.
 MISSING = chromium_missing_reason()

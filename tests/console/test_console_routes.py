@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from services.common.config import ConfigError, EnvReader
+from services.common.settings import ConfigError, EnvReader
 from services.console import STATIC_DIR, ConsoleSettings, EmulatorTokens, console_files
 from services.console.routes import (
     CONTENT_TYPES,

@@ -26,8 +26,8 @@ from dashboard_queries import (
     variables_in,
 )
 
-from services.devstack.lob_client import LobClient
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient
+from devtools.devstack.stack import Stack, StackOptions
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "charts" / "profile-sync" / "dashboards" / "profile-sync.json"

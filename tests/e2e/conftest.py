@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.devstack.lob_client import LobClient
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient
+from devtools.devstack.stack import Stack, StackOptions
 
 
 @pytest.fixture(scope="session")

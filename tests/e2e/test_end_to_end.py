@@ -10,8 +10,8 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_token
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_token
+from devtools.devstack.stack import Stack, StackOptions
 
 
 def test_an_edit_in_delve_reaches_the_lob_app_as_one_update(

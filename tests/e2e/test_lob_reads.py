@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from bench.graph_users import graph_users
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http, emulator_token
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_http, emulator_token
+from devtools.devstack.stack import Stack, StackOptions
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from services.devstack.lob_client import LobClient, emulator_http
-from services.devstack.stack import Stack, StackOptions
-from services.graph_emulator.accounts import has_sharepoint_licence
+from devtools.devstack.lob_client import LobClient, emulator_http
+from devtools.devstack.stack import Stack, StackOptions
+from devtools.graph_emulator.accounts import has_sharepoint_licence
 
 
 @pytest.fixture(scope="module")
 def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    # What `python -m services.devstack dev|demo` builds (services/devstack/__main__.py).
+    # What `python -m devtools.devstack dev|demo` builds (devtools/devstack/__main__.py).
     options = StackOptions(
         state_dir=tmp_path_factory.mktemp("messy"), users=50, seed=1, tenant_mix="realistic"
     )

@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from services.devstack.__main__ import banner
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.__main__ import banner
+from devtools.devstack.stack import Stack, StackOptions
 
 README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
-# What `make dev` runs (services/devstack/__main__.py): 50 users, the default seed.
+# What `make dev` runs (devtools/devstack/__main__.py): 50 users, the default seed.
 DEV_USERS = 50
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_token
-from services.devstack.stack import Stack
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_token
+from devtools.devstack.stack import Stack
 
 
 def search(lob: LobClient, query: str, **params: Any) -> dict[str, Any]:

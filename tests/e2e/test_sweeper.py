@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from bench.graph_users import graph_users
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_http
+from devtools.devstack.stack import Stack, StackOptions
 
 INTERVAL = 12  # seconds; the reads are spread over 7 (the interval less a 5 s margin)
 USERS = 40

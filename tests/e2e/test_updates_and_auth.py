@@ -13,9 +13,9 @@ import pytest
 import redis
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from services.devstack.lob_client import LobClient, emulator_http, emulator_token
-from services.devstack.stack import Stack
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID
+from devtools.devstack.lob_client import LobClient, emulator_http, emulator_token
+from devtools.devstack.stack import Stack
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID
 from services.profile_extender.write_budget import write_budget_key
 
 

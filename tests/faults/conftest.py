@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from services.devstack.lob_client import LobClient
-from services.devstack.stack import Stack
+from devtools.devstack.lob_client import LobClient
+from devtools.devstack.stack import Stack
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.devstack.lob_client import emulator_http
-from services.devstack.stack import Stack
+from devtools.devstack.lob_client import emulator_http
+from devtools.devstack.stack import Stack
 
 
 def configure_graph(stack: Stack, **config: Any) -> dict[str, Any]:

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from graph_admin import configure_graph, graph_stats
 
-from services.devstack.lob_client import LobClient, edit_in_delve
-from services.devstack.stack import Stack, StackOptions
-from tests.faults.graph_admin import configure_graph, graph_stats
+from devtools.devstack.lob_client import LobClient, edit_in_delve
+from devtools.devstack.stack import Stack, StackOptions
 
 # A run is done in seconds here; this only tells "slow" from "hung".
 RUN_BOUND_SECONDS = 120

@@ -30,15 +30,15 @@ from typing import Any
 import grpc
 import pytest
 import redis
+from notifier_events import eventually, make_event
+from notifier_receiver import Received, WebhookReceiver
 
+from devtools.devstack.emulator import running_emulator
+from devtools.devstack.lob_client import emulator_token
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID
+from devtools.processes import ManagedProcess, python_module
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
-from services.common.processes import ManagedProcess, python_module
-from services.devstack.emulator import running_emulator
-from services.devstack.lob_client import emulator_token
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID
-from services.lob_notifier.keys import KeyLayout
-from tests.lob_notifier.notifier_events import eventually, make_event
-from tests.lob_notifier.notifier_receiver import Received, WebhookReceiver
+from services.lob_notifier.redis_keys import KeyLayout
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 EVENTS = 23

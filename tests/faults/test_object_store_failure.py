@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from services.devstack.lob_client import LobClient, edit_in_delve
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, edit_in_delve
+from devtools.devstack.stack import Stack, StackOptions
 
 
 def test_a_store_that_refuses_writes_fails_the_run_and_loses_nothing(

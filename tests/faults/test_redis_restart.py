@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from graph_admin import configure_graph
 
-from services.devstack.lob_client import LobClient, edit_in_delve, emulator_http
-from services.devstack.stack import Stack, StackOptions
-from tests.faults.graph_admin import configure_graph
+from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_http
+from devtools.devstack.stack import Stack, StackOptions
 
 USERS = 2500
 QUOTA = 2500  # resource units per 10 s: a full sync takes about ten seconds

@@ -4,34 +4,18 @@ Graph emulator over TLS, with a first sync done so there is data to read."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from fuzz_recorder import RECORDER
+from fuzz_target import FuzzTarget
 
-from services.devstack.lob_client import LobClient, emulator_token
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, emulator_token
+from devtools.devstack.stack import Stack, StackOptions
 
 # Every app role the API knows, so fuzzed calls get past authorisation and reach the
 # handlers; the auth suite (tests/security) checks the refusals.
 ALL_APP_ROLES = ["Profiles.Read", "Profiles.Sync", "Subscribers.Manage"]
-
-
-@dataclass(frozen=True)
-class FuzzTarget:
-    stack: Stack
-    app_token: str
-    user_token: str
-    user: dict[str, Any]
-
-    @property
-    def base_url(self) -> str:
-        return self.stack.gateway_url
-
-    def headers(self, operation_id: str = "") -> dict[str, str]:
-        token = self.user_token if operation_id == "UpdateProfile" else self.app_token
-        return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="session")

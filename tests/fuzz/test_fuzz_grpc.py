@@ -14,9 +14,9 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import FuzzTarget
 from fuzz_messages import message_class, messages
 from fuzz_recorder import DERANDOMIZE, EXAMPLES, RECORDER, TRACE_MARKERS
+from fuzz_target import FuzzTarget
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings

@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import FuzzTarget
 from fuzz_inputs import hostile_text, invalid_utf8, json_values, number_spellings
 from fuzz_recorder import DERANDOMIZE, EXAMPLES, RECORDER, problem_in
+from fuzz_target import FuzzTarget
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.devstack.lob_client import LobClient
+from devtools.devstack.lob_client import LobClient
 
 SUITE = "REST (hostile input)"
 MAX_BODY = 1024 * 1024

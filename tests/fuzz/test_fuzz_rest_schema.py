@@ -12,8 +12,8 @@ import urllib.parse
 from typing import Any
 
 import schemathesis
-from conftest import FuzzTarget
 from fuzz_recorder import DERANDOMIZE, EXAMPLES, RECORDER, problem_in
+from fuzz_target import FuzzTarget
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import (

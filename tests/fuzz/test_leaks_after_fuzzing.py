@@ -3,10 +3,9 @@ stack printed, answered or counted carries a secret, a key or a token it was sen
 
 from __future__ import annotations
 
-from conftest import FuzzTarget
 from fuzz_recorder import RECORDER
-
-from tests.security.secret_scan import find_leaks, scrape_metrics, stack_secrets
+from fuzz_target import FuzzTarget
+from secret_scan import find_leaks, scrape_metrics, stack_secrets
 
 
 def test_no_secret_in_logs_error_bodies_or_metrics(fuzz_target: FuzzTarget) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from gateway_harness import DESCRIPTOR_SET, ROOT, Backend, start_gateway
 
-from services.common.processes import ManagedProcess
+from devtools.processes import ManagedProcess
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import grpc
 from google.protobuf import timestamp_pb2
 
+from devtools.processes import ManagedProcess, python_module
 from profilesync.v1 import (
     extender_pb2,
     extender_pb2_grpc,
@@ -18,10 +19,9 @@ from profilesync.v1 import (
     notifier_pb2_grpc,
     profile_pb2,
 )
-from services.common.config import ServerSettings
 from services.common.errors import NotFound
-from services.common.processes import ManagedProcess, python_module
 from services.common.server import ServiceBinding, create_server
+from services.common.settings import ServerSettings
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DESCRIPTOR_SET = ROOT / "build" / "profilesync.pb"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.common.config import ConfigError, EnvReader
+from services.common.settings import ConfigError, EnvReader
 from services.gateway.envoy_config import render_config
 from services.gateway.envoy_process import default_envoy_path, validate_config
 from services.gateway.settings import BACKEND_SERVICES, Backend, GatewaySettings, parse_address

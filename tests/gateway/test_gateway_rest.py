@@ -9,8 +9,8 @@ import grpc
 import httpx
 from gateway_harness import STREAMED_EVENTS
 
+from devtools.processes import ManagedProcess
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
-from services.common.processes import ManagedProcess
 
 
 def test_get_profile_answers_lower_camel_case_json(client: httpx.Client) -> None:

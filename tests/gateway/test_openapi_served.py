@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.config import ConfigError, EnvReader
+from services.common.settings import ConfigError, EnvReader
 from services.gateway.envoy_config import OPENAPI_PATH, render_config
 from services.gateway.envoy_process import default_envoy_path, validate_config
 from services.gateway.openapi import DEFAULT_OUTPUT

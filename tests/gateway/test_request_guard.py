@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from services.common.config import EnvReader
+from services.common.settings import EnvReader
 from services.gateway.envoy_config import render_config
 from services.gateway.settings import GatewaySettings
 

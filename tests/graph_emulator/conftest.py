@@ -8,10 +8,10 @@ import httpx
 import pytest
 from emulator_helpers import BASE_URL, bearer, mint
 
-from services.graph_emulator.app import create_app
-from services.graph_emulator.defaults import GRAPH_RESOURCE
-from services.graph_emulator.keys import SigningKey, generate_signing_key
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.app import create_app
+from devtools.graph_emulator.defaults import GRAPH_RESOURCE
+from devtools.graph_emulator.signing_key import SigningKey, generate_signing_key
+from devtools.graph_emulator.state import EmulatorState
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.state import EmulatorState
 
 BASE_URL = "https://127.0.0.1:8443"
 

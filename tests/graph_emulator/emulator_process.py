@@ -49,7 +49,7 @@ def start_emulator(workdir: Path, *extra: str, timeout: float = 30) -> EmulatorP
     command = [
         sys.executable,
         "-m",
-        "services.graph_emulator",
+        "devtools.graph_emulator",
         "--port",
         "0",
         "--state-dir",

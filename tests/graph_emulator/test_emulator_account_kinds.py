@@ -24,13 +24,13 @@ import httpx
 import pytest
 from emulator_helpers import BASE_URL, assert_graph_error, bearer, mint
 
-from services.graph_emulator.__main__ import parse_args
-from services.graph_emulator.accounts import TenantMix, has_sharepoint_licence
-from services.graph_emulator.app import create_app
-from services.graph_emulator.defaults import GRAPH_RESOURCE
-from services.graph_emulator.keys import SigningKey
-from services.graph_emulator.state import EmulatorState
-from services.graph_emulator.tenant import generate_users
+from devtools.graph_emulator.__main__ import parse_args
+from devtools.graph_emulator.accounts import TenantMix, has_sharepoint_licence
+from devtools.graph_emulator.app import create_app
+from devtools.graph_emulator.defaults import GRAPH_RESOURCE
+from devtools.graph_emulator.signing_key import SigningKey
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.tenant import generate_users
 
 PROFILE_SELECT = "id,aboutMe,skills,pastProjects,schools,interests"
 LICENSED = "assignedPlans/any(p:p/service eq 'SharePoint' and p/capabilityStatus eq 'Enabled')"

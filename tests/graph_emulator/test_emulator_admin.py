@@ -8,8 +8,8 @@ import jwt
 import pytest
 from emulator_helpers import assert_graph_error, bearer, first_user, mint
 
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, GRAPH_RESOURCE
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, GRAPH_RESOURCE
+from devtools.graph_emulator.state import EmulatorState
 
 
 async def test_edit_then_graph_shows_it(
@@ -159,7 +159,7 @@ async def test_batch_latency_slows_batches_only(
 
 
 async def test_default_quota_by_tenant_size(signing_key: object) -> None:
-    from services.graph_emulator.keys import SigningKey
+    from devtools.graph_emulator.signing_key import SigningKey
 
     assert isinstance(signing_key, SigningKey)
     sizes = {10: 3500, 50: 5000, 500: 5000, 501: 8000}

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from emulator_helpers import assert_graph_error, bearer, first_user, mint, nth_user
 
-from services.graph_emulator.defaults import GRAPH_RESOURCE
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.defaults import GRAPH_RESOURCE
+from devtools.graph_emulator.state import EmulatorState
 
 SELECT = "$select=id,aboutMe,skills,pastProjects,schools,interests"
 
@@ -51,7 +51,7 @@ async def test_batch_of_twenty(
 
 
 async def test_batch_order_is_deterministic(signing_key: Any) -> None:
-    from services.graph_emulator.app import create_app
+    from devtools.graph_emulator.app import create_app
 
     orders = []
     for _ in range(2):

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 from emulator_helpers import BASE_URL, assert_graph_error, bearer, first_user, mint
 
-from services.graph_emulator.app import create_app
-from services.graph_emulator.defaults import GRAPH_RESOURCE
-from services.graph_emulator.keys import SigningKey
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.app import create_app
+from devtools.graph_emulator.defaults import GRAPH_RESOURCE
+from devtools.graph_emulator.signing_key import SigningKey
+from devtools.graph_emulator.state import EmulatorState
 
 
 async def statuses_for(signing_key: SigningKey, config: dict[str, Any], count: int) -> list[int]:

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from emulator_helpers import BASE_URL, first_user, mint
 
-from services.graph_emulator.defaults import (
+from devtools.graph_emulator.defaults import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_TENANT_DOMAIN,
@@ -25,7 +25,7 @@ from services.graph_emulator.defaults import (
     DEFAULT_USER_PASSWORD,
     GRAPH_RESOURCE,
 )
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.state import EmulatorState
 
 TOKEN_PATH = f"/{DEFAULT_TENANT_ID}/oauth2/v2.0/token"
 GRAPH_SCOPE = f"{GRAPH_RESOURCE}/.default"
@@ -262,7 +262,7 @@ async def test_password_grant_errors(client: httpx.AsyncClient, state: EmulatorS
 
 
 async def test_user_password_is_configurable(signing_key: Any) -> None:
-    from services.graph_emulator.app import create_app
+    from devtools.graph_emulator.app import create_app
 
     state = EmulatorState.build(users=5, signing_key=signing_key, user_password="s3cret-Pw!")
     transport = httpx.ASGITransport(app=create_app(state))
@@ -286,7 +286,7 @@ async def test_user_realm_discovery(client: httpx.AsyncClient, state: EmulatorSt
 async def test_app_roles_are_configurable(signing_key: Any) -> None:
     """Client-credentials tokens for the app's own API carry the app roles granted to the
     client; Graph tokens carry Graph's application permissions."""
-    from services.graph_emulator.app import create_app
+    from devtools.graph_emulator.app import create_app
 
     state = EmulatorState.build(users=5, signing_key=signing_key, app_roles=("Profiles.Read",))
     transport = httpx.ASGITransport(app=create_app(state))

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 from emulator_helpers import nth_user
 
-from services.graph_emulator.latency import ProfileLatency
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.latency import ProfileLatency
+from devtools.graph_emulator.state import EmulatorState
 
 PROFILE_SELECT = "$select=id,aboutMe,skills"
 

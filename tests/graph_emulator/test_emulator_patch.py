@@ -12,8 +12,8 @@ import httpx
 import pytest
 from emulator_helpers import assert_graph_error, bearer, first_user, mint, nth_user
 
-from services.graph_emulator.defaults import GRAPH_RESOURCE
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.defaults import GRAPH_RESOURCE
+from devtools.graph_emulator.state import EmulatorState
 
 
 async def user_headers(client: httpx.AsyncClient, user: dict[str, Any]) -> dict[str, str]:

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 from emulator_helpers import assert_graph_error, bearer, mint
 
-from services.graph_emulator.defaults import GRAPH_RESOURCE
-from services.graph_emulator.permissions import USER_ADMINISTRATOR
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.defaults import GRAPH_RESOURCE
+from devtools.graph_emulator.permissions import USER_ADMINISTRATOR
+from devtools.graph_emulator.state import EmulatorState
 
 BASIC = {"displayName", "givenName", "id", "mail", "surname", "userPrincipalName"}
 

@@ -28,7 +28,7 @@ import pytest
 import requests
 from emulator_process import ROOT, EmulatorProcess, start_emulator, trust
 
-from services.graph_emulator.defaults import (
+from devtools.graph_emulator.defaults import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_TENANT_ID,
@@ -191,7 +191,7 @@ def test_busy_port_fails_with_exit_code(emulator: EmulatorProcess, tmp_path: Pat
         [
             sys.executable,
             "-m",
-            "services.graph_emulator",
+            "devtools.graph_emulator",
             "--port",
             port,
             "--users",
@@ -213,7 +213,7 @@ def test_busy_port_fails_with_exit_code(emulator: EmulatorProcess, tmp_path: Pat
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.graph_emulator", "--tenant-id", "not-a-guid"],
+        [sys.executable, "-m", "devtools.graph_emulator", "--tenant-id", "not-a-guid"],
         cwd=ROOT,
         capture_output=True,
         timeout=60,
@@ -323,7 +323,7 @@ def test_cli_sets_quotas_roles_and_password(tmp_path: Path) -> None:
 )
 def test_bad_cli_values_are_refused(args: tuple[str, str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "services.graph_emulator", *args],
+        [sys.executable, "-m", "devtools.graph_emulator", *args],
         cwd=ROOT,
         capture_output=True,
         timeout=60,

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from emulator_helpers import assert_graph_error
 
-from services.graph_emulator.query_search import tokenize
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.query_search import tokenize
+from devtools.graph_emulator.state import EmulatorState
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 from emulator_helpers import first_user
 
-from services.graph_emulator.defaults import DEFAULT_TENANT_ID
-from services.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.defaults import DEFAULT_TENANT_ID
+from devtools.graph_emulator.state import EmulatorState
 
 NASTY_BODIES = [
     b"",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from services.graph_emulator.schema import USER_PROPERTIES
-from services.graph_emulator.tenant import ascii_alias, generate_users
+from devtools.graph_emulator.schema import USER_PROPERTIES
+from devtools.graph_emulator.tenant import ascii_alias, generate_users
 
 PROFILE_LISTS = ("skills", "pastProjects", "schools", "interests", "responsibilities")
 

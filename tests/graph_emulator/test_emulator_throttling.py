@@ -15,12 +15,12 @@ import httpx
 import pytest
 from emulator_helpers import BASE_URL, assert_graph_error, bearer, mint, nth_user
 
-from services.graph_emulator.app import create_app
-from services.graph_emulator.costs import Cost, cost_of
-from services.graph_emulator.defaults import DEFAULT_TENANT_ID, GRAPH_RESOURCE
-from services.graph_emulator.keys import SigningKey
-from services.graph_emulator.state import EmulatorState
-from services.graph_emulator.throttle import SlidingWindow, Throttle, format_retry_after
+from devtools.graph_emulator.app import create_app
+from devtools.graph_emulator.costs import Cost, cost_of
+from devtools.graph_emulator.defaults import DEFAULT_TENANT_ID, GRAPH_RESOURCE
+from devtools.graph_emulator.signing_key import SigningKey
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.throttle import SlidingWindow, Throttle, format_retry_after
 
 OTHER_APP = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 

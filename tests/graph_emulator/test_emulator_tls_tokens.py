@@ -9,10 +9,10 @@ import jwt
 import pytest
 from cryptography import x509
 
-from services.graph_emulator.defaults import GRAPH_RESOURCE
-from services.graph_emulator.keys import SigningKey, load_or_create_signing_key
-from services.graph_emulator.tls import ensure_tls_files
-from services.graph_emulator.tokens import GRAPH_AUDIENCES, TokenError, TokenService
+from devtools.graph_emulator.defaults import GRAPH_RESOURCE
+from devtools.graph_emulator.signing_key import SigningKey, load_or_create_signing_key
+from devtools.graph_emulator.tls import ensure_tls_files
+from devtools.graph_emulator.tokens import GRAPH_AUDIENCES, TokenError, TokenService
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "66666666-7777-8888-9999-000000000000"

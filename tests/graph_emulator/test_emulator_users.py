@@ -10,11 +10,11 @@ import httpx
 import pytest
 from emulator_helpers import BASE_URL, assert_graph_error, bearer, first_user, mint, nth_user
 
-from services.graph_emulator.defaults import GRAPH_APP_ID, GRAPH_RESOURCE
-from services.graph_emulator.keys import generate_signing_key
-from services.graph_emulator.schema import DEFAULT_PROPERTIES
-from services.graph_emulator.state import EmulatorState
-from services.graph_emulator.tokens import TokenService, issuer_for
+from devtools.graph_emulator.defaults import GRAPH_APP_ID, GRAPH_RESOURCE
+from devtools.graph_emulator.schema import DEFAULT_PROPERTIES
+from devtools.graph_emulator.signing_key import generate_signing_key
+from devtools.graph_emulator.state import EmulatorState
+from devtools.graph_emulator.tokens import TokenService, issuer_for
 
 PROFILE_SELECT = "id,aboutMe,skills,pastProjects,schools,interests,responsibilities"
 

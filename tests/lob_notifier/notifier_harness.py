@@ -10,8 +10,8 @@ from typing import Any
 import grpc
 
 from profilesync.v1 import notifier_pb2_grpc
-from services.common.config import ServerSettings
 from services.common.server import create_server
+from services.common.settings import ServerSettings
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.destinations import DestinationPolicy
 from services.lob_notifier.servicer import LobNotifierServicer, binding

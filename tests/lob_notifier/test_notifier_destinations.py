@@ -19,7 +19,7 @@ import pytest
 from notifier_harness import Served
 
 from profilesync.v1 import notifier_pb2
-from services.common.config import ConfigError
+from services.common.settings import ConfigError
 from services.lob_notifier.destinations import DestinationPolicy
 from services.lob_notifier.webhook import WebhookSender
 

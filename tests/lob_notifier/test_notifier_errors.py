@@ -9,11 +9,11 @@ import grpc
 import pytest
 from notifier_events import make_event
 
+from devtools.processes import free_port
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
-from services.common.config import ServerSettings
-from services.common.processes import free_port
 from services.common.redis_client import connect
 from services.common.server import create_server
+from services.common.settings import ServerSettings
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.servicer import LobNotifierServicer, binding
 

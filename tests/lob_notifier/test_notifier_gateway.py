@@ -17,7 +17,7 @@ import grpc
 import httpx
 import pytest
 
-from services.common.processes import ManagedProcess, python_module
+from devtools.processes import ManagedProcess, python_module
 from services.common.redis_client import connect
 from services.common.server import create_server
 from services.lob_notifier.change_log import ChangeLog

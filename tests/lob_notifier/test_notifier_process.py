@@ -18,11 +18,11 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from devtools.devstack.emulator import running_emulator
+from devtools.devstack.lob_client import emulator_token
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID
+from devtools.processes import ManagedProcess, python_module
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
-from services.common.processes import ManagedProcess, python_module
-from services.devstack.emulator import running_emulator
-from services.devstack.lob_client import emulator_token
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID
 from services.lob_notifier.servicer import SERVICE_NAME
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

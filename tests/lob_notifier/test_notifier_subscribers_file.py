@@ -12,13 +12,13 @@ import pytest
 from notifier_events import eventually
 from notifier_harness import Served
 
+from devtools.processes import free_port
 from profilesync.v1 import notifier_pb2
-from services.common.config import ConfigError
-from services.common.processes import free_port
+from services.common.settings import ConfigError
 from services.lob_notifier.admin import SubscriberAdmin
 from services.lob_notifier.change_log import ChangeLog
-from services.lob_notifier.config import DeliverySettings
 from services.lob_notifier.delivery import DeliveryManager
+from services.lob_notifier.settings import DeliverySettings
 from services.lob_notifier.subscribers import SubscriberStore
 from services.lob_notifier.subscribers_file import load_subscribers_file, parse_subscribers
 from services.lob_notifier.webhook import WebhookSender

@@ -13,8 +13,8 @@ from notifier_receiver import WebhookReceiver
 from profilesync.v1 import notifier_pb2
 from services.lob_notifier.admin import SubscriberAdmin
 from services.lob_notifier.change_log import ChangeLog
-from services.lob_notifier.config import DeliverySettings
 from services.lob_notifier.delivery import DeliveryManager, backoff_seconds
+from services.lob_notifier.settings import DeliverySettings
 from services.lob_notifier.subscribers import SubscriberStore
 from services.lob_notifier.webhook import WebhookSender
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from services.common.processes import python_module
+from devtools.processes import python_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPLETE = {

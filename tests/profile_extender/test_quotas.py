@@ -14,17 +14,17 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
+from devtools.devstack.emulator import running_emulator
+from devtools.devstack.lob_client import emulator_http, emulator_token
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from profilesync.v1 import extender_pb2
 from services.common.auth import Principal
 from services.common.entra import EntraSettings, MsalTokens
 from services.common.errors import RateLimited
-from services.devstack.emulator import running_emulator
-from services.devstack.lob_client import emulator_http, emulator_token
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from services.profile_extender.config import GraphSettings
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
+from services.profile_extender.settings import GraphSettings
 from services.profile_extender.updates import ProfileUpdater
 from services.profile_extender.write_budget import WriteBudget
 

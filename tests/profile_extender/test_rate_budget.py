@@ -8,7 +8,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from services.common.processes import free_port
+from devtools.processes import free_port
 from services.profile_extender.adaptive import AdaptiveLimit
 from services.profile_extender.rate_budget import RateBudget
 

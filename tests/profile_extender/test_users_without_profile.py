@@ -21,22 +21,22 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from devtools.devstack.emulator import running_emulator
+from devtools.graph_emulator.accounts import TenantMix, has_sharepoint_licence
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from devtools.graph_emulator.tenant import generate_users
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
-from services.common.config import ConfigError, EnvReader, ServerSettings
 from services.common.entra import EntraSettings, MsalTokens
 from services.common.server import ServiceBinding, create_server
+from services.common.settings import ConfigError, EnvReader, ServerSettings
 from services.common.tls import client_ssl_context
-from services.devstack.emulator import running_emulator
-from services.graph_emulator.accounts import TenantMix, has_sharepoint_licence
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from services.graph_emulator.tenant import generate_users
 from services.profile_extender.absent_profiles import AbsentProfiles
-from services.profile_extender.config import GraphSettings
 from services.profile_extender.enumeration import UserScope
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.profile_errors import no_profile_reason
 from services.profile_extender.rate_budget import RateBudget
 from services.profile_extender.servicer import ProfileExtenderServicer
+from services.profile_extender.settings import GraphSettings
 
 USERS = 600
 SEED = 4

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from devtools.graph_emulator.tenant import generate_users
 from services.common.profiles import PROFILE_FIELDS, digest
-from services.graph_emulator.tenant import generate_users
 
 TENANT_SIZE = 700
 TENANT_SEED = 20240607

@@ -19,7 +19,7 @@ from search_fixtures import db_url
 from search_reference import scan
 
 from services.common.redis_client import connect
-from services.search import IndexSettings, QuerySyntaxError, SearchIndex, evaluate, keys
+from services.search import IndexSettings, QuerySyntaxError, SearchIndex, evaluate, redis_keys
 from services.search.analysis import profile_texts
 from services.search.evaluate import SearchTimedOut
 
@@ -203,11 +203,11 @@ async def test_a_search_writes_nothing(client: aioredis.Redis) -> None:
     """Searches only read, so one stopped at any point leaves nothing behind, and
     Redis can stop any of its short scripts (SCRIPT KILL works on read-only ones)."""
     before = sorted(await client.keys("*"))
-    epoch = await client.get(keys.EPOCH)
+    epoch = await client.get(redis_keys.EPOCH)
     index = SearchIndex(client)
     await index.search(f"{PHRASE} OR kube* -python OR skills:azure", 20, "")
     assert sorted(await client.keys("*")) == before
-    assert await client.get(keys.EPOCH) == epoch
+    assert await client.get(redis_keys.EPOCH) == epoch
 
 
 async def test_reads_are_capped_across_the_query(

@@ -10,9 +10,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
-from services.common.config import ServerSettings
 from services.common.redis_client import connect
 from services.common.server import ServiceBinding, create_server
+from services.common.settings import ServerSettings
 from services.search import SearchIndex, search_profiles
 
 RANKED = [
@@ -178,7 +178,7 @@ async def test_bad_requests_get_invalid_argument_naming_the_problem(
 
 
 async def test_redis_unreachable_is_unavailable(redis_url: str) -> None:
-    from services.common.processes import free_port
+    from devtools.processes import free_port
 
     client = connect(f"redis://127.0.0.1:{free_port()}/0")
     server, port = await _serve(SearchIndex(client))

@@ -13,7 +13,7 @@ from search_fixtures import EDGE_PROFILES, as_profile
 from search_reference import scan
 
 from services.common.errors import AlreadyRunning
-from services.search import IndexSettings, SearchIndex, keys
+from services.search import IndexSettings, SearchIndex, redis_keys
 from services.search.analysis import words
 
 
@@ -35,7 +35,7 @@ def _edit(profile: dict[str, Any], **changes: Any) -> dict[str, Any]:
 async def _index_state(redis: aioredis.Redis) -> dict[str, Any]:
     """Every index key's content: set members, bitmap bits, hash fields."""
     state: dict[str, Any] = {}
-    async for key in redis.scan_iter(match=keys.PREFIX + "gen:*"):
+    async for key in redis.scan_iter(match=redis_keys.PREFIX + "gen:*"):
         kind = await redis.type(key)
         name = key.decode()
         if kind == b"set":
@@ -105,13 +105,13 @@ async def test_an_update_touches_only_the_changed_profile_and_entries(
     profiles = tenant[:40]
     await index.apply(profiles, [])
     before = await _index_state(redis_client)
-    epoch = await redis_client.get(keys.EPOCH)
+    epoch = await redis_client.get(redis_keys.EPOCH)
 
     # Same content again (a newer fetchTime only): nothing is re-filed.
     again = [dict(p, fetchTime="2026-01-01T00:00:00Z") for p in profiles]
     result = await index.apply(again, [])
     assert (result.written, result.unchanged) == (0, 40)
-    assert await redis_client.get(keys.EPOCH) == epoch
+    assert await redis_client.get(redis_keys.EPOCH) == epoch
     after_same = await _index_state(redis_client)
     assert {k: v for k, v in after_same.items() if not k.endswith(":docs")} == {
         k: v for k, v in before.items() if not k.endswith(":docs")
@@ -186,7 +186,7 @@ async def test_a_rebuild_switches_at_once_and_keeps_live_updates(
     # The previous generation is gone from Redis.
     generations = {
         key.decode().split(":")[3]
-        async for key in redis_client.scan_iter(match=keys.PREFIX + "gen:*")
+        async for key in redis_client.scan_iter(match=redis_keys.PREFIX + "gen:*")
     }
     assert len(generations) == 1
 
@@ -207,7 +207,7 @@ async def test_a_failed_rebuild_leaves_the_index_as_it_was(
     assert await _ids(index, "university") == set(scan(tenant[:50], "university"))
     generations = {
         key.decode().split(":")[3]
-        async for key in redis_client.scan_iter(match=keys.PREFIX + "gen:*")
+        async for key in redis_client.scan_iter(match=redis_keys.PREFIX + "gen:*")
     }
     assert len(generations) == 1
     # The lease was given back: a new rebuild can run.
@@ -270,8 +270,8 @@ async def test_an_entry_kept_as_a_bitmap_goes_back_to_a_set_intact(
     ]
     index = SearchIndex(redis_client)
     await index.apply(profiles, [])
-    generation = (await redis_client.get(keys.CURRENT)).decode()
-    key = keys.PREFIX + f"gen:{generation}:%s:skills:w:rust"
+    generation = (await redis_client.get(redis_keys.CURRENT)).decode()
+    key = redis_keys.PREFIX + f"gen:{generation}:%s:skills:w:rust"
     assert await redis_client.exists(key % "m") and not await redis_client.exists(key % "s")
     gone = [p["id"] for p in profiles[:250]]
     await index.apply([], gone)

@@ -18,10 +18,13 @@ import grpc
 import httpx
 import jwt
 import pytest
-from conftest import ERROR_BODIES, Authority, issue, sent
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from security_tokens import ERROR_BODIES, Authority, issue, sent
 
+from devtools.devstack.emulator import running_emulator
+from devtools.devstack.lob_client import emulator_http, emulator_token
+from devtools.devstack.stack import Stack
 from profilesync.v1 import (
     differ_pb2,
     differ_pb2_grpc,
@@ -30,9 +33,6 @@ from profilesync.v1 import (
     notifier_pb2,
     notifier_pb2_grpc,
 )
-from services.devstack.emulator import running_emulator
-from services.devstack.lob_client import emulator_http, emulator_token
-from services.devstack.stack import Stack
 
 OTHER_TENANT = "0b9c1f3e-7d2a-4c55-8e61-3f4a5b6c7d8e"
 TokenMaker = Callable[[Stack, Authority, str], str | None]

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from conftest import ERROR_BODIES
+from security_tokens import ERROR_BODIES
 
-from services.devstack.lob_client import LobClient, emulator_http
-from services.devstack.stack import Stack
+from devtools.devstack.lob_client import LobClient, emulator_http
+from devtools.devstack.stack import Stack
 
 MISSING = "00000000-0000-0000-0000-00000000dead"
 

@@ -26,9 +26,9 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from devtools.devstack.lob_client import emulator_token
+from devtools.devstack.stack import Stack, StackOptions
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
-from services.devstack.lob_client import emulator_token
-from services.devstack.stack import Stack, StackOptions
 
 STREAMS = 300
 PER_CALLER = 250

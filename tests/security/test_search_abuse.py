@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from conftest import ERROR_BODIES
+from security_tokens import ERROR_BODIES
 
-from services.devstack.lob_client import LobClient
+from devtools.devstack.lob_client import LobClient
 from services.search.analysis import words
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ERROR_BODIES, SENT_TOKENS, issue
 from secret_scan import find_leaks, scrape_metrics, stack_secrets
+from security_tokens import ERROR_BODIES, SENT_TOKENS, issue
 
-from services.devstack.stack import Stack
+from devtools.devstack.stack import Stack
 from services.lob_notifier.signatures import SIGNATURE_HEADER, verify
 
 WEBHOOK_SECRET = "whsec-" + secrets.token_hex(24)

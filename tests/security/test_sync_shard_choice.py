@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
-from conftest import ERROR_BODIES, issue
+from security_tokens import ERROR_BODIES, issue
 
-from services.devstack.lob_client import LobClient
-from services.devstack.stack import Stack
+from devtools.devstack.lob_client import LobClient
+from devtools.devstack.stack import Stack
 
 
 def _run_ids(lob: LobClient) -> list[str]:

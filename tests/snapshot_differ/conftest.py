@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from harness import DifferHarness
 
-from services.devstack.emulator import running_emulator
-
-from .harness import DifferHarness
+from devtools.devstack.emulator import running_emulator
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from services.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from harness import DifferHarness, skip_where_search_is_missing
 
-from .harness import DifferHarness, skip_where_search_is_missing
+from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -15,22 +15,22 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc, notifier_pb2, notifier_pb2_grpc
-from services.common.config import ServerSettings
 from services.common.entra import EntraSettings
 from services.common.profiles import shard_of
 from services.common.server import ServiceBinding, create_server
+from services.common.settings import ServerSettings
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.servicer import LobNotifierServicer, binding
 from services.search.index import SearchIndex
-from services.snapshot_differ.config import DifferSettings
 from services.snapshot_differ.object_store import LocalDirectoryStore
 from services.snapshot_differ.run import SyncRunner
+from services.snapshot_differ.settings import DifferSettings
 
 Context = grpc.aio.ServicerContext[Any, Any]
 
 # The search index's scripts touch keys that do not share a hash slot yet, so
 # on a Redis Cluster the differ runs here without filing for search. Once
-# every key of services/search/keys.py carries one hash tag, set this to True:
+# every key of services/search/redis_keys.py carries one hash tag, set this to True:
 # the cluster runs of the differ suite then file for search too.
 SEARCH_RUNS_ON_CLUSTER = True
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.devstack.lob_client import LobClient, emulator_http
-from services.devstack.stack import Stack, StackOptions
+from devtools.devstack.lob_client import LobClient, emulator_http
+from devtools.devstack.stack import Stack, StackOptions
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import sys
 import time
 from typing import Any
 
-from services.snapshot_differ.lock import lock_key
+from differ_process import ROOT, differ_env, run_differ
+from harness import DifferHarness, make_profile
 
-from .differ_process import ROOT, differ_env, run_differ
-from .harness import DifferHarness, make_profile
+from services.snapshot_differ.lock import lock_key
 
 
 async def test_a_run_logs_json_and_exits_0_then_5_when_held_then_approved(

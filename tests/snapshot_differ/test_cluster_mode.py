@@ -13,14 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from differ_process import differ_env, run_differ
+from harness import DifferHarness, make_profile
 
 from profilesync.v1 import differ_pb2
 from services.common.errors import AlreadyRunning, FailedPrecondition
 from services.snapshot_differ.cluster import KubernetesJobLauncher, job_name_for
 from services.snapshot_differ.run import SyncRunner
-
-from .differ_process import differ_env, run_differ
-from .harness import DifferHarness, make_profile
 
 NAMESPACE = "profilesync"
 CRONJOB = "profilesync-differ"

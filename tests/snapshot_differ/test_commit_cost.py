@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from differ_process import differ_env, run_differ
+from harness import DifferHarness, make_profile
+
 from profilesync.v1 import differ_pb2
 from services.snapshot_differ.baseline import Baseline
 from services.snapshot_differ.lock import lock_key
-
-from .differ_process import differ_env, run_differ
-from .harness import DifferHarness, make_profile
 
 LIVE_DIGESTS = "profilesync:baseline:{s0of1}:digests"
 SIZES = {"COMPARE_BATCH": "8", "PUBLISH_BATCH": "4", "SNAPSHOT_PART_SIZE": "10"}

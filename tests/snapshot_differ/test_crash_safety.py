@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from differ_process import differ_env, run_differ
+from harness import DifferHarness, make_profile
 
 from profilesync.v1 import differ_pb2, notifier_pb2
 from services.common.profiles import digest
 from services.common.redis_keys import LOB_WRITES_KEY
 from services.snapshot_differ.lock import lock_key
-
-from .differ_process import differ_env, run_differ
-from .harness import DifferHarness, make_profile
 
 # With 31 profiles read in batches of 4, events published 2 at a time and
 # parts of 5 profiles, every count below is reached by the run.

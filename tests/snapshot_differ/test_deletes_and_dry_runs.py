@@ -6,14 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from harness import DifferHarness, make_profile
 
 from profilesync.v1 import differ_pb2, notifier_pb2
 from services.common.errors import FailedPrecondition, NotFound
 from services.common.profiles import digest
 from services.snapshot_differ.held import HeldRun
 from services.snapshot_differ.run import SyncRunner
-
-from .harness import DifferHarness, make_profile
 
 
 def kinds(events: list[notifier_pb2.ChangeEvent]) -> list[str]:

@@ -8,12 +8,11 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from harness import DifferHarness, make_profile
 
 from profilesync.v1 import differ_pb2, differ_pb2_grpc
 from services.common.server import ServiceBinding, create_server
 from services.snapshot_differ.servicer import SnapshotDifferServicer
-
-from .harness import DifferHarness, make_profile
 
 
 @pytest.fixture

@@ -8,12 +8,11 @@ The notifier drops an event whose id it has seen within its dedupe window
 from __future__ import annotations
 
 import pytest
+from differ_process import differ_env, run_differ
+from harness import DifferHarness, make_profile
 
 from profilesync.v1 import differ_pb2, notifier_pb2
 from services.snapshot_differ.lock import lock_key
-
-from .differ_process import differ_env, run_differ
-from .harness import DifferHarness, make_profile
 
 USERS = [make_profile(i) for i in range(6)]
 FLIPPER = 3

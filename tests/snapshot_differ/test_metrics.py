@@ -13,17 +13,16 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from differ_process import ROOT, differ_env, run_differ
+from harness import DifferHarness, make_profile
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.processes import ManagedProcess, free_port, python_module
 from profilesync.v1 import differ_pb2
-from services.common.processes import ManagedProcess, free_port, python_module
 from services.snapshot_differ.lock import lock_key
 from services.snapshot_differ.metrics import SyncRunsCollector
 from services.snapshot_differ.run_records import RunRecords, shard_label
-
-from .differ_process import ROOT, differ_env, run_differ
-from .harness import DifferHarness, make_profile
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -13,15 +13,14 @@ from typing import Any
 
 import grpc
 import pytest
+from harness import Context, DifferHarness, ScriptedExtender, make_profile
 from redis.asyncio.cluster import RedisCluster as ClusterClient
 
+from devtools.devstack.redis_cluster import RedisCluster, start_redis_cluster
 from profilesync.v1 import differ_pb2, extender_pb2, notifier_pb2, notifier_pb2_grpc
 from services.common.errors import AlreadyRunning
 from services.common.redis_client import connect
 from services.common.redis_keys import baseline_key
-from services.devstack.redis_cluster import RedisCluster, start_redis_cluster
-
-from .harness import Context, DifferHarness, ScriptedExtender, make_profile
 
 USERS = 40
 EDITED = range(0, USERS, 2)  # every second user changes between the two syncs

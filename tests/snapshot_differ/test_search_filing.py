@@ -4,10 +4,10 @@ events, and a held run's deletions only when someone approves them."""
 
 from __future__ import annotations
 
+from harness import DifferHarness, make_profile, skip_where_search_is_missing
+
 from profilesync.v1 import differ_pb2
 from services.search.index import SearchIndex
-
-from .harness import DifferHarness, make_profile, skip_where_search_is_missing
 
 
 async def _found(index: SearchIndex, query: str) -> set[str]:

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from harness import DifferHarness, make_profile
 
 from profilesync.v1 import differ_pb2
 from services.common.auth import Principal, set_principal
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.snapshot_differ.servicer import SnapshotDifferServicer
-
-from .harness import DifferHarness, make_profile
 
 SHARDS = 4
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import boto3
 import pytest
+from harness import DifferHarness, make_profile
 
 from profilesync.v1 import differ_pb2, notifier_pb2
-from services.common.config import ConfigError, EnvReader
+from services.common.settings import ConfigError, EnvReader
 from services.snapshot_differ.object_store import LocalDirectoryStore, ObjectStore, open_store
 from services.snapshot_differ.retention import prune_snapshots
 from services.snapshot_differ.run import SyncRunner
@@ -27,8 +28,6 @@ from services.snapshot_differ.snapshot import (
     SnapshotWriter,
     set_digest,
 )
-
-from .harness import DifferHarness, make_profile
 
 BUCKET = "profilesync-snapshots"
 

@@ -9,13 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
+from harness import DifferHarness, make_profile
 
 from profilesync.v1 import differ_pb2, notifier_pb2
 from services.common.errors import AlreadyRunning
 from services.common.profiles import digest
 from services.common.redis_keys import LOB_WRITES_KEY
-
-from .harness import DifferHarness, make_profile
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ Environment of the Python services. The names are the ones the services read (RE
 {{/* The Secret and key holding the app's client secret. */}}
 {{- define "profile-sync.azureSecretName" -}}
 {{- if .Values.graphEmulator.enabled -}}
-{{- include "profile-sync.componentName" (dict "root" . "component" "graph-emulator") -}}
+{{- .Values.graphEmulator.name -}}
 {{- else -}}
 {{- .Values.azure.existingSecret -}}
 {{- end -}}
@@ -39,10 +39,17 @@ credentials to get the app's own tokens. Usage: include "profile-sync.entraEnv" 
 {{- define "profile-sync.entraEnv" -}}
 {{- $values := .root.Values -}}
 {{- if $values.graphEmulator.enabled }}
+{{- /* The emulator's release is the one source of its tenant and app. */}}
 - name: AZURE_TENANT_ID
-  value: {{ $values.graphEmulator.tenantId | quote }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $values.graphEmulator.name }}
+      key: tenant-id
 - name: AZURE_CLIENT_ID
-  value: {{ $values.graphEmulator.clientId | quote }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $values.graphEmulator.name }}
+      key: client-id
 - name: AZURE_AUTHORITY_HOST
   value: {{ include "profile-sync.emulatorUrl" .root | quote }}
 - name: AZURE_CA_BUNDLE
@@ -166,7 +173,7 @@ their shards' locks nearly all the time, so an on-demand run mostly answers that
 {{- if .Values.graphEmulator.enabled }}
 - name: graph-emulator-ca
   secret:
-    secretName: {{ include "profile-sync.componentName" (dict "root" . "component" "graph-emulator") }}
+    secretName: {{ .Values.graphEmulator.name }}
     items:
       - key: ca.pem
         path: ca.pem

@@ -102,7 +102,7 @@ include "profile-sync.serviceAccountName" (dict "root" $ "component" "extender" 
 {{- end -}}
 
 {{- define "profile-sync.emulatorHost" -}}
-{{- printf "%s.%s.svc" (include "profile-sync.componentName" (dict "root" . "component" "graph-emulator")) .Release.Namespace -}}
+{{- printf "%s.%s.svc" .Values.graphEmulator.name .Release.Namespace -}}
 {{- end -}}
 
 {{- define "profile-sync.emulatorUrl" -}}
