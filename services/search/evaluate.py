@@ -39,7 +39,7 @@ from services.search.paging import Cursor
 from services.search.plan import Plan, PlanGroup, PlanTerm
 from services.search.query import QuerySyntaxError
 from services.search.ranking import after_cursor, best
-from services.search.scripts import READ_ENTRIES_LUA
+from services.search.scripts import READ_ENTRIES
 
 __all__ = ["ATTEMPTS", "Limits", "Outcome", "Ranking", "SearchTimedOut", "evaluate"]
 
@@ -101,7 +101,7 @@ class _Reader:
         self._chunk = limits.read_chunk
         self._deadline = deadline
         self._seconds = seconds
-        self.entries_script = redis.register_script(READ_ENTRIES_LUA)
+        self.entries_script = READ_ENTRIES.register(redis)
 
     def check(self) -> None:
         if time.monotonic() > self._deadline:
@@ -237,7 +237,7 @@ class _Run:
         """What reading an entry of `count` profiles costs: a set, its members; a
         common entry, a bitmap, about what a set of 1 in 1024 profiles costs (it
         is copied and combined whole, without a step per profile). Entries turn
-        into bitmaps past 1 in 128 profiles (at least 256; scripts.APPLY_LUA)."""
+        into bitmaps past 1 in 128 profiles (at least 256; lua/apply.lua)."""
         if count <= max(256, self.docs // 128):
             return count
         return max(1, self.docs // 1024)
