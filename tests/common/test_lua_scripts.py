@@ -9,6 +9,10 @@ from __future__ import annotations
 import importlib
 import pathlib
 import pkgutil
+import shutil
+import subprocess
+import sys
+import zipfile
 
 import pytest
 
@@ -82,3 +86,25 @@ def test_includes_are_expanded_into_the_script_redis_runs() -> None:
 def test_a_missing_script_fails_at_import_naming_the_file() -> None:
     with pytest.raises(FileNotFoundError, match=r"no_such_script\.lua"):
         LuaScript("services.search", "no_such_script.lua")
+
+
+def test_an_installed_package_carries_every_lua_file(tmp_path: pathlib.Path) -> None:
+    """`pip install .` (and so the image, which installs the same way) ships the scripts."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(
+        ROOT / "services", source / "services", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+    subprocess.run(
+        [*pip_wheel, "--no-build-isolation", "--wheel-dir", str(tmp_path / "wheel"), str(source)],
+        check=True,
+        timeout=240,
+    )
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {name for name in archive.namelist() if name.endswith(".lua")}
+    expected = {str(path.relative_to(ROOT)) for path in _lua_files()}
+    assert shipped == expected
