@@ -21,6 +21,7 @@ which of the including script's KEYS and ARGV it reads.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from importlib import resources
 
@@ -63,6 +64,9 @@ class LuaScript:
         self.package = package
         self.name = name
         self.source = _read(package, name)
+        # What EVALSHA names it by (redis-py's register_script computes the same),
+        # for a caller that queues the call in its own pipeline.
+        self.sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
 
     def register(self, client: aioredis.Redis | RedisCluster) -> AsyncScript:
         """The script bound to `client` (call it with keys= and args=, or client=pipeline)."""
