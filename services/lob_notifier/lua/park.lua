@@ -10,6 +10,7 @@
 --          subscriber gone.
 
 -- include: lease_held.lua
+-- include: move_past.lua
 
 if not lease_held() then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
@@ -17,11 +18,7 @@ local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*',
                       'delivery_id', ARGV[7], 'first', ARGV[8], 'last', ARGV[9],
                       'count', ARGV[10], 'attempts', ARGV[11], 'error', ARGV[5],
                       'park_ms', ARGV[2])
-if ARGV[3] == '' then
-  redis.call('LPOP', KEYS[4])
-elseif redis.call('HGET', KEYS[2], 'cursor') == ARGV[4] then
-  redis.call('HSET', KEYS[2], 'cursor', ARGV[3])
-end
+move_past(KEYS[2], KEYS[4], ARGV[3], ARGV[4])
 redis.call('HSET', KEYS[2], 'last_attempt_ms', ARGV[2], 'last_error', ARGV[5],
            'last_error_ms', ARGV[2], 'failures', 0, 'failures_key', '', 'next_attempt_ms', 0)
 return id

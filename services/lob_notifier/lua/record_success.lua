@@ -7,15 +7,11 @@
 -- Returns: 1 when recorded, 0 when the lease is lost or the subscriber gone.
 
 -- include: lease_held.lua
+-- include: move_past.lua
 
 if not lease_held() then return 0 end
 if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-if ARGV[3] == '' then
-  redis.call('LPOP', KEYS[3])
-elseif redis.call('HGET', KEYS[2], 'cursor') == ARGV[4] then
-  -- Unless someone moved the position meanwhile (SeekSubscriber wins).
-  redis.call('HSET', KEYS[2], 'cursor', ARGV[3])
-end
+move_past(KEYS[2], KEYS[3], ARGV[3], ARGV[4])
 redis.call('HSET', KEYS[2], 'last_success_ms', ARGV[2], 'last_attempt_ms', ARGV[2],
            'failures', 0, 'failures_key', '', 'next_attempt_ms', 0)
 redis.call('HINCRBY', KEYS[2], 'delivered', ARGV[5])
