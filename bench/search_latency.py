@@ -27,7 +27,7 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -123,11 +123,13 @@ def _worst_queries(vocabulary: list[str]) -> dict[str, str]:
     }
 
 
-def _ping_loop(url: str, seconds: float, out: Any) -> None:
+def _ping_loop(url: str, seconds: float, out: Any, ready: Any) -> None:
     """In another process: PING Redis every millisecond, report each round trip (ms)."""
     import redis as sync_redis
 
     client = sync_redis.Redis.from_url(url)
+    client.ping()  # connected before the measured time starts
+    ready.set()
     timings: list[float] = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
@@ -176,7 +178,7 @@ async def _worst_query_rows(
     # same PINGs with no search running, just before, are the rows' baseline:
     # on a shared machine the process scheduler alone delays some PINGs.
     seconds = 4.0
-    idle_pings = await _pings(redis_url, seconds, asyncio.sleep(seconds))
+    idle_pings = await _pings(redis_url, seconds, lambda: asyncio.sleep(seconds))
 
     async def loop_queries() -> None:
         end = time.perf_counter() + seconds
@@ -192,7 +194,9 @@ async def _worst_query_rows(
     await admin.config_set("slowlog-log-slower-than", 0)
     await admin.slowlog_reset()
     try:
-        pings = await _pings(redis_url, seconds, asyncio.gather(loop_queries(), loop_queries()))
+        pings = await _pings(
+            redis_url, seconds, lambda: asyncio.gather(loop_queries(), loop_queries())
+        )
         held = await admin.slowlog_get(1_000_000)
     finally:
         await admin.config_set("slowlog-log-slower-than", 10_000)
@@ -236,13 +240,19 @@ async def _worst_query_rows(
     return rows
 
 
-async def _pings(redis_url: str, seconds: float, meanwhile: Awaitable[Any]) -> list[float]:
-    """The round trips (ms) of PINGs from another process while `meanwhile` runs."""
+async def _pings(
+    redis_url: str, seconds: float, meanwhile: Callable[[], Awaitable[Any]]
+) -> list[float]:
+    """The round trips (ms) of PINGs from another process while `meanwhile()` runs
+    (started once the other process is connected, so the two times coincide)."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    pinger = context.Process(target=_ping_loop, args=(redis_url, seconds, queue))
+    ready = context.Event()
+    pinger = context.Process(target=_ping_loop, args=(redis_url, seconds, queue, ready))
     pinger.start()
-    await meanwhile
+    if not await asyncio.to_thread(ready.wait, 60):
+        raise RuntimeError("the PING process did not connect to Redis within 60 s")
+    await meanwhile()
     pings: list[float] = await asyncio.to_thread(queue.get, True, 60)
     await asyncio.to_thread(pinger.join, 30)
     return pings
