@@ -39,6 +39,7 @@ from typing import Any, cast
 import redis.asyncio as aioredis
 
 from profilesync.v1.notifier_pb2 import ChangeEvent
+from services.common.lua_scripts import LuaScript
 from services.common.redis_client import unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST, cursor_key
 from services.lob_notifier.redis_keys import KeyLayout
@@ -48,115 +49,12 @@ __all__ = ["Backlog", "ChangeLog", "LogGap", "PublishResult"]
 
 log = logging.getLogger(__name__)
 
-# The newest entry id, or, once trimming has emptied the stream, the last id
-# it generated (which Redis keeps); "0-0" when there is no stream.
-_LAST_ID_LUA = """
-local function last_id(stream)
-  local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
-  if #newest > 0 then return newest[1][1] end
-  if redis.call('EXISTS', stream) == 0 then return '0-0' end
-  local info = redis.call('XINFO', 'STREAM', stream)
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then return info[i + 1] end
-  end
-  return '0-0'
-end
-"""
-
-# Entry ids start with Redis's own clock, so the age cut is taken from it too
-# (not from the notifier's clock, which may differ).
-_TRIM_BY_AGE_LUA = """
-local function trim_by_age(stream, max_age_ms)
-  if max_age_ms <= 0 then return end
-  local now = redis.call('TIME')
-  local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - max_age_ms
-  if cutoff > 0 then
-    redis.call('XTRIM', stream, 'MINID', '~', string.format('%.0f', cutoff) .. '-0')
-  end
-end
-"""
-
-# One call for the whole batch: appends each event whose id is not yet known,
-# in order, and remembers the id. A script runs atomically, so a crash or a
-# lost connection leaves either both the entry and its dedupe key or neither.
-# The entry is appended before the dedupe key is written: if a command were
-# ever to fail mid-script (Redis does not roll scripts back), the worst case is
-# an event logged twice on retry, never an event marked seen but not logged.
-#   KEYS[1] the stream; KEYS[2] the sequence counter; KEYS[2 + i] the dedupe key of event i
-#   ARGV[1] dedupe ttl (s); ARGV[2] max stream length; ARGV[3] max age (ms, 0: none);
-#   ARGV[2i + 2], ARGV[2i + 3] event i's id and serialized event
-_PUBLISH_SCRIPT = (
-    _LAST_ID_LUA
-    + _TRIM_BY_AGE_LUA
-    + """
-local accepted, duplicates = 0, 0
-local prev = last_id(KEYS[1])
-for i = 3, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 0 then
-    local seq = redis.call('INCR', KEYS[2])
-    local id = redis.call('XADD', KEYS[1], '*', 'event_id', ARGV[2 * i - 2],
-                          'event', ARGV[2 * i - 1], 'prev', prev, 'seq', seq)
-    redis.call('SET', KEYS[i], id, 'EX', ARGV[1])
-    prev = id
-    accepted = accepted + 1
-  else
-    duplicates = duplicates + 1
-  end
-end
-if accepted > 0 then
-  redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
-  trim_by_age(KEYS[1], tonumber(ARGV[3]))
-end
-local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local cursor = ''
-if #newest > 0 then cursor = newest[1][1] end
-return {accepted, duplicates, cursor}
-"""
-)
-
-#   KEYS[1] the stream; ARGV[1] max age (ms)
-_TRIM_SCRIPT = (
-    _TRIM_BY_AGE_LUA
-    + """
-if redis.call('EXISTS', KEYS[1]) == 1 then trim_by_age(KEYS[1], tonumber(ARGV[1])) end
-return redis.call('XLEN', KEYS[1])
-"""
-)
-
-# What follows a cursor, for gap checks and lag: the first entry after it
-# (id, prev, seq; "" when there is none), the stream's last id, and how many
-# events were ever appended.
-#   KEYS[1] the stream; KEYS[2] the sequence counter; ARGV[1] the cursor
-_FOLLOWING_SCRIPT = (
-    _LAST_ID_LUA
-    + """
-local appended = redis.call('GET', KEYS[2]) or '0'
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'', '', '', '', appended} end
-local found = redis.call('XREAD', 'COUNT', 1, 'STREAMS', KEYS[1], ARGV[1])
-local id, prev, seq = '', '', ''
--- Real Redis answers nil when nothing follows; some compatible servers an empty array.
-if found and #found > 0 and #found[1][2] > 0 then
-  local entry = found[1][2][1]
-  id = entry[1]
-  for i = 1, #entry[2], 2 do
-    if entry[2][i] == 'prev' then prev = entry[2][i + 1] end
-    if entry[2][i] == 'seq' then seq = entry[2][i + 1] end
-  end
-end
-return {id, prev, seq, last_id(KEYS[1]), appended}
-"""
-)
-
-#   KEYS[1] the stream; returns {first entry id, its prev} or {} when empty
-_OLDEST_SCRIPT = """
-local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-if #oldest == 0 then return {} end
-local prev = ''
-for i = 1, #oldest[1][2], 2 do
-  if oldest[1][2][i] == 'prev' then prev = oldest[1][2][i + 1] end
-end
-return {oldest[1][1], prev}
-"""
+# The scripts (services/lob_notifier/lua/): each file's header names its keys,
+# arguments and answer.
+_PUBLISH = LuaScript("services.lob_notifier", "publish.lua")
+_TRIM = LuaScript("services.lob_notifier", "trim.lua")
+_FOLLOWING = LuaScript("services.lob_notifier", "following.lua")
+_OLDEST = LuaScript("services.lob_notifier", "oldest.lua")
 
 
 @dataclass(frozen=True)
@@ -224,10 +122,10 @@ class ChangeLog:
         # A dedupe window shorter than the retention would let a republished
         # event in twice while the first copy is still readable.
         self._dedupe_ttl_seconds = dedupe_ttl_seconds or max_age_seconds or 7 * 24 * 3600
-        self._publish_script = self._publisher.register_script(_PUBLISH_SCRIPT)
-        self._trim_script = redis.register_script(_TRIM_SCRIPT)
-        self._following_script = redis.register_script(_FOLLOWING_SCRIPT)
-        self._oldest_script = redis.register_script(_OLDEST_SCRIPT)
+        self._publish_script = _PUBLISH.register(self._publisher)
+        self._trim_script = _TRIM.register(redis)
+        self._following_script = _FOLLOWING.register(redis)
+        self._oldest_script = _OLDEST.register(redis)
         self._tail = LogTail(
             redis,
             self.keys.stream,

@@ -10,7 +10,7 @@ The holder renews every third of the TTL. It treats the lease as lost as
 soon as a renewal is refused, or when it could not renew before the TTL ran
 out (say Redis was unreachable): from then on another replica may hold it.
 Writes that must only come from the holder check the lease in the same Lua
-script (see `CHECK_LUA`), so a holder that lost the lease mid-request cannot
+script (lua/lease_held.lua), so a holder that lost the lease mid-request cannot
 record anything afterwards.
 """
 
@@ -23,17 +23,16 @@ import time
 import redis.asyncio as aioredis
 
 from services.common.errors import Unavailable
+from services.common.lua_scripts import LuaScript
 from services.common.redis_client import unavailable_when_redis_is
 
-__all__ = ["CHECK_LUA", "Lease"]
+__all__ = ["Lease"]
 
 log = logging.getLogger(__name__)
 
-# Prepended to scripts whose KEYS[1] is the lease and ARGV[1] the owner.
-CHECK_LUA = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
-
-_RENEW = CHECK_LUA + "redis.call('PEXPIRE', KEYS[1], ARGV[2])\nreturn 1\n"
-_RELEASE = CHECK_LUA + "redis.call('DEL', KEYS[1])\nreturn 1\n"
+# Renewed and released only by its holder, like any lock.
+_RENEW = LuaScript("services.common", "renew_if_owner.lua")
+_RELEASE = LuaScript("services.common", "release_if_owner.lua")
 
 
 class Lease:
@@ -44,8 +43,8 @@ class Lease:
         self._ttl_ms = max(1, int(ttl_seconds * 1000))
         self._valid_until = 0.0
         self._lost = asyncio.Event()
-        self._renew = redis.register_script(_RENEW)
-        self._release = redis.register_script(_RELEASE)
+        self._renew = _RENEW.register(redis)
+        self._release = _RELEASE.register(redis)
 
     @property
     def held(self) -> bool:

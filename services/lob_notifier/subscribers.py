@@ -17,7 +17,7 @@ A subscriber is one hash (redis_keys.py) in a versioned envelope (`v`), holding:
 
 Writes made while delivering webhooks (`record_success`, `record_failure`,
 `park`) run only while the caller holds the subscriber's lease: each
-checks it inside its script (lease.CHECK_LUA), so a replica that lost the
+checks it inside its script (lua/lease_held.lua), so a replica that lost the
 lease cannot move a position another replica now owns.
 
 A dead letter refers to its events by cursor range (they stay in the log,
@@ -33,9 +33,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.common.lua_scripts import LuaScript
 from services.common.redis_client import unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST
-from services.lob_notifier.lease import CHECK_LUA
 from services.lob_notifier.redis_keys import KeyLayout
 
 __all__ = [
@@ -46,160 +46,19 @@ __all__ = [
     "TooManySubscribers",
 ]
 
+# Written into every subscriber created (its hash's `v`), for readers of later versions.
 ENVELOPE_VERSION = "1"
 
-# Cursor comparison in Lua: ids are normalized decimal text ("<ms>-<seq>"
-# without leading zeros), compared by length first, then by text, so no
-# number ever goes through Lua's doubles.
-_LESS_LUA = """
-local function parts(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return ms or '0', seq or '0'
-end
-local function less_digits(a, b)
-  if #a ~= #b then return #a < #b end
-  return a < b
-end
-local function less(a, b)
-  local am, as = parts(a)
-  local bm, bs = parts(b)
-  if am ~= bm then return less_digits(am, bm) end
-  return as ~= bs and less_digits(as, bs)
-end
-"""
 
-#   KEYS[1] hash, KEYS[2] names set
-#   ARGV: name, url, secret ('' keeps the current one), source, now_ms,
-#         start cursor, max subscribers, owner (kept from creation on)
-_PUT = """
-local created = redis.call('EXISTS', KEYS[1]) == 0
-if created then
-  if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[7]) then return -1 end
-  redis.call('HSET', KEYS[1], 'v', '1', 'created_ms', ARGV[5], 'cursor', ARGV[6],
-             'owner', ARGV[8])
-end
-redis.call('HSET', KEYS[1], 'url', ARGV[2], 'source', ARGV[4])
-if ARGV[2] == '' then
-  redis.call('HDEL', KEYS[1], 'secret')
-elseif ARGV[3] ~= '' then
-  redis.call('HSET', KEYS[1], 'secret', ARGV[3])
-end
-redis.call('SADD', KEYS[2], ARGV[1])
-if created then return 1 end
-return 0
-"""
-
-#   KEYS[1] hash; ARGV[1] cursor, ARGV[2] now_ms
-_ACK = (
-    _LESS_LUA
-    + """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local current = redis.call('HGET', KEYS[1], 'cursor') or '0-0'
-if less(current, ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'last_success_ms', ARGV[2])
-  return 1
-end
-return 0
-"""
-)
-
-#   KEYS[1] hash; ARGV[1] cursor
-_SEEK = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'cursor', ARGV[1], 'failures', 0, 'failures_key', '',
-           'next_attempt_ms', 0)
-return 1
-"""
-
-#   KEYS[1] lease, KEYS[2] hash, KEYS[3] replay list
-#   ARGV: owner, now_ms, new cursor ('' for a replayed batch: pop it instead),
-#         the cursor the batch was read after, events delivered
-_SUCCESS = (
-    CHECK_LUA
-    + """
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-if ARGV[3] == '' then
-  redis.call('LPOP', KEYS[3])
-elseif redis.call('HGET', KEYS[2], 'cursor') == ARGV[4] then
-  -- Unless someone moved the position meanwhile (SeekSubscriber wins).
-  redis.call('HSET', KEYS[2], 'cursor', ARGV[3])
-end
-redis.call('HSET', KEYS[2], 'last_success_ms', ARGV[2], 'last_attempt_ms', ARGV[2],
-           'failures', 0, 'failures_key', '', 'next_attempt_ms', 0)
-redis.call('HINCRBY', KEYS[2], 'delivered', ARGV[5])
-return 1
-"""
-)
-
-#   KEYS[1] lease, KEYS[2] hash
-#   ARGV: owner, now_ms, error, failures, failures_key, next_attempt_ms
-_FAILURE = (
-    CHECK_LUA
-    + """
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], 'last_attempt_ms', ARGV[2], 'last_error', ARGV[3],
-           'last_error_ms', ARGV[2], 'failures', ARGV[4], 'failures_key', ARGV[5],
-           'next_attempt_ms', ARGV[6])
-return 1
-"""
-)
-
-#   KEYS[1] lease, KEYS[2] hash, KEYS[3] dead stream, KEYS[4] replay list
-#   ARGV: owner, now_ms, new cursor ('' for a replayed batch), the cursor the
-#         batch was read after, error, dead-letter max, delivery id, first
-#         cursor, last cursor, event count, attempts
-_PARK = (
-    CHECK_LUA
-    + """
-if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
-local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[6], '*',
-                      'delivery_id', ARGV[7], 'first', ARGV[8], 'last', ARGV[9],
-                      'count', ARGV[10], 'attempts', ARGV[11], 'error', ARGV[5],
-                      'park_ms', ARGV[2])
-if ARGV[3] == '' then
-  redis.call('LPOP', KEYS[4])
-elseif redis.call('HGET', KEYS[2], 'cursor') == ARGV[4] then
-  redis.call('HSET', KEYS[2], 'cursor', ARGV[3])
-end
-redis.call('HSET', KEYS[2], 'last_attempt_ms', ARGV[2], 'last_error', ARGV[5],
-           'last_error_ms', ARGV[2], 'failures', 0, 'failures_key', '', 'next_attempt_ms', 0)
-return id
-"""
-)
-
-# Replay items are "<dead letter id> <delivery id> <first> <last> <count>":
-# none of these contains a space.
-#   KEYS[1] hash, KEYS[2] dead stream, KEYS[3] replay list; ARGV: ids, or none for all
-_REPLAY = """
-local unpack = unpack or table.unpack
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
-local function item(entry)
-  local f = {}
-  for i = 1, #entry[2], 2 do f[entry[2][i]] = entry[2][i + 1] end
-  return table.concat({entry[1], f['delivery_id'] or '', f['first'] or '', f['last'] or '',
-                       f['count'] or '0'}, ' ')
-end
-local queued, missing = 0, {}
-if #ARGV == 0 then
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
-    redis.call('RPUSH', KEYS[3], item(entry))
-    queued = queued + 1
-  end
-  redis.call('DEL', KEYS[2])
-else
-  for _, id in ipairs(ARGV) do
-    local found = redis.call('XRANGE', KEYS[2], id, id)
-    if #found == 0 then
-      table.insert(missing, id)
-    else
-      redis.call('RPUSH', KEYS[3], item(found[1]))
-      redis.call('XDEL', KEYS[2], id)
-      queued = queued + 1
-    end
-  end
-end
-return {queued, unpack(missing)}
-"""
+# The scripts (services/lob_notifier/lua/): each file's header names its keys,
+# arguments and answer.
+_PUT = LuaScript("services.lob_notifier", "put.lua")
+_ACK = LuaScript("services.lob_notifier", "ack.lua")
+_SEEK = LuaScript("services.lob_notifier", "seek.lua")
+_SUCCESS = LuaScript("services.lob_notifier", "record_success.lua")
+_FAILURE = LuaScript("services.lob_notifier", "record_failure.lua")
+_PARK = LuaScript("services.lob_notifier", "park.lua")
+_REPLAY = LuaScript("services.lob_notifier", "replay.lua")
 
 
 class TooManySubscribers(Exception):
@@ -274,13 +133,13 @@ class SubscriberStore:
     def __init__(self, redis: aioredis.Redis, keys: KeyLayout) -> None:
         self._redis = redis
         self.keys = keys
-        self._put = redis.register_script(_PUT)
-        self._ack = redis.register_script(_ACK)
-        self._seek = redis.register_script(_SEEK)
-        self._success = redis.register_script(_SUCCESS)
-        self._failure = redis.register_script(_FAILURE)
-        self._park = redis.register_script(_PARK)
-        self._replay = redis.register_script(_REPLAY)
+        self._put = _PUT.register(redis)
+        self._ack = _ACK.register(redis)
+        self._seek = _SEEK.register(redis)
+        self._success = _SUCCESS.register(redis)
+        self._failure = _FAILURE.register(redis)
+        self._park = _PARK.register(redis)
+        self._replay = _REPLAY.register(redis)
 
     # -- settings -----------------------------------------------------------
     async def put(
@@ -298,7 +157,17 @@ class SubscriberStore:
         with unavailable_when_redis_is("the change log"):
             outcome = await self._put(
                 keys=[self.keys.subscriber(name), self.keys.subscribers],
-                args=[name, url, secret, source, now_ms(), start_cursor, max_subscribers, owner],
+                args=[
+                    name,
+                    url,
+                    secret,
+                    source,
+                    now_ms(),
+                    start_cursor,
+                    max_subscribers,
+                    owner,
+                    ENVELOPE_VERSION,
+                ],
             )
         if int(outcome) < 0:
             raise TooManySubscribers(f"at most {max_subscribers} subscribers")

@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter, Gauge
 
 from services.common.errors import RateLimited
+from services.common.lua_scripts import LuaScript
 
 __all__ = ["RateBudget"]
 
@@ -66,35 +67,8 @@ MIN_SCALE = 0.5
 # After Redis fails, how long this replica paces itself before asking again.
 REDIS_RETRY_SECONDS = 5.0
 
-# Reserve ARGV[1] units; returns the microseconds to wait before using them.
-# ARGV[2] = microseconds per unit, ARGV[3] = burst allowance in microseconds,
-# ARGV[4] = extra pause in microseconds (after a 429) applied before reserving,
-# ARGV[5] = "1" to reserve only if the units may go at once: otherwise nothing
-# is reserved and the answer, negative, is minus the microseconds to wait
-# before asking again.
-_RESERVE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local pause = tonumber(ARGV[4])
--- A pause holds everyone back in full: the burst allowance does not shorten it.
-local hold = now + pause + tonumber(ARGV[3])
-if pause > 0 and tat < hold then tat = hold end
-local new_tat = tat + tonumber(ARGV[1]) * tonumber(ARGV[2])
-local wait = new_tat - now - tonumber(ARGV[3])
-if wait < 0 then wait = 0 end
-if ARGV[5] == '1' and wait > 0 then
-  if pause > 0 then
-    local hold_ms = math.floor((tat - now) / 1000) + 60000
-    redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', hold_ms)
-  end
-  return -math.max(1, math.floor(wait))
-end
-local ttl_ms = math.floor((new_tat - now) / 1000) + 60000
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl_ms)
-return math.floor(wait)
-"""
+# The GCRA (lua/reserve_units.lua: its header names its keys, arguments and answer).
+_RESERVE = LuaScript("services.profile_extender", "reserve_units.lua")
 
 
 class _LocalGcra:
@@ -129,7 +103,7 @@ class RateBudget:
     ) -> None:
         self._redis = redis
         self._key = key
-        self._script = redis.register_script(_RESERVE)
+        self._script = _RESERVE.register(redis)
         self._local = _LocalGcra()
         self._redis_down_until = 0.0
         self._clock = clock

@@ -29,6 +29,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 
 from services.common.errors import RateLimited
+from services.common.lua_scripts import LuaScript
 
 __all__ = ["WRITE_WINDOW_SECONDS", "WriteBudget", "write_budget_key"]
 
@@ -42,27 +43,8 @@ REFUSED = Counter(
 WRITE_WINDOW_SECONDS = 150.0
 REDIS_RETRY_SECONDS = 5.0
 
-# KEYS[1] = sorted set of admitted writes, scored by time in microseconds.
-# ARGV[1] = window in microseconds, ARGV[2] = writes allowed in a window,
-# ARGV[3] = a unique member for this write.
-# Returns 0 when admitted (and logged), otherwise the microseconds until the
-# oldest write that keeps the window full leaves it.
-_ADMIT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local window = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
--- Times as %.0f: Lua would write a 16-digit number in exponent form.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
-local used = redis.call('ZCARD', KEYS[1])
-if used < limit then
-  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.ceil(window / 1000)))
-  return 0
-end
-local freeing = redis.call('ZRANGE', KEYS[1], used - limit, used - limit, 'WITHSCORES')
-return math.max(1, tonumber(freeing[2]) + window - now)
-"""
+# The window (lua/admit_write.lua: its header names its keys, arguments and answer).
+_ADMIT = LuaScript("services.profile_extender", "admit_write.lua")
 
 
 def write_budget_key(tenant_id: str, client_id: str) -> str:
@@ -83,7 +65,7 @@ class WriteBudget:
         self._key = key
         self.writes_per_window = writes_per_window
         self.window_seconds = window_seconds
-        self._script = redis.register_script(_ADMIT)
+        self._script = _ADMIT.register(redis)
         self._local: collections.deque[float] = collections.deque()
         self._redis_down_until = 0.0
 

@@ -39,7 +39,7 @@ from services.search.paging import Cursor
 from services.search.plan import Plan, PlanGroup, PlanTerm
 from services.search.query import QuerySyntaxError
 from services.search.ranking import after_cursor, best
-from services.search.scripts import READ_ENTRIES_LUA
+from services.search.scripts import READ_ENTRIES
 
 __all__ = ["ATTEMPTS", "Limits", "Outcome", "Ranking", "SearchTimedOut", "evaluate"]
 
@@ -101,7 +101,6 @@ class _Reader:
         self._chunk = limits.read_chunk
         self._deadline = deadline
         self._seconds = seconds
-        self.entries_script = redis.register_script(READ_ENTRIES_LUA)
 
     def check(self) -> None:
         if time.monotonic() > self._deadline:
@@ -130,7 +129,7 @@ class _Reader:
                 if attempt == 2:
                     raise
                 # Redis restarted or its script cache was flushed.
-                await self._redis.script_load(self.entries_script.script)
+                await self._redis.script_load(READ_ENTRIES.source)
         raise AssertionError("unreachable")
 
     async def hmget(self, key: str, names: Sequence[Any]) -> list[Any]:
@@ -237,7 +236,7 @@ class _Run:
         """What reading an entry of `count` profiles costs: a set, its members; a
         common entry, a bitmap, about what a set of 1 in 1024 profiles costs (it
         is copied and combined whole, without a step per profile). Entries turn
-        into bitmaps past 1 in 128 profiles (at least 256; scripts.APPLY_LUA)."""
+        into bitmaps past 1 in 128 profiles (at least 256; lua/apply.lua)."""
         if count <= max(256, self.docs // 128):
             return count
         return max(1, self.docs // 1024)
@@ -286,7 +285,6 @@ class _Run:
                 cost = 0
             calls[-1].append(lookup)
             cost += weight
-        script = self.reader.entries_script
         commands = []
         for batch in calls:
             args = [self.base]
@@ -294,7 +292,7 @@ class _Run:
                 args += [f"{f}:{entry}", "1" if whole_needed[(f, entry)] else "0"]
             # CURRENT is declared only to route the call to the index's slot
             # on a Redis Cluster (every key of the index shares its hash tag).
-            commands.append(("evalsha", script.sha, 1, redis_keys.CURRENT, *args))
+            commands.append(("evalsha", READ_ENTRIES.sha, 1, redis_keys.CURRENT, *args))
         replies = await self.reader.run(commands, _CALLS_PER_TRIP)
         for batch, reply in zip(calls, replies, strict=True):
             for i, lookup in enumerate(batch):

@@ -17,7 +17,7 @@ then the best page is picked bit by bit. Its cost is bounded before it runs
 Updates re-file only the profiles given, and only their entries that changed.
 `rebuild` writes a new generation aside and switches to it at once, so
 searches never see a half-built index. Key layout: services/search/redis_keys.py
-and services/search/scripts.py.
+and services/search/scripts.py (the scripts in services/search/lua/).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from services.search.matching import matched_fields
 from services.search.paging import Cursor, TokenCodec
 from services.search.plan import compile_query
 from services.search.query import parse
-from services.search.scripts import APPLY_LUA, RELEASE_LUA, SWAP_LUA
+from services.search.scripts import APPLY, RELEASE, SWAP
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -145,9 +145,9 @@ class SearchIndex:
     def __init__(self, redis: aioredis.Redis, settings: IndexSettings | None = None) -> None:
         self._redis = redis
         self.settings = settings or IndexSettings()
-        self._apply_script = redis.register_script(APPLY_LUA)
-        self._swap_script = redis.register_script(SWAP_LUA)
-        self._release_script = redis.register_script(RELEASE_LUA)
+        self._apply_script = APPLY.register(redis)
+        self._swap_script = SWAP.register(redis)
+        self._release_script = RELEASE.register(redis)
         self._codec: TokenCodec | None = None
         # The ranking rules travel with each search (the index stores only
         # which profile has what), in half points.

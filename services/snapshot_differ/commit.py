@@ -25,6 +25,7 @@ import json
 from collections.abc import Collection
 
 from profilesync.v1 import differ_pb2
+from services.common.lua_scripts import LuaScript
 from services.common.profiles import shard_of
 from services.common.redis_client import as_text
 from services.common.redis_keys import LOB_EDITS_KEY, LOB_WRITES_KEY
@@ -37,22 +38,16 @@ __all__ = ["commit_run"]
 
 # Forget a hash entry only if it is still the one the run saw: the LOB app may
 # have written again since.
-_FORGET_UNCHANGED = """
-for i = 1, #ARGV, 2 do
-  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-  end
-end
-return 0
-"""
+_FORGET_UNCHANGED = LuaScript("services.snapshot_differ", "forget_unchanged.lua")
 
 
 async def _forget_lob_writes(base: Baseline, draft: BaselineDraft) -> None:
+    forget = _FORGET_UNCHANGED.register(base.redis)
     async for chunk in draft.members("lob"):
         digests = await base.digests(chunk)
         pairs = [item for uid, d in zip(chunk, digests, strict=True) if d for item in (uid, d)]
         if pairs:
-            await base.redis.eval(_FORGET_UNCHANGED, 1, LOB_WRITES_KEY, *pairs)
+            await forget(keys=[LOB_WRITES_KEY], args=pairs)
 
 
 async def _forget_lob_edits(record: differ_pb2.SyncRun, base: Baseline, confirmed: str) -> None:
@@ -69,7 +64,7 @@ async def _forget_lob_edits(record: differ_pb2.SyncRun, base: Baseline, confirme
         if written and dt.datetime.fromisoformat(written) < started:
             pairs += [uid, as_text(raw)]
     if pairs:
-        await base.redis.eval(_FORGET_UNCHANGED, 1, LOB_EDITS_KEY, *pairs)
+        await _FORGET_UNCHANGED.register(base.redis)(keys=[LOB_EDITS_KEY], args=pairs)
 
 
 async def commit_run(

@@ -13,35 +13,17 @@ import logging
 
 import redis.asyncio as aioredis
 
+from services.common.lua_scripts import LuaScript
+
 __all__ = ["LockLost", "ShardLock", "lock_key"]
 
 log = logging.getLogger(__name__)
 
-# Take a free lock, or take over one reserved under our own name (a run
-# started as a Kubernetes Job finds the lock StartSync reserved for it).
-_ACQUIRE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return 1
-end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-return 0
-"""
+# Take a free lock, or one reserved under our own name (lua/acquire_lock.lua).
+_ACQUIRE = LuaScript("services.snapshot_differ", "acquire_lock.lua")
 # Extend or release only a lock that is still ours.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
+_RENEW = LuaScript("services.common", "renew_if_owner.lua")
+_RELEASE = LuaScript("services.common", "release_if_owner.lua")
 
 
 def lock_key(shard: str) -> str:
@@ -66,11 +48,14 @@ class ShardLock:
         self.ttl_ms = ttl_seconds * 1000
         self._renewer: asyncio.Task[None] | None = None
         self._lost = False
+        self._acquire = _ACQUIRE.register(redis)
+        self._renew = _RENEW.register(redis)
+        self._release = _RELEASE.register(redis)
 
     async def acquire(self) -> str | None:
         """Takes the lock and keeps renewing it; returns None on success or
         the current holder's id."""
-        if await self.redis.eval(_ACQUIRE, 1, self.key, self.owner, self.ttl_ms):
+        if await self._acquire(keys=[self.key], args=[self.owner, self.ttl_ms]):
             self._renewer = asyncio.create_task(self._renew_forever())
             return None
         holder = await self.redis.get(self.key)
@@ -89,7 +74,7 @@ class ShardLock:
         while True:
             await asyncio.sleep(self.ttl_ms / 3000)
             try:
-                renewed = await self.redis.eval(_RENEW, 1, self.key, self.owner, self.ttl_ms)
+                renewed = await self._renew(keys=[self.key], args=[self.owner, self.ttl_ms])
             except aioredis.RedisError as error:
                 # Keep trying until the TTL runs out; Redis may be restarting.
                 log.warning("could not renew the sync lock: %s", error)
@@ -109,4 +94,4 @@ class ShardLock:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
         with contextlib.suppress(aioredis.RedisError):
-            await self.redis.eval(_RELEASE, 1, self.key, self.owner)
+            await self._release(keys=[self.key], args=[self.owner])

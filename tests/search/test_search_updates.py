@@ -81,6 +81,24 @@ async def test_old_value_no_longer_finds_a_profile_and_the_new_one_does(
     assert page.results[0].profile["skills"] == ["Quantum basket weaving", "Kubernetes"]
 
 
+async def test_searches_and_updates_go_on_after_redis_forgets_its_scripts(
+    redis_client: aioredis.Redis, tenant: list[dict[str, Any]]
+) -> None:
+    """A restarted Redis (or SCRIPT FLUSH) has none of the index's scripts loaded."""
+    index = SearchIndex(redis_client)
+    profiles = tenant[:60]
+    await index.apply(profiles, [])
+    before = await _ids(index, "university OR skills:python")
+    assert before == set(scan(profiles, "university OR skills:python"))
+
+    await redis_client.script_flush()
+    assert await _ids(index, "university OR skills:python") == before
+    await redis_client.script_flush()
+    edited = _edit(profiles[0], skills=["Zythology"])
+    assert (await index.apply([edited], [])).written == 1
+    assert await _ids(index, "zythology") == {edited["id"]}
+
+
 async def test_deleted_profiles_disappear(
     redis_client: aioredis.Redis, tenant: list[dict[str, Any]]
 ) -> None:

@@ -1,0 +1,265 @@
+-- apply.lua: files a batch of profiles in the search index (adds, changes, deletes),
+-- atomically, so two writers (the differ committing a run, the extender after
+-- an edit) cannot interleave. The only place that derives which entries a
+-- profile is filed under, so adding and removing them can never disagree.
+-- KEYS: 1 current generation, 2 generation being built, 3 epoch, 4 generation
+--       counter, 5 profile number counter
+-- ARGV: 1 generation key prefix, 2 mode: 'live' | 'build',
+--       3 generation being built ('build'), 4 build lease (ms),
+--       5 field count F, then F field names (the order of the texts),
+--       then per profile: 'U', id, digest, json, F analysed texts | 'D', id
+-- Returns: {written, unchanged, deleted, missing}, or {'lost'} when a rebuild
+--          no longer holds its lease.
+--
+-- Storage of one entry (a field and a word, an adjacent word pair, or a whole
+-- value of three or more words), by how many profiles have it:
+--
+--     few   s:<field>:<entry>   set of 2*doc + whole (integers: compact intsets)
+--     many  m:<field>:<entry>   bitmap of docs having it
+--           x:<field>:<entry>   bitmap of docs having it as a whole value
+--
+-- A profile's number is its bit position.
+
+local prefix, mode, build_gen = ARGV[1], ARGV[2], ARGV[3]
+local lease = tonumber(ARGV[4])
+local nf = tonumber(ARGV[5])
+local fields = {}
+for i = 1, nf do fields[i] = ARGV[5 + i] end
+
+-- Entries move between a set and bitmaps as they grow and shrink; the
+-- switch point follows the number of documents (bitmap size).
+local docs_seen = tonumber(redis.call('GET', KEYS[5]) or '0')
+local dense_above = math.max(256, math.floor(docs_seen / 128))
+local sparse_below = math.floor(dense_above / 4)
+
+-- {field .. ':' .. entry -> level}: 2 when the entry is a whole value of the
+-- field (the skill "Kubernetes" itself), 1 when it is inside a value.
+local function derive(texts)
+  local entries = {}
+  for i = 1, nf do
+    local text = texts[i]
+    if text ~= '' then
+      local f = fields[i]
+      for item in string.gmatch(text, '| ([^|]+) ') do
+        local toks = {}
+        for tok in string.gmatch(item, '%S+') do toks[#toks + 1] = tok end
+        local n = #toks
+        for j = 1, n do
+          local key = f .. ':w:' .. toks[j]
+          local level = (n == 1) and 2 or 1
+          if (entries[key] or 0) < level then entries[key] = level end
+          if j < n then
+            key = f .. ':b:' .. toks[j] .. ' ' .. toks[j + 1]
+            level = (n == 2) and 2 or 1
+            if (entries[key] or 0) < level then entries[key] = level end
+          end
+        end
+        if n >= 3 and f ~= 'aboutMe' then entries[f .. ':v:' .. item] = 2 end
+      end
+    end
+  end
+  return entries
+end
+
+local function stored_texts(base, d)
+  local texts = {}
+  for i = 1, nf do texts[i] = redis.call('HGET', base .. 't:' .. fields[i], d) or '' end
+  return texts
+end
+
+local function promote(base, key)
+  local s = base .. 's:' .. key
+  for _, v in ipairs(redis.call('SMEMBERS', s)) do
+    local n = tonumber(v)
+    local d = math.floor(n / 2)
+    redis.call('SETBIT', base .. 'm:' .. key, d, 1)
+    if n % 2 == 1 then redis.call('SETBIT', base .. 'x:' .. key, d, 1) end
+  end
+  redis.call('DEL', s)
+end
+
+-- Reads the bitmaps once, byte by byte: a BITPOS per member would scan the
+-- bitmap again from each member on (seconds at a million profiles).
+local function demote(base, key)
+  local m, x = base .. 'm:' .. key, base .. 'x:' .. key
+  local raw = redis.call('GET', m) or ''
+  local whole = redis.call('GET', x) or ''
+  local s = base .. 's:' .. key
+  for i = 1, #raw do
+    local byte = string.byte(raw, i)
+    if byte > 0 then
+      local wbyte = string.byte(whole, i) or 0
+      for b = 0, 7 do
+        local value = 2 ^ (7 - b)
+        local w = 0
+        if wbyte >= value then
+          wbyte = wbyte - value
+          w = 1
+        end
+        if byte >= value then
+          byte = byte - value
+          redis.call('SADD', s, ((i - 1) * 8 + b) * 2 + w)
+        end
+      end
+    end
+  end
+  redis.call('DEL', m, x)
+end
+
+-- The word list for prefix* holds every word some field has.
+local function lex_check(base, key)
+  local colon = string.find(key, ':', 1, true)
+  if string.sub(key, colon + 1, colon + 2) ~= 'w:' then return end
+  local word = string.sub(key, colon + 3)
+  for i = 1, nf do
+    if redis.call('HEXISTS', base .. 'n', fields[i] .. ':w:' .. word) == 1 then
+      redis.call('ZADD', base .. 'lex', 0, word)
+      return
+    end
+  end
+  redis.call('ZREM', base .. 'lex', word)
+end
+
+local function set_level(base, key, d, old, new)
+  local m = base .. 'm:' .. key
+  local dense = redis.call('EXISTS', m) == 1
+  if dense then
+    redis.call('SETBIT', m, d, (new > 0) and 1 or 0)
+    if new == 2 or old == 2 then
+      redis.call('SETBIT', base .. 'x:' .. key, d, (new == 2) and 1 or 0)
+    end
+  else
+    local s = base .. 's:' .. key
+    if old > 0 then redis.call('SREM', s, d * 2 + ((old == 2) and 1 or 0)) end
+    if new > 0 then redis.call('SADD', s, d * 2 + ((new == 2) and 1 or 0)) end
+  end
+  local delta = ((new > 0) and 1 or 0) - ((old > 0) and 1 or 0)
+  if delta == 0 then return end
+  local n = redis.call('HINCRBY', base .. 'n', key, delta)
+  if n == 0 then
+    redis.call('HDEL', base .. 'n', key)
+    redis.call('DEL', m, base .. 'x:' .. key, base .. 's:' .. key)
+    lex_check(base, key)
+  elseif n == 1 and delta > 0 then
+    lex_check(base, key)
+  elseif not dense and n > dense_above then
+    promote(base, key)
+  elseif dense and n < sparse_below and mode ~= 'build' then
+    -- Not while building: numbers are handed out as the build goes, so the
+    -- threshold rises and entries would go back and forth.
+    demote(base, key)
+  end
+end
+
+-- Moves one profile from its old entries to its new ones, touching only
+-- entries whose level changed.
+local function retarget(base, d, old, new)
+  for key, level in pairs(old) do
+    if new[key] == nil then set_level(base, key, d, level, 0) end
+  end
+  for key, level in pairs(new) do
+    local before = old[key] or 0
+    if before ~= level then set_level(base, key, d, before, level) end
+  end
+end
+
+local function upsert(base, fallbacks, id, digest, json, texts)
+  local d = redis.call('HGET', base .. 'ids', id)
+  local old = {}
+  if d then
+    if redis.call('HGET', base .. 'ver', d) == digest then
+      redis.call('HSET', base .. 'docs', d, json)
+      return 'unchanged'
+    end
+    old = derive(stored_texts(base, d))
+  else
+    -- A profile keeps its number across generations (page tokens name it);
+    -- numbers of deleted profiles are reused so bitmaps stay short.
+    for _, other in ipairs(fallbacks) do
+      d = redis.call('HGET', other .. 'ids', id)
+      if d then break end
+    end
+    if not d and #fallbacks == 0 then d = redis.call('SPOP', base .. 'free') end
+    if not d then d = tostring(redis.call('INCR', KEYS[5]) - 1) end
+    redis.call('SREM', base .. 'free', d)
+    redis.call('HSET', base .. 'ids', id, d)
+  end
+  retarget(base, tonumber(d), old, derive(texts))
+  for i = 1, nf do
+    if texts[i] == '' then
+      redis.call('HDEL', base .. 't:' .. fields[i], d)
+    else
+      redis.call('HSET', base .. 't:' .. fields[i], d, texts[i])
+    end
+  end
+  redis.call('HSET', base .. 'ver', d, digest)
+  redis.call('HSET', base .. 'docs', d, json)
+  return 'written'
+end
+
+local function delete(base, id)
+  local d = redis.call('HGET', base .. 'ids', id)
+  if not d then return 'missing' end
+  retarget(base, tonumber(d), derive(stored_texts(base, d)), {})
+  for i = 1, nf do redis.call('HDEL', base .. 't:' .. fields[i], d) end
+  redis.call('HDEL', base .. 'ver', d)
+  redis.call('HDEL', base .. 'docs', d)
+  redis.call('HDEL', base .. 'ids', id)
+  redis.call('SADD', base .. 'free', d)
+  return 'deleted'
+end
+
+local current = redis.call('GET', KEYS[1])
+local targets = {}
+if mode == 'build' then
+  if redis.call('GET', KEYS[2]) ~= build_gen then return {'lost'} end
+  redis.call('PEXPIRE', KEYS[2], lease)
+  local base = prefix .. build_gen .. ':'
+  local fallbacks = {}
+  if current then fallbacks[1] = prefix .. current .. ':' end
+  -- Profiles written live during the rebuild are newer than the source.
+  targets[1] = {base = base, fallbacks = fallbacks, skip = base .. 'touched'}
+else
+  if not current then
+    current = 'g' .. redis.call('INCR', KEYS[4])
+    redis.call('SET', KEYS[1], current)
+  end
+  local base = prefix .. current .. ':'
+  targets[1] = {base = base, fallbacks = {}}
+  local building = redis.call('GET', KEYS[2])
+  if building and building ~= current then
+    local other = prefix .. building .. ':'
+    targets[2] = {base = other, fallbacks = {base}, touched = other .. 'touched'}
+  end
+end
+
+local counts = {written = 0, unchanged = 0, deleted = 0, missing = 0}
+local p = 6 + nf
+while p <= #ARGV do
+  local op, id = ARGV[p], ARGV[p + 1]
+  local digest, json, texts
+  if op == 'U' then
+    digest, json = ARGV[p + 2], ARGV[p + 3]
+    texts = {}
+    for i = 1, nf do texts[i] = ARGV[p + 3 + i] end
+    p = p + 4 + nf
+  else
+    p = p + 2
+  end
+  for n, t in ipairs(targets) do
+    if not (t.skip and redis.call('SISMEMBER', t.skip, id) == 1) then
+      local outcome
+      if op == 'U' then
+        outcome = upsert(t.base, t.fallbacks, id, digest, json, texts)
+      else
+        outcome = delete(t.base, id)
+      end
+      if t.touched then redis.call('SADD', t.touched, id) end
+      if n == 1 then counts[outcome] = counts[outcome] + 1 end
+    end
+  end
+end
+if mode == 'live' and counts.written + counts.deleted > 0 then
+  redis.call('INCR', KEYS[3])
+end
+return {counts.written, counts.unchanged, counts.deleted, counts.missing}
