@@ -43,6 +43,7 @@ from services.lob_notifier.cursors import OLDEST, is_valid_cursor, normalized
 from services.lob_notifier.destinations import DestinationPolicy
 from services.lob_notifier.subscriber_api import SubscriberApi
 from services.lob_notifier.subscribers import SubscriberStore
+from services.lob_notifier.tail import Stop
 
 __all__ = ["SERVICE_NAME", "LobNotifierServicer", "binding"]
 
@@ -92,7 +93,7 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
             max_waiting=DEFAULT_MAX_WAITING, max_waiting_per_caller=DEFAULT_MAX_WAITING
         )
         self._heartbeat_seconds = heartbeat_seconds
-        self._closed = asyncio.Event()
+        self._closed = Stop()
         # One per waiting call: set when the call ends (the client went away)
         # or close() is called, so its wait ends at once and its place under
         # the caps is freed without waiting for the next heartbeat's write.
@@ -117,7 +118,7 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
     def _reading(self, context: Any = None) -> Iterator[asyncio.Event]:
         """Counts a call that may wait on the log, for close() to wait on; yields
         the event that ends its waits (the call ended, or close())."""
-        ending = asyncio.Event()
+        ending = Stop()
         if self._closed.is_set():
             ending.set()
         if context is not None and hasattr(context, "add_done_callback"):
