@@ -119,10 +119,8 @@ class LogTail:
         An empty list means: nothing after the cursor up to the tip seen."""
         if not self._kept or not self._tip:
             return None
-        first = self._kept[0]
-        base = first.prev or first.cursor
         wanted = cursor_key(cursor)
-        if wanted < cursor_key(base) or wanted > cursor_key(self._tip):
+        if wanted < cursor_key(self._kept[0].prev) or wanted > cursor_key(self._tip):
             return None
         start = bisect.bisect_right(self._keys, wanted)
         return self._kept[start : start + count]
@@ -219,7 +217,7 @@ class LogTail:
         if not entries:
             return
         first = entries[0]
-        if self._kept and first.prev and first.prev != self._kept[-1].cursor:
+        if self._kept and first.prev != self._kept[-1].cursor:
             self._forget()  # trimmed or emptied between two reads: restart the memory
         self._kept.extend(entries)
         self._keys.extend(cursor_key(entry.cursor) for entry in entries)
