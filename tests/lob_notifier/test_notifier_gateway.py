@@ -17,7 +17,6 @@ import grpc
 import httpx
 import pytest
 
-from profilesync.v1 import notifier_pb2, profile_pb2
 from services.common.processes import ManagedProcess, python_module
 from services.common.redis_client import connect
 from services.common.server import create_server
@@ -222,49 +221,16 @@ def test_the_stream_sends_heartbeat_lines_while_idle(
     assert all(h["heartbeat"] is True and h["cursor"] == event["cursor"] for h in after)
 
 
-def _rich_event(n: int) -> notifier_pb2.ChangeEvent:
-    """An event using every kind of field a stream line carries: profiles,
-    timestamps with nanoseconds, Values (null, string, list), escapes, non-ASCII."""
-    from google.protobuf import struct_pb2
-
-    before = profile_pb2.Profile(
-        id=f"user-{n}",
-        display_name='Zoë "Z" <b>Ünal</b>\u2028\x85\u2029\t\\',
-        skills=["retail", "日本語"],
-    )
-    after = profile_pb2.Profile(id=f"user-{n}", display_name="Zoë Ünal", skills=["retail"])
-    after.fetch_time.FromNanoseconds(1_700_000_000_123_456_789)
-    event = notifier_pb2.ChangeEvent(
-        event_id=f"rich-{n:05d}",
-        run_id="run-1",
-        user_id=f"user-{n}",
-        kind=notifier_pb2.DELETED if n % 2 else notifier_pb2.UPDATED,
-        changed_fields=["displayName", "skills"],
-        before=before,
-        after=after,
-        origin=notifier_pb2.LOB,
-        field_changes=[
-            notifier_pb2.FieldChange(
-                field="displayName",
-                before=struct_pb2.Value(string_value=before.display_name),
-                after=struct_pb2.Value(null_value=struct_pb2.NULL_VALUE),
-            ),
-            notifier_pb2.FieldChange(field="skills", removed=["日本語"]),
-        ],
-        reason="🙂 edited\x01",
-    )
-    event.detect_time.FromMilliseconds(1_700_000_000_120)
-    return event
-
-
 def test_stream_lines_are_the_json_the_gateway_writes_for_the_same_events(
     client: httpx.Client, backend: ThreadedNotifier
 ) -> None:
     """The stream's lines are made by the notifier, a page of GET /v1/changes by
     Envoy's transcoder: a client sees the same JSON for the same event either way."""
+    from notifier_events import rich_event
+
     assert backend.log is not None
     first = backend.publish(2000, 2001)
-    backend.run(backend.log.publish([_rich_event(n) for n in range(2001, 2004)]))
+    backend.run(backend.log.publish([rich_event(n) for n in range(2001, 2004)]))
 
     page = client.get("/v1/changes", params={"afterCursor": first})
     assert page.status_code == 200
