@@ -76,6 +76,8 @@ def _shown(message: Message) -> Any:
         if with_presence:
             if message.HasField(name):
                 shown[json_name] = convert(getattr(message, name))
+        elif convert is _same:  # strings, booleans, integers: as they are
+            shown[json_name] = list(getattr(message, name)) if repeated else getattr(message, name)
         elif repeated:
             shown[json_name] = [convert(item) for item in getattr(message, name)]
         else:
