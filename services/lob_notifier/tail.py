@@ -90,9 +90,10 @@ class LogTail:
         self._keys: list[tuple[int, int]] = []
         # The newest entry id the task has seen; "" until it has read once.
         self._tip = ""
-        # The waiters' futures, resolved (and the list emptied) whenever the tip
-        # moves; and the alarms of their deadlines, by time slot.
-        self._sleepers: list[asyncio.Future[None]] = []
+        # The waiters' futures, resolved (and forgotten) whenever the tip moves
+        # (a dict: ordered, and a waiter that ends otherwise leaves at once);
+        # and the alarms of their deadlines, by time slot.
+        self._sleepers: dict[asyncio.Future[None], None] = {}
         self._alarms: dict[float, list[asyncio.Future[None]]] = {}
         self._waiters = 0
         self._task: asyncio.Task[None] | None = None
@@ -143,13 +144,14 @@ class LogTail:
                 # first: the tip moving, the deadline's alarm, `stop`. No task and
                 # no timer of its own: thousands of streams wake on every publish.
                 woken: asyncio.Future[None] = loop.create_future()
-                self._sleepers.append(woken)
+                self._sleepers[woken] = None
                 self._alarm(loop, deadline, woken)
                 watch = _watch(stop, woken)
                 try:
                     await woken
                 finally:
                     watch()
+                    self._sleepers.pop(woken, None)
         finally:
             self._waiters -= 1
 
@@ -184,7 +186,7 @@ class LogTail:
         self._task = asyncio.create_task(self._follow(), name=f"tail {self._stream_key}")
 
     def _wake(self) -> None:
-        sleepers, self._sleepers = self._sleepers, []
+        sleepers, self._sleepers = self._sleepers, {}
         for woken in sleepers:
             _resolve(woken)
 
