@@ -88,8 +88,12 @@ class LogTail:
         # on every publish).
         self._kept: list[TailEntry] = []
         self._keys: list[tuple[int, int]] = []
-        # The newest entry id the task has seen; "" until it has read once.
+        # The newest entry id the task has seen ("" until it has read once), and
+        # as a sortable key; the key of the entry before the oldest kept one.
+        # (Parsed once here rather than by each of thousands of waiters.)
         self._tip = ""
+        self._tip_key = (0, 0)
+        self._base_key = (0, 0)
         # The waiters' futures, resolved (and forgotten) whenever the tip moves
         # (a dict: ordered, and a waiter that ends otherwise leaves at once);
         # and the alarms of their deadlines, by time slot.
@@ -121,7 +125,7 @@ class LogTail:
         if not self._kept or not self._tip:
             return None
         wanted = cursor_key(cursor)
-        if wanted < cursor_key(self._kept[0].prev) or wanted > cursor_key(self._tip):
+        if wanted < self._base_key or wanted > self._tip_key:
             return None
         start = bisect.bisect_right(self._keys, wanted)
         return self._kept[start : start + count]
@@ -136,7 +140,7 @@ class LogTail:
         try:
             self._ensure_running()
             while True:
-                if self._tip and cursor_key(self._tip) > wanted:
+                if self._tip and self._tip_key > wanted:
                     return True
                 if loop.time() >= deadline or (stop is not None and stop.is_set()) or self._closed:
                     return False
@@ -197,7 +201,7 @@ class LogTail:
                     if not self._tip:
                         # Memory is dropped whenever the task stops, so a restart
                         # begins at the log's end, not with what it missed.
-                        self._tip = str(await self._latest()) or OLDEST
+                        self._move_tip(str(await self._latest()) or OLDEST)
                         self._wake()
                         continue
                     with unavailable_when_redis_is("the change log"):
@@ -212,7 +216,7 @@ class LogTail:
                     await asyncio.sleep(RETRY_SECONDS)
         finally:
             self._forget()
-            self._tip = ""
+            self._move_tip("")
             self._wake()
 
     def _take(self, entries: list[TailEntry]) -> None:
@@ -226,8 +230,13 @@ class LogTail:
         if len(self._kept) > 2 * KEEP_ENTRIES:
             del self._kept[:-KEEP_ENTRIES]
             del self._keys[:-KEEP_ENTRIES]
-        self._tip = entries[-1].cursor
+        self._base_key = cursor_key(self._kept[0].prev)
+        self._move_tip(entries[-1].cursor)
         self._wake()
+
+    def _move_tip(self, tip: str) -> None:
+        self._tip = tip
+        self._tip_key = cursor_key(tip)
 
     def _forget(self) -> None:
         self._kept.clear()
