@@ -1,8 +1,9 @@
 """Notifier: 2,000 concurrent change streams on one replica.
 
-The notifier runs in its own process on a real redis-server, with the pools it runs
-with in production (readers: 32 connections, publisher: 4, told apart by their client
-names) and without token checks (per call, measured elsewhere). This process opens the
+The notifier runs in its own process on a real redis-server, with the pools and the
+garbage-collection settings it runs with in production (readers: 32 connections,
+publisher: 4, told apart by their client names) and without token checks (per call,
+measured elsewhere). This process opens the
 streams over 8 gRPC channels, in waves of 250, as many LOB pods would, then publishes one
 event every 200 ms and times its arrival on every stream.
 
@@ -53,7 +54,10 @@ def _serve(
     from services.common.settings import ServerSettings
     from services.lob_notifier.admission import Admission
     from services.lob_notifier.change_log import ChangeLog
+    from services.lob_notifier.collector import tune_collector
     from services.lob_notifier.servicer import LobNotifierServicer, binding
+
+    tune_collector()  # as the service's main does
 
     async def main() -> None:
         readers = connect(redis_url, max_connections=READER_CONNECTIONS, client_name=NAME)

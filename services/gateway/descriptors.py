@@ -1,4 +1,5 @@
-"""Which RPCs the descriptor set exposes over REST (those with a `google.api.http` rule)."""
+"""Which RPCs the descriptor set exposes over REST (those with a `google.api.http` rule,
+and those a REST stream stands for)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass
 
 from google.api import annotations_pb2  # type: ignore[import-untyped]  # ships no stubs
 from google.protobuf import descriptor_pb2
+
+from profilesync.v1 import options_pb2
 
 __all__ = ["RestMethod", "rest_methods"]
 
@@ -34,10 +37,17 @@ def rest_methods(descriptor_set: pathlib.Path, services: Iterable[str]) -> list[
     for file in file_set.file:
         for service in file.service:
             full_name = f"{file.package}.{service.name}" if file.package else service.name
+            # An RPC a REST stream stands for (`rest_stream_of`) stays routed
+            # too, for gRPC clients that call it through the gateway.
+            streamed: set[str] = {
+                method.options.Extensions[options_pb2.rest_stream_of]  # type: ignore[index]
+                for method in service.method
+                if method.options.HasExtension(options_pb2.rest_stream_of)  # type: ignore[arg-type]
+            }
             found[full_name] = [
                 RestMethod(full_name, method.name, method.server_streaming)
                 for method in service.method
-                if method.options.HasExtension(annotations_pb2.http)
+                if method.options.HasExtension(annotations_pb2.http) or method.name in streamed
             ]
     wanted = list(services)
     missing = [name for name in wanted if name not in found]

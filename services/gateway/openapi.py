@@ -145,6 +145,19 @@ def _access(method: descriptor_pb2.MethodDescriptorProto) -> options_pb2.AccessP
     return options_pb2.AccessPolicy(app_roles=["Profiles.Sync"])
 
 
+def _rest_stream_of(
+    service: ServiceEntry, method: descriptor_pb2.MethodDescriptorProto
+) -> descriptor_pb2.MethodDescriptorProto:
+    """The RPC named by the method's `rest_stream_of` option, else the method itself."""
+    if not method.options.HasExtension(options_pb2.rest_stream_of):  # type: ignore[arg-type]
+        return method
+    name: str = method.options.Extensions[options_pb2.rest_stream_of]  # type: ignore[index]
+    for other in service.descriptor.method:
+        if other.name == name and other.server_streaming:
+            return other
+    raise ValueError(f"{service.full_name}.{method.name}: rest_stream_of names no stream {name!r}")
+
+
 def _access_text(policy: options_pb2.AccessPolicy) -> str:
     if policy.anonymous:
         return "**Access:** no token needed."
@@ -312,7 +325,10 @@ class _DocumentBuilder:
         rule: http_pb2.HttpRule = method.options.Extensions[annotations_pb2.http]
         input_name = method.input_type.lstrip(".")
         policy = _access(method)
-        comment = self.catalog.comment(f"{service.full_name}.{method.name}")
+        # A stream of JSON lines made by the service (google.api.HttpBody) is
+        # documented as the RPC whose messages the lines are.
+        shown = _rest_stream_of(service, method)
+        comment = self.catalog.comment(f"{service.full_name}.{shown.name}")
         for index, binding in enumerate(_bindings(rule)):
             parameters: list[dict[str, Any]] = []
             path_fields: set[str] = set()
@@ -339,14 +355,14 @@ class _DocumentBuilder:
                 body, carried = self._request_body(input_name, binding, bound)
                 bound |= carried
             parameters += self._query_parameters(input_name, bound)
-            operation_id = method.name if index == 0 else f"{method.name}{index + 1}"
+            operation_id = shown.name if index == 0 else f"{shown.name}{index + 1}"
             if operation_id in self.operation_ids:
                 operation_id = f"{service.full_name.rsplit('.', 1)[-1]}_{operation_id}"
             self.operation_ids.add(operation_id)
             operation: dict[str, Any] = {
                 "operationId": operation_id,
                 "tags": [service.full_name.rsplit(".", 1)[-1]],
-                "summary": _summary(comment, method.name),
+                "summary": _summary(comment, shown.name),
                 "description": "\n\n".join(p for p in (comment, _access_text(policy)) if p),
             }
             if parameters:
@@ -358,7 +374,7 @@ class _DocumentBuilder:
                     "content": {"application/json": {"schema": body}},
                 }
             operation["responses"] = self._responses(
-                method, binding, body is not None, policy.anonymous
+                shown, binding, body is not None, policy.anonymous
             )
             if policy.anonymous:
                 operation["security"] = []

@@ -26,6 +26,7 @@ from services.common.settings import EnvReader, settings_or_exit
 from services.lob_notifier.admin import SubscriberAdmin
 from services.lob_notifier.admission import Admission
 from services.lob_notifier.change_log import ChangeLog
+from services.lob_notifier.collector import tune_collector
 from services.lob_notifier.delivery import DeliveryManager
 from services.lob_notifier.servicer import LobNotifierServicer, binding
 from services.lob_notifier.settings import NotifierSettings
@@ -114,6 +115,7 @@ async def serve(settings: NotifierSettings) -> None:
 def main() -> int:
     settings = settings_or_exit(lambda: NotifierSettings.from_env(EnvReader()), SERVICE_LABEL)
     configure_logging(SERVICE_LABEL, settings.server.log_level)
+    tune_collector()
     asyncio.run(serve(settings))
     return 0
 

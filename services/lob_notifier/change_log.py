@@ -87,7 +87,7 @@ class LogGap(Exception):
 @dataclass(frozen=True)
 class _Entry:
     event: ChangeEvent
-    prev: str  # "" for entries written before `prev` existed
+    prev: str
     seq: int
 
     @property
@@ -287,15 +287,6 @@ class ChangeLog:
         first_id, _prev, first_seq, _last, appended = await self._following(cursor or OLDEST)
         if not first_id:
             return Backlog(0, None)
-        if not first_seq:  # an entry from before sequence numbers: count them
-            with unavailable_when_redis_is("the change log"):
-                remaining: list[Any] = (
-                    await self._redis.xrange(
-                        self.keys.stream, f"({cursor or OLDEST}", "+", count=100_000
-                    )
-                    or []
-                )
-            return Backlog(len(remaining), cursor_key(first_id)[0])
         return Backlog(int(appended) - int(first_seq) + 1, cursor_key(first_id)[0])
 
     async def _following(self, cursor: str) -> tuple[str, str, str, str, str]:
@@ -332,8 +323,6 @@ class ChangeLog:
 
 def _check_continuity(cursor: str, first: _Entry) -> None:
     """`first` is the first entry after `cursor`; raises LogGap if others were between."""
-    if not first.prev:
-        return  # written before `prev` existed: nothing to judge by
     if cursor_key(first.prev) > cursor_key(cursor):
         raise LogGap(cursor)
     if first.prev == OLDEST and cursor_key(cursor) != (0, 0):
@@ -371,11 +360,9 @@ def _entries(response: Any) -> Iterator[tuple[bytes | str, dict[Any, Any]]]:
 def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> _Entry:
     # Needs a client that keeps responses as bytes (services.common.redis_client
     # does): the payload is binary protobuf.
-    payload = fields.get(b"event")
-    if not isinstance(payload, bytes):
-        raise ValueError(f"stream entry {_text(entry_id)} has no binary event field")
+    payload, prev, seq = fields.get(b"event"), fields.get(b"prev"), fields.get(b"seq")
+    if not isinstance(payload, bytes) or prev is None or seq is None:
+        raise ValueError(f"stream entry {_text(entry_id)} lacks its binary event, prev or seq")
     event = ChangeEvent.FromString(payload)
     event.cursor = _text(entry_id)
-    prev = fields.get(b"prev")
-    seq = fields.get(b"seq")
-    return _Entry(event, _text(prev) if prev else "", int(seq) if seq else 0)
+    return _Entry(event, _text(prev), int(seq))

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["MAX_CURSOR", "OLDEST", "cursor_key", "cursor_time_ms", "is_valid_cursor", "normalized"]
+__all__ = ["OLDEST", "cursor_key", "is_valid_cursor", "normalized"]
 
 # Reading after 0-0 reads from the oldest retained entry.
 OLDEST = "0-0"
 
 _CURSOR = re.compile(r"([0-9]+)-([0-9]+)")
 _MAX_PART = 2**64 - 1
-MAX_CURSOR = f"{_MAX_PART}-{_MAX_PART}"
 
 
 def is_valid_cursor(value: str) -> bool:
@@ -37,11 +36,6 @@ def cursor_key(value: str) -> tuple[int, int]:
         return (0, 0)
     ms, _, seq = value.partition("-")
     return int(ms), int(seq or 0)
-
-
-def cursor_time_ms(value: str) -> int:
-    """When the entry was appended (Unix milliseconds): Redis ids start with the time."""
-    return cursor_key(value)[0]
 
 
 def normalized(value: str) -> str:

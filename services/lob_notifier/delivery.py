@@ -59,6 +59,7 @@ from services.lob_notifier.subscribers_file import (
     file_fingerprint,
     load_subscribers_file,
 )
+from services.lob_notifier.tail import Stop
 from services.lob_notifier.webhook import WebhookSender, batch_body, event_json
 
 __all__ = ["DeliveryManager", "backoff_seconds"]
@@ -262,7 +263,7 @@ class _Worker:
         # Set to stop: on shutdown, when the lease is lost, or when delivery ends.
         # The delivery loop checks it at every step and every wait ends on it,
         # so stopping does not depend on cancelling a call in flight.
-        self._halt = asyncio.Event()
+        self._halt = Stop()
 
     def halt(self) -> None:
         self._halt.set()

@@ -19,6 +19,12 @@ stream has reached, so resuming after it never misses an event. Keeping the
 message type, rather than wrapping events in a new one, leaves the REST
 stream (`/v1/changes:stream`, one JSON object per line) as it was for
 consumers that read `eventId`: a heartbeat line has an empty `eventId`.
+
+The REST stream. `/v1/changes:stream` is served by StreamChangeLines, the
+same stream as JSON lines in google.api.HttpBody messages, which the gateway
+passes through as they are. Each event is encoded once for every stream that
+carries it (json_lines.py), and what one read returns goes out as one frame,
+rather than one gRPC message and one transcoding per event and stream.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 import grpc
+from google.api.httpbody_pb2 import HttpBody  # type: ignore[import-untyped]  # ships no stubs
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
@@ -41,8 +48,10 @@ from services.lob_notifier.admission import Admission, caller_key
 from services.lob_notifier.change_log import ChangeLog, LogGap
 from services.lob_notifier.cursors import OLDEST, is_valid_cursor, normalized
 from services.lob_notifier.destinations import DestinationPolicy
+from services.lob_notifier.json_lines import CONTENT_TYPE, EventLines
 from services.lob_notifier.subscriber_api import SubscriberApi
 from services.lob_notifier.subscribers import SubscriberStore
+from services.lob_notifier.tail import Stop
 
 __all__ = ["SERVICE_NAME", "LobNotifierServicer", "binding"]
 
@@ -92,7 +101,8 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
             max_waiting=DEFAULT_MAX_WAITING, max_waiting_per_caller=DEFAULT_MAX_WAITING
         )
         self._heartbeat_seconds = heartbeat_seconds
-        self._closed = asyncio.Event()
+        self._lines = EventLines()
+        self._closed = Stop()
         # One per waiting call: set when the call ends (the client went away)
         # or close() is called, so its wait ends at once and its place under
         # the caps is freed without waiting for the next heartbeat's write.
@@ -117,7 +127,7 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
     def _reading(self, context: Any = None) -> Iterator[asyncio.Event]:
         """Counts a call that may wait on the log, for close() to wait on; yields
         the event that ends its waits (the call ended, or close())."""
-        ending = asyncio.Event()
+        ending = Stop()
         if self._closed.is_set():
             ending.set()
         if context is not None and hasattr(context, "add_done_callback"):
@@ -250,12 +260,25 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         ],
     ) -> AsyncIterator[notifier_pb2.ChangeEvent]:
         with self._admission.admit(caller_key(), "StreamChanges"):
-            async for message in self._admitted_stream(request, context):
-                yield message
+            async for messages in self._admitted_stream(request, context):
+                for message in messages:
+                    yield message
+
+    async def StreamChangeLines(
+        self,
+        request: notifier_pb2.StreamChangesRequest,
+        context: grpc.aio.ServicerContext[notifier_pb2.StreamChangesRequest, HttpBody],
+    ) -> AsyncIterator[HttpBody]:
+        # The same stream and the same caps as StreamChanges (it is that stream
+        # for REST callers), with every message read at once sent as one
+        # frame of JSON lines: the gateway passes the bytes through.
+        with self._admission.admit(caller_key(), "StreamChanges"):
+            async for messages in self._admitted_stream(request, context):
+                yield HttpBody(content_type=CONTENT_TYPE, data=self._lines.join(messages))
 
     async def _admitted_stream(
         self, request: notifier_pb2.StreamChangesRequest, context: Any
-    ) -> AsyncIterator[notifier_pb2.ChangeEvent]:
+    ) -> AsyncIterator[list[notifier_pb2.ChangeEvent]]:
         cursor, subject = await self._start(request.after_cursor, request.subscriber)
         if not cursor:
             # "From now" is pinned to a concrete position before the first
@@ -265,12 +288,12 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         metrics.OPEN_STREAMS.inc()
         try:
             with self._reading(context) as ending:
-                messages = self._stream(
+                batches = self._stream(
                     cursor, subject, request.subscriber, heartbeat_seconds, ending
                 )
-                async with contextlib.aclosing(messages):
-                    async for message in messages:
-                        yield message
+                async with contextlib.aclosing(batches):
+                    async for batch in batches:
+                        yield batch
         finally:
             metrics.OPEN_STREAMS.dec()
 
@@ -281,7 +304,8 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
         subscriber: str,
         heartbeat_seconds: int,
         ending: asyncio.Event,
-    ) -> AsyncGenerator[notifier_pb2.ChangeEvent, None]:
+    ) -> AsyncGenerator[list[notifier_pb2.ChangeEvent], None]:
+        """The stream's messages, in the batches they were read: events, or a heartbeat."""
         first = True
         last_sent = time.monotonic()
         # Runs until the call ends (the client went away) or close() is called;
@@ -304,16 +328,15 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
                 # opening thousands at once costs Redis (almost) nothing.
                 trust_memory=True,
             )
-            for event in events:
-                yield event
             if events:
+                yield events
                 cursor = events[-1].cursor
                 last_sent = time.monotonic()
             elif first or time.monotonic() - last_sent >= heartbeat_seconds:
                 if ending.is_set():
                     break
                 metrics.HEARTBEATS.inc()
-                yield notifier_pb2.ChangeEvent(cursor=cursor, heartbeat=True)
+                yield [notifier_pb2.ChangeEvent(cursor=cursor, heartbeat=True)]
                 last_sent = time.monotonic()
             first = False
 

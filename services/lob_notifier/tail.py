@@ -29,6 +29,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -37,7 +38,7 @@ import redis.asyncio as aioredis
 from services.common.redis_client import unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST, cursor_key
 
-__all__ = ["LogTail", "TailEntry"]
+__all__ = ["LogTail", "Stop", "TailEntry"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ READ_COUNT = 1_000
 KEEP_ENTRIES = 4_000
 # After a failed read (Redis restarting), wait this long before the next.
 RETRY_SECONDS = 0.5
+# Waiters' deadlines are kept to this step (rounded up), so those that end
+# within the same step share one timer of the event loop.
+ALARM_STEP_SECONDS = 0.05
 
 
 class TailEntry(Protocol):
@@ -84,11 +88,17 @@ class LogTail:
         # on every publish).
         self._kept: list[TailEntry] = []
         self._keys: list[tuple[int, int]] = []
-        # The newest entry id the task has seen; "" until it has read once.
+        # The newest entry id the task has seen ("" until it has read once), and
+        # as a sortable key; the key of the entry before the oldest kept one.
+        # (Parsed once here rather than by each of thousands of waiters.)
         self._tip = ""
-        # Resolved (and replaced) whenever the tip moves: one future all the
-        # waiters share, so a wake-up costs no task per waiter.
-        self._changed: asyncio.Future[None] | None = None
+        self._tip_key = (0, 0)
+        self._base_key = (0, 0)
+        # The waiters' futures, resolved (and forgotten) whenever the tip moves
+        # (a dict: ordered, and a waiter that ends otherwise leaves at once);
+        # and the alarms of their deadlines, by time slot.
+        self._sleepers: dict[asyncio.Future[None], None] = {}
+        self._alarms: dict[float, list[asyncio.Future[None]]] = {}
         self._waiters = 0
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -114,41 +124,56 @@ class LogTail:
         An empty list means: nothing after the cursor up to the tip seen."""
         if not self._kept or not self._tip:
             return None
-        first = self._kept[0]
-        base = first.prev or first.cursor
         wanted = cursor_key(cursor)
-        if wanted < cursor_key(base) or wanted > cursor_key(self._tip):
+        if wanted < self._base_key or wanted > self._tip_key:
             return None
         start = bisect.bisect_right(self._keys, wanted)
         return self._kept[start : start + count]
 
     async def wait_beyond(self, cursor: str, seconds: float, stop: asyncio.Event | None) -> bool:
         """Waits until the log has an entry after `cursor` (True), or `seconds`
-        passes or `stop` is set (False)."""
+        passes or `stop` is set (False). The deadline is kept to ALARM_STEP_SECONDS."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
+        wanted = cursor_key(cursor)
         self._waiters += 1
         try:
             self._ensure_running()
             while True:
-                if self._tip and cursor_key(self._tip) > cursor_key(cursor):
+                if self._tip and self._tip_key > wanted:
                     return True
-                remaining = deadline - loop.time()
-                if remaining <= 0 or (stop is not None and stop.is_set()) or self._closed:
+                if loop.time() >= deadline or (stop is not None and stop.is_set()) or self._closed:
                     return False
-                if self._changed is None:
-                    self._changed = loop.create_future()
-                waits: list[asyncio.Future[Any]] = [self._changed]
-                stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
-                if stopping is not None:
-                    waits.append(stopping)
+                # One future of this waiter's own, resolved by whichever comes
+                # first: the tip moving, the deadline's alarm, `stop`. No task and
+                # no timer of its own: thousands of streams wake on every publish.
+                woken: asyncio.Future[None] = loop.create_future()
+                self._sleepers[woken] = None
+                self._alarm(loop, deadline, woken)
+                watch = _watch(stop, woken)
                 try:
-                    await asyncio.wait(waits, timeout=remaining, return_when="FIRST_COMPLETED")
+                    await woken
                 finally:
-                    if stopping is not None:
-                        stopping.cancel()
+                    watch()
+                    self._sleepers.pop(woken, None)
         finally:
             self._waiters -= 1
+
+    def _alarm(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, woken: asyncio.Future[None]
+    ) -> None:
+        """Resolves `woken` at `deadline`, rounded up to ALARM_STEP_SECONDS: waiters
+        whose deadlines round alike share one timer."""
+        slot = math.ceil(deadline / ALARM_STEP_SECONDS) * ALARM_STEP_SECONDS
+        bucket = self._alarms.get(slot)
+        if bucket is None:
+            bucket = self._alarms[slot] = []
+            loop.call_at(slot, self._ring, slot)
+        bucket.append(woken)
+
+    def _ring(self, slot: float) -> None:
+        for woken in self._alarms.pop(slot, ()):
+            _resolve(woken)
 
     async def aclose(self) -> None:
         self._closed = True
@@ -165,9 +190,9 @@ class LogTail:
         self._task = asyncio.create_task(self._follow(), name=f"tail {self._stream_key}")
 
     def _wake(self) -> None:
-        changed, self._changed = self._changed, None
-        if changed is not None and not changed.done():
-            changed.set_result(None)
+        sleepers, self._sleepers = self._sleepers, {}
+        for woken in sleepers:
+            _resolve(woken)
 
     async def _follow(self) -> None:
         try:
@@ -176,7 +201,7 @@ class LogTail:
                     if not self._tip:
                         # Memory is dropped whenever the task stops, so a restart
                         # begins at the log's end, not with what it missed.
-                        self._tip = str(await self._latest()) or OLDEST
+                        self._move_tip(str(await self._latest()) or OLDEST)
                         self._wake()
                         continue
                     with unavailable_when_redis_is("the change log"):
@@ -191,23 +216,71 @@ class LogTail:
                     await asyncio.sleep(RETRY_SECONDS)
         finally:
             self._forget()
-            self._tip = ""
+            self._move_tip("")
             self._wake()
 
     def _take(self, entries: list[TailEntry]) -> None:
         if not entries:
             return
         first = entries[0]
-        if self._kept and first.prev and first.prev != self._kept[-1].cursor:
+        if self._kept and first.prev != self._kept[-1].cursor:
             self._forget()  # trimmed or emptied between two reads: restart the memory
         self._kept.extend(entries)
         self._keys.extend(cursor_key(entry.cursor) for entry in entries)
         if len(self._kept) > 2 * KEEP_ENTRIES:
             del self._kept[:-KEEP_ENTRIES]
             del self._keys[:-KEEP_ENTRIES]
-        self._tip = entries[-1].cursor
+        self._base_key = cursor_key(self._kept[0].prev)
+        self._move_tip(entries[-1].cursor)
         self._wake()
+
+    def _move_tip(self, tip: str) -> None:
+        self._tip = tip
+        self._tip_key = cursor_key(tip)
 
     def _forget(self) -> None:
         self._kept.clear()
         self._keys.clear()
+
+
+class Stop(asyncio.Event):
+    """An asyncio.Event that, once set, also resolves the futures handed to
+    `notify`: a wait that ends on it needs no task of its own per wait."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._futures: set[asyncio.Future[None]] = set()
+
+    def notify(self, future: asyncio.Future[None]) -> None:
+        self._futures.add(future)
+
+    def forget(self, future: asyncio.Future[None]) -> None:
+        self._futures.discard(future)
+
+    def set(self) -> None:
+        super().set()
+        futures, self._futures = self._futures, set()
+        for future in futures:
+            _resolve(future)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _watch(stop: asyncio.Event | None, woken: asyncio.Future[None]) -> Callable[[], None]:
+    """Resolves `woken` when `stop` is set; returns what undoes that."""
+    if stop is None:
+        return lambda: None
+    if isinstance(stop, Stop):
+        stop.notify(woken)
+        return lambda: stop.forget(woken)
+    # A plain asyncio.Event offers no callback: a task waits on it.
+    stopping = asyncio.ensure_future(stop.wait())
+    stopping.add_done_callback(lambda _: _resolve(woken))
+
+    def undo() -> None:
+        stopping.cancel()
+
+    return undo

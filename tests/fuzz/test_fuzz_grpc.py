@@ -77,6 +77,10 @@ def kind_of(request: Message) -> str:
     return "valid"
 
 
+# The change streams never end (gRPC messages, and the REST stream's JSON lines).
+CHANGE_STREAMS = frozenset({"StreamChanges", "StreamChangeLines"})
+
+
 def call(
     channel: grpc.Channel, method: MethodDescriptor, request: Message, token: str
 ) -> tuple[grpc.StatusCode, str]:
@@ -93,7 +97,7 @@ def call(
             # The change stream never ends: its first item (a heartbeat at least)
             # is enough; a shard listing is read to its end.
             for _ in stream:
-                if method.name == "StreamChanges":
+                if method.name in CHANGE_STREAMS:
                     stream.cancel()
                     break
         else:
@@ -104,7 +108,7 @@ def call(
             )(request, metadata=metadata, timeout=DEADLINE_SECONDS)
     except grpc.RpcError as error:
         code = error.code()
-        if code == grpc.StatusCode.CANCELLED and method.name == "StreamChanges":
+        if code == grpc.StatusCode.CANCELLED and method.name in CHANGE_STREAMS:
             return grpc.StatusCode.OK, ""
         return code, error.details() or ""
     return grpc.StatusCode.OK, ""

@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 
 import grpc
+from google.api.httpbody_pb2 import HttpBody  # type: ignore[import-untyped]  # ships no stubs
 from google.protobuf import timestamp_pb2
 
 from devtools.processes import ManagedProcess, python_module
@@ -22,6 +23,7 @@ from profilesync.v1 import (
 from services.common.errors import NotFound
 from services.common.server import ServiceBinding, create_server
 from services.common.settings import ServerSettings
+from services.lob_notifier.json_lines import CONTENT_TYPE, event_line
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DESCRIPTOR_SET = ROOT / "build" / "profilesync.pb"
@@ -77,6 +79,13 @@ class Notifier(notifier_pb2_grpc.LobNotifierServicer):
             yield sample_event(index)
             # Spaced out, so the events cross the gateway as separate chunks.
             await asyncio.sleep(0.05)
+
+    async def StreamChangeLines(
+        self, request: notifier_pb2.StreamChangesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[HttpBody]:
+        # The notifier's REST stream: the same events as JSON lines.
+        async for event in self.StreamChanges(request, context):
+            yield HttpBody(content_type=CONTENT_TYPE, data=event_line(event))
 
 
 class Backend:

@@ -8,7 +8,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from profilesync.v1 import notifier_pb2
+from google.protobuf import struct_pb2
+
+from profilesync.v1 import notifier_pb2, profile_pb2
 
 
 def make_event(n: int, *, run_id: str = "run-1") -> notifier_pb2.ChangeEvent:
@@ -21,6 +23,39 @@ def make_event(n: int, *, run_id: str = "run-1") -> notifier_pb2.ChangeEvent:
         changed_fields=["skills"],
         origin=notifier_pb2.SHAREPOINT,
     )
+
+
+def rich_event(n: int) -> notifier_pb2.ChangeEvent:
+    """An event using every kind of field a stream line carries: profiles,
+    timestamps with nanoseconds, Values (null, string, list), escapes, non-ASCII."""
+    before = profile_pb2.Profile(
+        id=f"user-{n}",
+        display_name='Zoë "Z" <b>Ünal</b>\u2028\x85\u2029\t\\',
+        skills=["retail", "日本語"],
+    )
+    after = profile_pb2.Profile(id=f"user-{n}", display_name="Zoë Ünal", skills=["retail"])
+    after.fetch_time.FromNanoseconds(1_700_000_000_123_456_789)
+    event = notifier_pb2.ChangeEvent(
+        event_id=f"rich-{n:05d}",
+        run_id="run-1",
+        user_id=f"user-{n}",
+        kind=notifier_pb2.DELETED if n % 2 else notifier_pb2.UPDATED,
+        changed_fields=["displayName", "skills"],
+        before=before,
+        after=after,
+        origin=notifier_pb2.LOB,
+        field_changes=[
+            notifier_pb2.FieldChange(
+                field="displayName",
+                before=struct_pb2.Value(string_value=before.display_name),
+                after=struct_pb2.Value(null_value=struct_pb2.NULL_VALUE),
+            ),
+            notifier_pb2.FieldChange(field="skills", removed=["日本語"]),
+        ],
+        reason="🙂 edited\x01",
+    )
+    event.detect_time.FromMilliseconds(1_700_000_000_120)
+    return event
 
 
 def event_ids(start: int, stop: int) -> list[str]:

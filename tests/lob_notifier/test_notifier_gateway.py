@@ -219,3 +219,29 @@ def test_the_stream_sends_heartbeat_lines_while_idle(
     assert start["heartbeat"] is True and start["eventId"] == "" and start["cursor"]
     assert event["eventId"] == "event-01000" and event["heartbeat"] is False
     assert all(h["heartbeat"] is True and h["cursor"] == event["cursor"] for h in after)
+
+
+def test_stream_lines_are_the_json_the_gateway_writes_for_the_same_events(
+    client: httpx.Client, backend: ThreadedNotifier
+) -> None:
+    """The stream's lines are made by the notifier, a page of GET /v1/changes by
+    Envoy's transcoder: a client sees the same JSON for the same event either way."""
+    from notifier_events import rich_event
+
+    assert backend.log is not None
+    first = backend.publish(2000, 2001)
+    backend.run(backend.log.publish([rich_event(n) for n in range(2001, 2004)]))
+
+    page = client.get("/v1/changes", params={"afterCursor": first})
+    assert page.status_code == 200
+    listed = page.json()["events"]
+    streamed: list[dict[str, Any]] = []
+    with client.stream("GET", "/v1/changes:stream", params={"afterCursor": first}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        for line in response.iter_lines():
+            streamed.append(json.loads(line))
+            if len(streamed) == len(listed):
+                break
+    assert [event["eventId"] for event in listed] == [f"rich-{n:05d}" for n in range(2001, 2004)]
+    assert streamed == listed
