@@ -42,6 +42,7 @@ from bench.results import Result
 from devtools.devstack.emulator import emulator_process
 from devtools.devstack.redis_server import start_redis
 from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from devtools.local_grpc import start_server
 from devtools.processes import ManagedProcess
 from profilesync.v1 import (
     extender_pb2,
@@ -49,9 +50,9 @@ from profilesync.v1 import (
     notifier_pb2,
     notifier_pb2_grpc,
 )
-from services.common.server import ServiceBinding, create_server
-from services.common.settings import ServerSettings
+from services.lob_notifier.servicer import binding as notifier_binding
 from services.profile_extender.convert import profile_from_graph
+from services.profile_extender.servicer import binding as extender_binding
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHANGED_EVERY = 100  # 1% of the profiles change between the two versions
@@ -118,23 +119,9 @@ class _Servers:
         return self
 
     async def _start(self) -> int:
-        settings = ServerSettings("127.0.0.1", 0, None, None, 1.0, "WARNING")
-        self.server, port, _ = await create_server(
-            settings,
-            [
-                ServiceBinding(
-                    "profilesync.v1.ProfileExtender",
-                    lambda s: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(
-                        self.extender, s
-                    ),
-                ),
-                ServiceBinding(
-                    "profilesync.v1.LobNotifier",
-                    lambda s: notifier_pb2_grpc.add_LobNotifierServicer_to_server(_Notifier(), s),
-                ),
-            ],
+        self.server, port = await start_server(
+            extender_binding(self.extender), notifier_binding(_Notifier()), log_level="WARNING"
         )
-        await self.server.start()
         return port
 
     def __exit__(self, *exc: object) -> None:

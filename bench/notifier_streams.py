@@ -49,9 +49,8 @@ def _serve(
     redis_url: str, stream_key: str, ready: Any, stop: multiprocessing.synchronize.Event
 ) -> None:
     """The notifier process: the servicer with production pools, until `stop` is set."""
+    from devtools.local_grpc import start_server
     from services.common.redis_client import connect
-    from services.common.server import create_server
-    from services.common.settings import ServerSettings
     from services.lob_notifier.admission import Admission
     from services.lob_notifier.change_log import ChangeLog
     from services.lob_notifier.collector import tune_collector
@@ -68,11 +67,9 @@ def _serve(
         servicer = LobNotifierServicer(
             log, admission=Admission(max_waiting=10_000, max_waiting_per_caller=10_000)
         )
-        settings = ServerSettings(
-            "127.0.0.1", 0, None, None, 1.0, "WARNING", max_concurrent_rpcs=11_000
+        server, port = await start_server(
+            binding(servicer), log_level="WARNING", max_concurrent_rpcs=11_000
         )
-        server, port, _ = await create_server(settings, [binding(servicer)])
-        await server.start()
         ready.put(port)
         await asyncio.to_thread(stop.wait)
         await servicer.close()

@@ -36,12 +36,12 @@ from bench.results import Result
 from devtools.devstack.redis_server import start_redis
 from devtools.graph_emulator import vocab
 from devtools.graph_emulator.tenant import generate_users
+from devtools.local_grpc import SearchOnlyServicer, start_server
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
 from services.common.profiles import PROFILE_FIELDS, digest
 from services.common.redis_client import as_text, connect
-from services.common.server import ServiceBinding, create_server
-from services.common.settings import ServerSettings
-from services.search import SearchIndex, search_profiles
+from services.profile_extender.servicer import binding as extender_binding
+from services.search import SearchIndex
 from services.search.analysis import profile_texts, words
 
 __all__ = ["run"]
@@ -51,16 +51,6 @@ PING_GOAL_MS = 10.0
 SEED = 4242
 # The phrase the worst-queries rows repeat: common in generated About me texts.
 COMMON_PHRASE = '"i joined contoso"'
-
-
-class _SearchServicer(extender_pb2_grpc.ProfileExtenderServicer):
-    def __init__(self, index: SearchIndex) -> None:
-        self._index = index
-
-    async def SearchProfiles(
-        self, request: extender_pb2.SearchProfilesRequest, context: Any
-    ) -> extender_pb2.SearchProfilesResponse:
-        return await search_profiles(self._index, request)
 
 
 def _profile(user: Mapping[str, Any]) -> dict[str, Any]:
@@ -287,19 +277,9 @@ async def _measure(redis_url: str, size: int, query_count: int) -> list[Result]:
     del profiles
     gc.collect()
 
-    servicer = _SearchServicer(index)
-    server, port = (
-        await create_server(
-            ServerSettings("127.0.0.1", 0, None, None, 1.0, "WARNING"),
-            [
-                ServiceBinding(
-                    "profilesync.v1.ProfileExtender",
-                    lambda s: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(servicer, s),
-                )
-            ],
-        )
-    )[:2]
-    await server.start()
+    server, port = await start_server(
+        extender_binding(SearchOnlyServicer(index)), log_level="WARNING"
+    )
     workload = f"{size:,} profiles"
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:

@@ -341,7 +341,7 @@ class LobNotifierServicer(SubscriberApi, notifier_pb2_grpc.LobNotifierServicer):
             first = False
 
 
-def binding(servicer: LobNotifierServicer) -> ServiceBinding:
+def binding(servicer: notifier_pb2_grpc.LobNotifierServicer) -> ServiceBinding:
     """The servicer as a ServiceBinding for create_server/run_service."""
 
     def register(server: grpc.aio.Server) -> None:

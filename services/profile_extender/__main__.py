@@ -5,25 +5,22 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from profilesync.v1 import extender_pb2_grpc
 from services.common.auth import TokenVerifier
 from services.common.entra import MsalTokens
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
-from services.common.server import ServiceBinding, run_service
+from services.common.server import run_service
 from services.common.settings import settings_or_exit
 from services.profile_extender.absent_profiles import AbsentProfiles
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.quota_tier import TenantQuota
 from services.profile_extender.rate_budget import RateBudget
-from services.profile_extender.servicer import ProfileExtenderServicer
+from services.profile_extender.servicer import ProfileExtenderServicer, binding
 from services.profile_extender.settings import ExtenderSettings
 from services.profile_extender.stored_profiles import StoredProfiles
 from services.profile_extender.updates import ProfileUpdater
 from services.profile_extender.write_budget import WriteBudget, write_budget_key
 from services.search.index import SearchIndex
-
-SERVICE_NAME = "profilesync.v1.ProfileExtender"
 
 
 async def serve(settings: ExtenderSettings) -> None:
@@ -62,14 +59,10 @@ async def serve(settings: ExtenderSettings) -> None:
         await graph.aclose()
         await redis.aclose()
 
-    binding = ServiceBinding(
-        SERVICE_NAME,
-        lambda server: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(servicer, server),
-    )
     await run_service(
         "profile_extender",
         settings.server,
-        [binding],
+        [binding(servicer)],
         verifier=TokenVerifier(settings.entra),
         on_stop=close,
     )

@@ -15,6 +15,7 @@ from services.common.auth import current_principal
 from services.common.errors import NotFound, ProfileSyncError
 from services.common.profile_messages import profile_to_dict
 from services.common.profiles import shard_of
+from services.common.server import ServiceBinding
 from services.profile_extender.absent_profiles import AbsentProfiles
 from services.profile_extender.convert import profile_from_graph
 from services.profile_extender.graph_client import BATCH_LIMIT, FetchResult, GraphClient
@@ -54,6 +55,9 @@ def distinct_ids(ids: Iterable[str]) -> list[str]:
     for user_id in ids:
         seen.setdefault(user_id.lower(), user_id)
     return list(seen.values())
+
+
+SERVICE_NAME: str = extender_pb2.DESCRIPTOR.services_by_name["ProfileExtender"].full_name
 
 
 class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
@@ -276,3 +280,12 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
             await queue.put(None)
             raise
         await queue.put(None)
+
+
+def binding(servicer: extender_pb2_grpc.ProfileExtenderServicer) -> ServiceBinding:
+    """The servicer as a ServiceBinding for create_server/run_service."""
+
+    def register(server: grpc.aio.Server) -> None:
+        extender_pb2_grpc.add_ProfileExtenderServicer_to_server(servicer, server)
+
+    return ServiceBinding(SERVICE_NAME, register)

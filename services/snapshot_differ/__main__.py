@@ -34,14 +34,14 @@ from dataclasses import replace
 from google.protobuf import json_format
 from prometheus_client import REGISTRY
 
-from profilesync.v1 import differ_pb2, differ_pb2_grpc, extender_pb2_grpc, notifier_pb2_grpc
+from profilesync.v1 import differ_pb2, extender_pb2_grpc, notifier_pb2_grpc
 from services.common.auth import TokenVerifier
 from services.common.entra import MsalTokens
 from services.common.errors import AlreadyRunning, ProfileSyncError
 from services.common.grpc_clients import authenticated_channel
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
-from services.common.server import ServiceBinding, run_service
+from services.common.server import run_service
 from services.common.settings import ConfigError, settings_or_exit
 from services.search.index import SearchIndex
 from services.snapshot_differ.cluster import KubernetesJobLauncher
@@ -49,11 +49,10 @@ from services.snapshot_differ.metrics import SyncRunsCollector
 from services.snapshot_differ.object_store import open_store
 from services.snapshot_differ.progress import ProgressBar
 from services.snapshot_differ.run import SyncRunner
-from services.snapshot_differ.servicer import SnapshotDifferServicer
+from services.snapshot_differ.servicer import SnapshotDifferServicer, binding
 from services.snapshot_differ.settings import DifferSettings
 from services.snapshot_differ.sweeper import sweep
 
-SERVICE_NAME = "profilesync.v1.SnapshotDiffer"
 EXIT_CODES = {
     differ_pb2.SUCCEEDED: 0,
     differ_pb2.FAILED: 1,
@@ -107,10 +106,6 @@ async def serve(settings: DifferSettings) -> None:
         # scrape, and their runs are in the records this collector reads.
         collector = SyncRunsCollector(runner.records, asyncio.get_running_loop())
         REGISTRY.register(collector)
-        binding = ServiceBinding(
-            SERVICE_NAME,
-            lambda server: differ_pb2_grpc.add_SnapshotDifferServicer_to_server(servicer, server),
-        )
 
         async def stop_runs() -> None:
             REGISTRY.unregister(collector)
@@ -120,7 +115,7 @@ async def serve(settings: DifferSettings) -> None:
         await run_service(
             "snapshot_differ",
             settings.server,
-            [binding],
+            [binding(servicer)],
             verifier=TokenVerifier(settings.entra),
             on_stop=stop_runs,
         )

@@ -17,6 +17,7 @@ import grpc
 from profilesync.v1 import differ_pb2, differ_pb2_grpc
 from services.common.auth import current_principal
 from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.server import ServiceBinding
 from services.snapshot_differ.listing import SyncedListing
 from services.snapshot_differ.run import SyncRunner
 from services.snapshot_differ.settings import DifferSettings
@@ -27,6 +28,9 @@ Context = grpc.aio.ServicerContext[Any, Any]
 
 # The role of profile-sync itself and its operators (see the access table in the README).
 OPERATOR_ROLE: Final = "Profiles.Sync"
+
+
+SERVICE_NAME: str = differ_pb2.DESCRIPTOR.services_by_name["SnapshotDiffer"].full_name
 
 
 class SnapshotDifferServicer(differ_pb2_grpc.SnapshotDifferServicer):
@@ -93,3 +97,12 @@ class SnapshotDifferServicer(differ_pb2_grpc.SnapshotDifferServicer):
         self, request: differ_pb2.ListSyncedProfilesRequest, context: Context
     ) -> differ_pb2.ListSyncedProfilesResponse:
         return await self._listing.page(request.page_size, request.page_token)
+
+
+def binding(servicer: differ_pb2_grpc.SnapshotDifferServicer) -> ServiceBinding:
+    """The servicer as a ServiceBinding for create_server/run_service."""
+
+    def register(server: grpc.aio.Server) -> None:
+        differ_pb2_grpc.add_SnapshotDifferServicer_to_server(servicer, server)
+
+    return ServiceBinding(SERVICE_NAME, register)

@@ -12,6 +12,7 @@ import grpc
 from google.api.httpbody_pb2 import HttpBody  # type: ignore[import-untyped]  # ships no stubs
 from google.protobuf import timestamp_pb2
 
+from devtools.local_grpc import start_server
 from devtools.processes import ManagedProcess, python_module
 from profilesync.v1 import (
     extender_pb2,
@@ -21,9 +22,9 @@ from profilesync.v1 import (
     profile_pb2,
 )
 from services.common.errors import NotFound
-from services.common.server import ServiceBinding, create_server
-from services.common.settings import ServerSettings
 from services.lob_notifier.json_lines import CONTENT_TYPE, event_line
+from services.lob_notifier.servicer import binding as notifier_binding
+from services.profile_extender.servicer import binding as extender_binding
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 DESCRIPTOR_SET = ROOT / "build" / "profilesync.pb"
@@ -107,30 +108,9 @@ class Backend:
         return self
 
     async def _start(self) -> None:
-        settings = ServerSettings(
-            host="127.0.0.1",
-            port=0,
-            metrics_port=None,
-            ready_file=None,
-            shutdown_grace_seconds=1.0,
-            log_level="INFO",
+        self._server, self.port = await start_server(
+            extender_binding(Extender()), notifier_binding(Notifier())
         )
-        bindings = [
-            ServiceBinding(
-                "profilesync.v1.ProfileExtender",
-                lambda server: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(
-                    Extender(), server
-                ),
-            ),
-            ServiceBinding(
-                "profilesync.v1.LobNotifier",
-                lambda server: notifier_pb2_grpc.add_LobNotifierServicer_to_server(
-                    Notifier(), server
-                ),
-            ),
-        ]
-        self._server, self.port, _ = await create_server(settings, bindings)
-        await self._server.start()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -9,9 +9,8 @@ from typing import Any
 
 import grpc
 
+from devtools.local_grpc import start_server
 from profilesync.v1 import notifier_pb2_grpc
-from services.common.server import create_server
-from services.common.settings import ServerSettings
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.destinations import DestinationPolicy
 from services.lob_notifier.servicer import LobNotifierServicer, binding
@@ -32,25 +31,13 @@ class Served:
     store: SubscriberStore
 
 
-def server_settings() -> ServerSettings:
-    return ServerSettings(
-        host="127.0.0.1",
-        port=0,
-        metrics_port=None,
-        ready_file=None,
-        shutdown_grace_seconds=0.5,
-        log_level="INFO",
-    )
-
-
 @contextlib.asynccontextmanager
 async def running_notifier(change_log: ChangeLog, **options: Any) -> AsyncIterator[Served]:
     """A LobNotifierServicer on `change_log`, served on a free loopback port."""
     store = SubscriberStore(change_log.redis, change_log.keys)
     options.setdefault("destinations", LOOPBACK)
     servicer = LobNotifierServicer(change_log, store, **options)
-    server, port, _ = await create_server(server_settings(), [binding(servicer)])
-    await server.start()
+    server, port = await start_server(binding(servicer), shutdown_grace_seconds=0.5)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield Served(notifier_pb2_grpc.LobNotifierStub(channel), servicer, change_log, store)

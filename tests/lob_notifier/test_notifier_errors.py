@@ -9,11 +9,10 @@ import grpc
 import pytest
 from notifier_events import make_event
 
+from devtools.local_grpc import start_server
 from devtools.processes import free_port
 from profilesync.v1 import notifier_pb2, notifier_pb2_grpc
 from services.common.redis_client import connect
-from services.common.server import create_server
-from services.common.settings import ServerSettings
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.servicer import LobNotifierServicer, binding
 
@@ -99,10 +98,8 @@ async def test_publish_limits_are_enforced(
 async def notifier_without_redis() -> AsyncIterator[notifier_pb2_grpc.LobNotifierStub]:
     # Nothing listens on this port: every Redis call fails to connect.
     client = connect(f"redis://127.0.0.1:{free_port()}/0")
-    settings = ServerSettings("127.0.0.1", 0, None, None, 0.5, "INFO")
     servicer = LobNotifierServicer(ChangeLog(client, "test:changes:unreachable"))
-    server, port, _ = await create_server(settings, [binding(servicer)])
-    await server.start()
+    server, port = await start_server(binding(servicer), shutdown_grace_seconds=0.5)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield notifier_pb2_grpc.LobNotifierStub(channel)

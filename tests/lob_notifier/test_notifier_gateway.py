@@ -17,9 +17,9 @@ import grpc
 import httpx
 import pytest
 
+from devtools.local_grpc import start_server
 from devtools.processes import ManagedProcess, python_module
 from services.common.redis_client import connect
-from services.common.server import create_server
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.servicer import LobNotifierServicer, binding
 
@@ -54,14 +54,11 @@ class ThreadedNotifier:
         return self
 
     async def _start(self) -> None:
-        from notifier_harness import server_settings
-
         self.log = ChangeLog(connect(self.redis_url), self.stream_key, max_events=10)
         self.servicer = LobNotifierServicer(self.log, heartbeat_seconds=1)
-        self._server, self.port, _ = await create_server(
-            server_settings(), [binding(self.servicer)]
+        self._server, self.port = await start_server(
+            binding(self.servicer), shutdown_grace_seconds=0.5
         )
-        await self._server.start()
 
     def publish(self, start: int, stop: int) -> str:
         from notifier_events import make_event

@@ -14,14 +14,13 @@ import redis.asyncio as aioredis
 
 from devtools.devstack.emulator import running_emulator
 from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from devtools.local_grpc import start_server
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
 from services.common.entra import EntraSettings, MsalTokens
-from services.common.server import ServiceBinding, create_server
-from services.common.settings import ServerSettings
 from services.common.tls import client_ssl_context
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.rate_budget import RateBudget
-from services.profile_extender.servicer import ProfileExtenderServicer
+from services.profile_extender.servicer import ProfileExtenderServicer, binding
 from services.profile_extender.settings import GraphSettings
 
 USERS = 5000
@@ -82,16 +81,7 @@ async def extender_stub(
 ) -> AsyncIterator[extender_pb2_grpc.ProfileExtenderStub]:
     graph = graph_client(emulator, redis_client, budget=1_000_000)
     servicer = ProfileExtenderServicer(graph, updater=None, index=None, store=None)  # type: ignore[arg-type]
-    server, port, _ = await create_server(
-        ServerSettings("127.0.0.1", 0, None, None, 1.0, "INFO"),
-        [
-            ServiceBinding(
-                "profilesync.v1.ProfileExtender",
-                lambda s: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(servicer, s),
-            )
-        ],
-    )
-    await server.start()
+    server, port = await start_server(binding(servicer))
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield extender_pb2_grpc.ProfileExtenderStub(channel)
     await server.stop(None)

@@ -25,17 +25,17 @@ from devtools.devstack.emulator import running_emulator
 from devtools.graph_emulator.accounts import TenantMix, has_sharepoint_licence
 from devtools.graph_emulator.defaults import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from devtools.graph_emulator.tenant import generate_users
+from devtools.local_grpc import start_server
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
 from services.common.entra import EntraSettings, MsalTokens
-from services.common.server import ServiceBinding, create_server
-from services.common.settings import ConfigError, EnvReader, ServerSettings
+from services.common.settings import ConfigError, EnvReader
 from services.common.tls import client_ssl_context
 from services.profile_extender.absent_profiles import AbsentProfiles
 from services.profile_extender.enumeration import UserScope
 from services.profile_extender.graph_client import GraphClient
 from services.profile_extender.profile_errors import no_profile_reason
 from services.profile_extender.rate_budget import RateBudget
-from services.profile_extender.servicer import ProfileExtenderServicer
+from services.profile_extender.servicer import ProfileExtenderServicer, binding
 from services.profile_extender.settings import GraphSettings
 
 USERS = 600
@@ -128,16 +128,7 @@ async def serve(
         store=None,  # type: ignore[arg-type]
         absent=AbsentProfiles(redis, recheck_seconds=recheck),
     )
-    server, port, _ = await create_server(
-        ServerSettings("127.0.0.1", 0, None, None, 1.0, "INFO"),
-        [
-            ServiceBinding(
-                "profilesync.v1.ProfileExtender",
-                lambda s: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(servicer, s),
-            )
-        ],
-    )
-    await server.start()
+    server, port = await start_server(binding(servicer))
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield Extender(extender_pb2_grpc.ProfileExtenderStub(channel))

@@ -9,11 +9,11 @@ import grpc
 import pytest
 import redis.asyncio as aioredis
 
+from devtools.local_grpc import SearchOnlyServicer, start_server
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
 from services.common.redis_client import connect
-from services.common.server import ServiceBinding, create_server
-from services.common.settings import ServerSettings
-from services.search import SearchIndex, search_profiles
+from services.profile_extender.servicer import binding as extender_binding
+from services.search import SearchIndex
 
 RANKED = [
     {"id": "exact-skill", "skills": ["Kubernetes"]},
@@ -25,29 +25,8 @@ RANKED = [
 ]
 
 
-class _SearchServicer(extender_pb2_grpc.ProfileExtenderServicer):
-    def __init__(self, index: SearchIndex) -> None:
-        self._index = index
-
-    async def SearchProfiles(
-        self, request: extender_pb2.SearchProfilesRequest, context: Any
-    ) -> extender_pb2.SearchProfilesResponse:
-        return await search_profiles(self._index, request)
-
-
 async def _serve(index: SearchIndex) -> tuple[grpc.aio.Server, int]:
-    servicer = _SearchServicer(index)
-    server, port, _ = await create_server(
-        ServerSettings("127.0.0.1", 0, None, None, 1.0, "INFO"),
-        [
-            ServiceBinding(
-                "profilesync.v1.ProfileExtender",
-                lambda s: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(servicer, s),
-            )
-        ],
-    )
-    await server.start()
-    return server, port
+    return await start_server(extender_binding(SearchOnlyServicer(index)))
 
 
 @pytest.fixture

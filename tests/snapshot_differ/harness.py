@@ -14,13 +14,13 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from devtools.local_grpc import LOOPBACK_SERVER, start_server
 from profilesync.v1 import extender_pb2, extender_pb2_grpc, notifier_pb2, notifier_pb2_grpc
 from services.common.entra import EntraSettings
 from services.common.profiles import shard_of
-from services.common.server import ServiceBinding, create_server
-from services.common.settings import ServerSettings
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.servicer import LobNotifierServicer, binding
+from services.profile_extender.servicer import binding as extender_binding
 from services.search.index import SearchIndex
 from services.snapshot_differ.object_store import LocalDirectoryStore
 from services.snapshot_differ.run import SyncRunner
@@ -133,23 +133,12 @@ class DifferHarness:
         self.cursor = ""
 
     async def __aenter__(self) -> DifferHarness:
-        server_settings = ServerSettings("127.0.0.1", 0, None, None, 1.0, "INFO")
-        self.server, port, _ = await create_server(
-            server_settings,
-            [
-                ServiceBinding(
-                    "profilesync.v1.ProfileExtender",
-                    lambda s: extender_pb2_grpc.add_ProfileExtenderServicer_to_server(
-                        self.extender, s
-                    ),
-                ),
-                binding(LobNotifierServicer(self.change_log)),
-            ],
+        self.server, port = await start_server(
+            extender_binding(self.extender), binding(LobNotifierServicer(self.change_log))
         )
-        await self.server.start()
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         self.settings = DifferSettings(
-            server=server_settings,
+            server=LOOPBACK_SERVER,
             # In-process servers here check no token; the runner gets stubs directly.
             entra=EntraSettings("tenant", "client", "https://login.invalid/tenant", None),
             extender_addr=f"127.0.0.1:{port}",

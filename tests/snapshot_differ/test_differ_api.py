@@ -10,24 +10,15 @@ import grpc
 import pytest
 from harness import DifferHarness, make_profile
 
+from devtools.local_grpc import start_server
 from profilesync.v1 import differ_pb2, differ_pb2_grpc
-from services.common.server import ServiceBinding, create_server
-from services.snapshot_differ.servicer import SnapshotDifferServicer
+from services.snapshot_differ.servicer import SnapshotDifferServicer, binding
 
 
 @pytest.fixture
 async def differ(harness: DifferHarness) -> AsyncIterator[differ_pb2_grpc.SnapshotDifferStub]:
     servicer = SnapshotDifferServicer(harness.settings, harness.runner)
-    server, port, _ = await create_server(
-        harness.settings.server,
-        [
-            ServiceBinding(
-                "profilesync.v1.SnapshotDiffer",
-                lambda s: differ_pb2_grpc.add_SnapshotDifferServicer_to_server(servicer, s),
-            )
-        ],
-    )
-    await server.start()
+    server, port = await start_server(binding(servicer), settings=harness.settings.server)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield differ_pb2_grpc.SnapshotDifferStub(channel)
