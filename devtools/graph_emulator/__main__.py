@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from devtools.graph_emulator.accounts import MIX_NAMES, TenantMix
@@ -60,14 +60,24 @@ def _guid(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not a GUID: {text!r}") from exc
 
 
-def _user_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
-    if not 0 <= value <= MAX_USERS:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_USERS}")
-    return value
+def _integer_between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], refused by name otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+_user_count = _integer_between(0, MAX_USERS)
+_port = _integer_between(0, 65535)
+_quota = _integer_between(0, MAX_QUOTA)
 
 
 def _tenant_mix(text: str) -> TenantMix:
@@ -75,26 +85,6 @@ def _tenant_mix(text: str) -> TenantMix:
         return TenantMix.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError("must be between 0 and 65535")
-    return value
-
-
-def _quota(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
-    if not 0 <= value <= MAX_QUOTA:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_QUOTA}")
-    return value
 
 
 _ROLE = re.compile(r"[A-Za-z0-9_.\-]+")

@@ -140,7 +140,9 @@ def connect(
 
 
 def as_text(value: object) -> str:
-    """A Redis reply (bytes, as this client returns them) as text."""
+    """A Redis reply (bytes, as this client returns them) as text; nil as ""."""
+    if value is None:
+        return ""
     if isinstance(value, bytes):
         return value.decode()
     return str(value)

@@ -40,7 +40,7 @@ import redis.asyncio as aioredis
 
 from profilesync.v1.notifier_pb2 import ChangeEvent
 from services.common.lua_scripts import LuaScript
-from services.common.redis_client import unavailable_when_redis_is
+from services.common.redis_client import as_text, unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST, cursor_key
 from services.lob_notifier.redis_keys import KeyLayout
 from services.lob_notifier.tail import LogTail
@@ -93,10 +93,6 @@ class _Entry:
     @property
     def cursor(self) -> str:
         return self.event.cursor
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class ChangeLog:
@@ -178,7 +174,7 @@ class ChangeLog:
             args.extend((event.event_id, _stored_bytes(event)))
         with unavailable_when_redis_is("the change log"):
             accepted, duplicates, last_cursor = await self._publish_script(keys=keys, args=args)
-        return PublishResult(int(accepted), int(duplicates), _text(last_cursor))
+        return PublishResult(int(accepted), int(duplicates), as_text(last_cursor))
 
     async def trim(self) -> int:
         """Drops events older than the age limit now (appends do it too); returns the length."""
@@ -259,7 +255,7 @@ class ChangeLog:
             newest = await self._redis.xrevrange(self.keys.stream, "+", "-", count=1)
         if not newest or newest[0][0] is None:
             return ""
-        return _text(newest[0][0])
+        return as_text(newest[0][0])
 
     async def head_position(self) -> str:
         """Where "from now" starts: the shared reader's position while it follows
@@ -280,7 +276,7 @@ class ChangeLog:
             oldest = await self._oldest_script(keys=[self.keys.stream])
         if not oldest:
             return await self.latest_position()
-        return _text(oldest[1]) or OLDEST
+        return as_text(oldest[1]) or OLDEST
 
     async def backlog(self, cursor: str) -> Backlog:
         """How many events follow `cursor`, and when the first of them was appended."""
@@ -294,7 +290,7 @@ class ChangeLog:
             answer = await self._following_script(
                 keys=[self.keys.stream, self.keys.seq], args=[cursor]
             )
-        first_id, prev, seq, last_id, appended = (_text(part) for part in answer)
+        first_id, prev, seq, last_id, appended = (as_text(part) for part in answer)
         return first_id, prev, seq, last_id, appended
 
     async def _check_idle(self, cursor: str) -> None:
@@ -362,7 +358,7 @@ def _decode(entry_id: bytes | str, fields: dict[Any, Any]) -> _Entry:
     # does): the payload is binary protobuf.
     payload, prev, seq = fields.get(b"event"), fields.get(b"prev"), fields.get(b"seq")
     if not isinstance(payload, bytes) or prev is None or seq is None:
-        raise ValueError(f"stream entry {_text(entry_id)} lacks its binary event, prev or seq")
+        raise ValueError(f"stream entry {as_text(entry_id)} lacks its binary event, prev or seq")
     event = ChangeEvent.FromString(payload)
-    event.cursor = _text(entry_id)
-    return _Entry(event, _text(prev), int(seq))
+    event.cursor = as_text(entry_id)
+    return _Entry(event, as_text(prev), int(seq))

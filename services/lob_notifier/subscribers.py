@@ -34,7 +34,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from services.common.lua_scripts import LuaScript
-from services.common.redis_client import unavailable_when_redis_is
+from services.common.redis_client import as_text, unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST
 from services.lob_notifier.redis_keys import KeyLayout
 
@@ -116,15 +116,14 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _number(value: Any) -> int:
-    text = _text(value)
+    text = as_text(value)
     return int(text) if text.lstrip("-").isdigit() else 0
+
+
+def _text_fields(fields: dict[Any, Any]) -> dict[str, str]:
+    """A Redis hash or stream entry, each field and value as text."""
+    return {as_text(key): as_text(value) for key, value in fields.items()}
 
 
 class SubscriberStore:
@@ -180,29 +179,29 @@ class SubscriberStore:
             fields = await self._redis.hgetall(self.keys.subscriber(name))
         if not fields:
             return None
-        values = {_text(key): value for key, value in fields.items()}
+        values = _text_fields(fields)
         return SubscriberRecord(
             name=name,
-            url=_text(values.get("url")),
-            secret=_text(values.get("secret")),
-            source=_text(values.get("source")) or "api",
+            url=values.get("url", ""),
+            secret=values.get("secret", ""),
+            source=values.get("source", "") or "api",
             created_ms=_number(values.get("created_ms")),
-            cursor=_text(values.get("cursor")) or OLDEST,
+            cursor=values.get("cursor", "") or OLDEST,
             last_success_ms=_number(values.get("last_success_ms")),
             last_attempt_ms=_number(values.get("last_attempt_ms")),
-            last_error=_text(values.get("last_error")),
+            last_error=values.get("last_error", ""),
             last_error_ms=_number(values.get("last_error_ms")),
             failures=_number(values.get("failures")),
-            failures_key=_text(values.get("failures_key")),
+            failures_key=values.get("failures_key", ""),
             next_attempt_ms=_number(values.get("next_attempt_ms")),
             delivered=_number(values.get("delivered")),
-            owner=_text(values.get("owner")),
+            owner=values.get("owner", ""),
         )
 
     async def names(self) -> list[str]:
         with unavailable_when_redis_is("the change log"):
             members = await self._redis.smembers(self.keys.subscribers)
-        return sorted(_text(member) for member in members)
+        return sorted(as_text(member) for member in members)
 
     async def all(self) -> list[SubscriberRecord]:
         records = []
@@ -304,7 +303,7 @@ class SubscriberStore:
             )
         if isinstance(parked, int):
             return None
-        return _text(parked)
+        return as_text(parked)
 
     # -- dead letters ---------------------------------------------------------
     async def dead_letters(
@@ -340,14 +339,14 @@ class SubscriberStore:
             )
         if int(answer[0]) < 0:
             return None
-        return int(answer[0]), [_text(item) for item in answer[1:]]
+        return int(answer[0]), [as_text(item) for item in answer[1:]]
 
     async def next_replay(self, name: str) -> ReplayItem | None:
         with unavailable_when_redis_is("the change log"):
             head = await self._redis.lindex(self.keys.replay(name), 0)
         if head is None:
             return None
-        parts = _text(head).split(" ")
+        parts = as_text(head).split(" ")
         if len(parts) != 5:
             # Not ours to interpret: drop it rather than block the queue.
             with unavailable_when_redis_is("the change log"):
@@ -369,14 +368,14 @@ def _in_order(ids: list[str]) -> list[int | str | bytes]:
 
 
 def _dead_letter(entry_id: Any, fields: dict[Any, Any]) -> DeadLetterRecord:
-    values = {_text(key): value for key, value in fields.items()}
+    values = _text_fields(fields)
     return DeadLetterRecord(
-        id=_text(entry_id),
-        delivery_id=_text(values.get("delivery_id")),
-        first=_text(values.get("first")),
-        last=_text(values.get("last")),
+        id=as_text(entry_id),
+        delivery_id=values.get("delivery_id", ""),
+        first=values.get("first", ""),
+        last=values.get("last", ""),
         count=_number(values.get("count")),
         attempts=_number(values.get("attempts")),
-        error=_text(values.get("error")),
+        error=values.get("error", ""),
         park_ms=_number(values.get("park_ms")),
     )
