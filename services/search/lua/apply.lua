@@ -63,12 +63,6 @@ local function derive(texts)
   return entries
 end
 
-local function stored_texts(base, d)
-  local texts = {}
-  for i = 1, nf do texts[i] = redis.call('HGET', base .. 't:' .. fields[i], d) or '' end
-  return texts
-end
-
 -- Redis commands take their arguments through Lua's stack: at most this many
 -- values go into one call.
 local CHUNK = 1000
@@ -78,6 +72,50 @@ local function variadic(cmd, key, items)
   for i = 1, #items, CHUNK do
     redis.call(cmd, key, unpack(items, i, math.min(i + CHUNK - 1, #items)))
   end
+end
+
+-- Hash fields the batch writes (a profile's number, digest, JSON and texts)
+-- are kept here and written at the batch's end, one HSET and one HDEL per
+-- hash; reads go through `hget`, so the batch sees its own writes (a profile
+-- named twice, a number freed and taken again).
+-- written[hash][field] = value, or false once deleted.
+local written = {}
+
+local function hset(hash, field, value)
+  local fields_of = written[hash]
+  if not fields_of then
+    fields_of = {}
+    written[hash] = fields_of
+  end
+  fields_of[field] = value
+end
+
+local function hget(hash, field)
+  local fields_of = written[hash]
+  if fields_of and fields_of[field] ~= nil then return fields_of[field] end
+  return redis.call('HGET', hash, field)
+end
+
+local function write_hashes()
+  for hash, fields_of in pairs(written) do
+    local pairs_, gone = {}, {}
+    for field, value in pairs(fields_of) do
+      if value then
+        pairs_[#pairs_ + 1] = field
+        pairs_[#pairs_ + 1] = value
+      else
+        gone[#gone + 1] = field
+      end
+    end
+    variadic('HSET', hash, pairs_)
+    variadic('HDEL', hash, gone)
+  end
+end
+
+local function stored_texts(base, d)
+  local texts = {}
+  for i = 1, nf do texts[i] = hget(base .. 't:' .. fields[i], d) or '' end
+  return texts
 end
 
 -- Sets bits of a bitmap, one BITFIELD per CHUNK of them: bits = {doc, value, ...}.
@@ -144,7 +182,7 @@ end
 -- Entry changes are gathered over the whole batch and applied once per entry
 -- at the end: profiles share most of their entries (a skill, a department,
 -- common words), so a batch touches each shared entry once, not once per
--- profile. changes[base][key][doc] = {level before the batch, level after}.
+-- profile. changes[base][key][doc] = 3 * level before the batch + level after.
 local changes = {}
 
 local function change(base, key, d, old, new)
@@ -159,28 +197,33 @@ local function change(base, key, d, old, new)
     entries[key] = docs
   end
   local seen = docs[d]
-  if seen then seen[2] = new else docs[d] = {old, new} end
+  if seen then docs[d] = seen - seen % 3 + new else docs[d] = 3 * old + new end
+end
+
+-- A set member per document number and level (2 x doc + whole), as text:
+-- Lua would format each number again for every entry that names it.
+local member_texts = {}
+local function member(d, level)
+  local texts = member_texts[d]
+  if not texts then
+    texts = {tostring(d * 2), tostring(d * 2 + 1), tostring(d)}
+    member_texts[d] = texts
+  end
+  return texts[level]
 end
 
 -- Applies one entry's changes: its count first (HINCRBY's answer tells
 -- whether the entry existed before the batch), then its set or bitmaps.
 local function apply_entry(base, key, docs, words)
-  local delta, adds, removes, bits, whole_bits = 0, {}, {}, {}, {}
-  for d, levels in pairs(docs) do
-    local old, new = levels[1], levels[2]
+  local delta, changed = 0, false
+  for _, levels in pairs(docs) do
+    local old, new = (levels - levels % 3) / 3, levels % 3
     if old ~= new then
-      delta = delta + ((new > 0) and 1 or 0) - ((old > 0) and 1 or 0)
-      if old > 0 then removes[#removes + 1] = d * 2 + ((old == 2) and 1 or 0) end
-      if new > 0 then adds[#adds + 1] = d * 2 + ((new == 2) and 1 or 0) end
-      bits[#bits + 1] = d
-      bits[#bits + 1] = (new > 0) and 1 or 0
-      if new == 2 or old == 2 then
-        whole_bits[#whole_bits + 1] = d
-        whole_bits[#whole_bits + 1] = (new == 2) and 1 or 0
-      end
+      changed = true
+      if old == 0 then delta = delta + 1 elseif new == 0 then delta = delta - 1 end
     end
   end
-  if #bits == 0 then return end
+  if not changed then return end
   local n, before = nil, nil
   if delta ~= 0 then
     n = redis.call('HINCRBY', base .. 'n', key, delta)
@@ -190,9 +233,29 @@ local function apply_entry(base, key, docs, words)
   -- No profile had it before: no set or bitmap exists yet.
   local dense = before ~= 0 and redis.call('EXISTS', m) == 1
   if dense then
+    local bits, whole_bits = {}, {}
+    for d, levels in pairs(docs) do
+      local old, new = (levels - levels % 3) / 3, levels % 3
+      if old ~= new then
+        bits[#bits + 1] = member(d, 3)
+        bits[#bits + 1] = (new > 0) and 1 or 0
+        if new == 2 or old == 2 then
+          whole_bits[#whole_bits + 1] = member(d, 3)
+          whole_bits[#whole_bits + 1] = (new == 2) and 1 or 0
+        end
+      end
+    end
     set_bits(m, bits)
     set_bits(base .. 'x:' .. key, whole_bits)
   else
+    local adds, removes = {}, {}
+    for d, levels in pairs(docs) do
+      local old, new = (levels - levels % 3) / 3, levels % 3
+      if old ~= new then
+        if old > 0 then removes[#removes + 1] = member(d, old) end
+        if new > 0 then adds[#adds + 1] = member(d, new) end
+      end
+    end
     local s = base .. 's:' .. key
     variadic('SREM', s, removes)
     variadic('SADD', s, adds)
@@ -265,12 +328,21 @@ local function retarget(base, d, old, new)
   end
 end
 
+-- Numbers of deleted profiles waiting for reuse, per generation: counted once,
+-- so filing a tenant that deleted nobody asks for none.
+local free_left = {}
+
+local function free_numbers(base)
+  if not free_left[base] then free_left[base] = redis.call('SCARD', base .. 'free') end
+  return free_left[base]
+end
+
 local function upsert(base, fallbacks, id, digest, json, texts)
-  local d = redis.call('HGET', base .. 'ids', id)
+  local d = hget(base .. 'ids', id)
   local old = {}
   if d then
-    if redis.call('HGET', base .. 'ver', d) == digest then
-      redis.call('HSET', base .. 'docs', d, json)
+    if hget(base .. 'ver', d) == digest then
+      hset(base .. 'docs', d, json)
       return 'unchanged'
     end
     old = derive(stored_texts(base, d))
@@ -278,36 +350,37 @@ local function upsert(base, fallbacks, id, digest, json, texts)
     -- A profile keeps its number across generations (page tokens name it);
     -- numbers of deleted profiles are reused so bitmaps stay short.
     for _, other in ipairs(fallbacks) do
-      d = redis.call('HGET', other .. 'ids', id)
+      d = hget(other .. 'ids', id)
       if d then break end
     end
-    if not d and #fallbacks == 0 then d = redis.call('SPOP', base .. 'free') end
+    if d then
+      redis.call('SREM', base .. 'free', d)
+    elseif #fallbacks == 0 and free_numbers(base) > 0 then
+      d = redis.call('SPOP', base .. 'free')
+      free_left[base] = free_left[base] - 1
+    end
     if not d then d = tostring(redis.call('INCR', KEYS[5]) - 1) end
-    redis.call('SREM', base .. 'free', d)
-    redis.call('HSET', base .. 'ids', id, d)
+    hset(base .. 'ids', id, d)
   end
   retarget(base, tonumber(d), old, derive(texts))
   for i = 1, nf do
-    if texts[i] == '' then
-      redis.call('HDEL', base .. 't:' .. fields[i], d)
-    else
-      redis.call('HSET', base .. 't:' .. fields[i], d, texts[i])
-    end
+    hset(base .. 't:' .. fields[i], d, texts[i] ~= '' and texts[i])
   end
-  redis.call('HSET', base .. 'ver', d, digest)
-  redis.call('HSET', base .. 'docs', d, json)
+  hset(base .. 'ver', d, digest)
+  hset(base .. 'docs', d, json)
   return 'written'
 end
 
 local function delete(base, id)
-  local d = redis.call('HGET', base .. 'ids', id)
+  local d = hget(base .. 'ids', id)
   if not d then return 'missing' end
   retarget(base, tonumber(d), derive(stored_texts(base, d)), {})
-  for i = 1, nf do redis.call('HDEL', base .. 't:' .. fields[i], d) end
-  redis.call('HDEL', base .. 'ver', d)
-  redis.call('HDEL', base .. 'docs', d)
-  redis.call('HDEL', base .. 'ids', id)
+  for i = 1, nf do hset(base .. 't:' .. fields[i], d, false) end
+  hset(base .. 'ver', d, false)
+  hset(base .. 'docs', d, false)
+  hset(base .. 'ids', id, false)
   redis.call('SADD', base .. 'free', d)
+  free_left[base] = free_numbers(base) + 1
   return 'deleted'
 end
 
@@ -361,6 +434,7 @@ while p <= #ARGV do
     end
   end
 end
+write_hashes()
 apply_changes()
 if mode == 'live' and counts.written + counts.deleted > 0 then
   redis.call('INCR', KEYS[3])
