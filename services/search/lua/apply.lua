@@ -64,7 +64,8 @@ local function derive(texts)
 end
 
 -- Redis commands take their arguments through Lua's stack: at most this many
--- values go into one call.
+-- values go into one call. Even, so a chunk of HSET's field-value pairs never
+-- splits a pair.
 local CHUNK = 1000
 
 -- Runs `cmd key items...` in chunks of CHUNK items (SADD, SREM, ZADD ...).
@@ -379,8 +380,8 @@ local function delete(base, id)
   hset(base .. 'ver', d, false)
   hset(base .. 'docs', d, false)
   hset(base .. 'ids', id, false)
-  redis.call('SADD', base .. 'free', d)
   free_left[base] = free_numbers(base) + 1
+  redis.call('SADD', base .. 'free', d)
   return 'deleted'
 end
 
