@@ -61,7 +61,7 @@ AFTER_LAST_READ_GOAL_SECONDS = 2.0
 REDIS_PEAK_GOAL = 1.3
 STAGE_GROWTH_GOAL = 1.2
 # Stages a sync's run record times, in the order a run meets them.
-STAGES = ("fetch", "compare", "snapshot", "publish", "commit")
+STAGES = ("fetch", "compare", "snapshot", "publish", "index", "commit")
 # One resync edit per this many users (at least one).
 EDIT_EVERY = 1_000
 # What the cluster rows say about where they ran.

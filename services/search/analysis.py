@@ -9,6 +9,7 @@ is stored whatever the case, accents or punctuation:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -61,6 +62,23 @@ def _values(value: Any) -> list[str]:
     return [str(value)]
 
 
+# Values up to this length are analysed once per process: a tenant's
+# profiles share most of their skills, schools, departments and titles.
+_CACHED_VALUE_LENGTH: Final = 200
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cached_slot(value: str) -> str:
+    return " ".join(words(value))
+
+
+def _slot(value: str) -> str:
+    """One value's words, space separated ("" when it has none)."""
+    if len(value) <= _CACHED_VALUE_LENGTH:
+        return _cached_slot(value)
+    return " ".join(words(value))
+
+
 def field_text(values: Iterable[str]) -> str:
     """The analysed form of a field as the index stores it: `| w w | w |`.
 
@@ -68,7 +86,7 @@ def field_text(values: Iterable[str]) -> str:
     separated by single spaces, so a phrase is found by a plain substring
     search for " w1 w2 " and can never run from one value into the next.
     """
-    slots = [" ".join(found) for found in (words(v) for v in values) if found]
+    slots = [slot for slot in map(_slot, values) if slot]
     return "| " + " | ".join(slots) + " |" if slots else ""
 
 

@@ -299,3 +299,44 @@ async def test_an_entry_kept_as_a_bitmap_goes_back_to_a_set_intact(
     page = await index.search("skills:rust", 100, "")
     assert {h.profile["id"]: h.score for h in page.results} == scan(kept, "skills:rust")
     assert {h.score for h in page.results} == {15.0, 10.0}
+
+
+async def test_a_batch_files_what_one_profile_at_a_time_would(
+    redis_client: aioredis.Redis,
+) -> None:
+    """A batch applies each entry's changes once, at its end: the index it leaves
+    is the one that filing its profiles one call at a time leaves, even when the
+    batch names a profile twice, deletes one it just added, or makes an entry a
+    bitmap within the batch."""
+    common = [{"id": f"c{i:03d}", "skills": ["Rust" if i % 10 else "Go"]} for i in range(300)]
+    first = [
+        as_profile({"id": "keep", "skills": ["Rust"], "aboutMe": "I write Rust"}),
+        as_profile({"id": "gone", "skills": ["Zig"]}),
+        as_profile({"id": "same", "department": "Research & Development"}),
+    ]
+    upserts = [
+        *common,
+        as_profile({"id": "new", "skills": ["Zythology"]}),
+        as_profile({"id": "new", "skills": ["Zythology studies"], "jobTitle": "Brewer"}),
+        _edit(first[0], skills=["Rust services"]),
+        first[2],
+        as_profile({"id": "brief", "skills": ["Quokka"]}),
+    ]
+    deletes = ["brief", "gone", "never"]
+
+    async def filed(write_batch: int) -> dict[str, Any]:
+        await redis_client.flushdb()
+        index = SearchIndex(redis_client, IndexSettings(write_batch=write_batch))
+        await index.apply(first, [])
+        result = await index.apply(upserts, deletes)
+        assert (result.deleted, result.missing) == (2, 1)
+        final = [*common, upserts[301], upserts[302], first[2]]
+        for query in ["rust", "skills:rust", "zythology", "zig OR quokka", "brewer", "go"]:
+            assert await _ids(index, query) == set(scan(final, query)), query
+        return await _index_state(redis_client)
+
+    at_once = await filed(1000)
+    one_by_one = await filed(1)
+    assert at_once == one_by_one
+    rust = [k for k in at_once if k.endswith(":m:skills:w:rust")]
+    assert rust, "the common skill became a bitmap within the batch"
