@@ -1,6 +1,6 @@
 """The compare stage: a batch of freshly read profiles against the baseline.
 
-    comparer = BatchComparer(base, draft, run_id, sink, writer, counts, clock)
+    comparer = BatchComparer(ctx)                # the run's context (context.py)
     changed = await comparer.compare(profiles)   # a list of profile dicts, e.g. 1,000
 
 For each batch: one pipelined round trip reads the baseline digests and the
@@ -17,50 +17,35 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from profilesync.v1 import differ_pb2, notifier_pb2
+from profilesync.v1 import notifier_pb2
 from services.common.profiles import digest
 from services.common.redis_client import as_text
 from services.common.redis_keys import LOB_WRITES_KEY
-from services.snapshot_differ.baseline import Baseline, BaselineDraft
 from services.snapshot_differ.changes import build_event
+from services.snapshot_differ.context import RunContext
 from services.snapshot_differ.crashpoints import crash_point
-from services.snapshot_differ.publisher import EventSink
-from services.snapshot_differ.snapshot import SnapshotWriter
-from services.snapshot_differ.stages import StageClock
 
 __all__ = ["BatchComparer"]
 
 
 class BatchComparer:
-    def __init__(
-        self,
-        base: Baseline,
-        draft: BaselineDraft,
-        run_id: str,
-        sink: EventSink,
-        writer: SnapshotWriter | None,
-        counts: differ_pb2.SyncCounts,
-        clock: StageClock,
-    ) -> None:
-        self.base = base
-        self.draft = draft
-        self.redis = base.redis
-        self.run_id = run_id
-        self.sink = sink
-        self.writer = writer
-        self.counts = counts
-        self.clock = clock
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.base = ctx.base
+        self.draft = ctx.draft
+        self.redis = ctx.base.redis
+        self.counts = ctx.record.counts
 
     async def compare(self, batch: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Compares, stages and hands the events to the sink; returns the
         profiles that changed."""
         if not batch:
             return []
-        with self.clock.stage("compare"):
+        with self.ctx.clock.stage("compare"):
             events, changed = await self._compare(batch)
         crash_point("compared")
         if events:
-            await self.sink.add(events)
+            await self.ctx.sink.add(events)
         return changed
 
     async def _compare(
@@ -78,10 +63,10 @@ class BatchComparer:
         old_digests = [as_text(v) if v is not None else None for v in raw_old]
         lob_digests = [as_text(v) if v is not None else None for v in replies[-1]]
 
-        if self.writer is not None:
-            with self.clock.stage("snapshot"):
+        if self.ctx.writer is not None:
+            with self.ctx.clock.stage("snapshot"):
                 for profile, new in zip(batch, new_digests, strict=True):
-                    await self.writer.add(profile, new)
+                    await self.ctx.writer.add(profile, new)
         self.counts.profiles += len(batch)
 
         changed: list[tuple[str, dict[str, Any], str, str | None, bool]] = []
@@ -113,7 +98,7 @@ class BatchComparer:
                 self.counts.updated += 1
             events.append(
                 build_event(
-                    run_id=self.run_id,
+                    run_id=self.ctx.run_id,
                     user_id=uid,
                     before=before,
                     after=profile,
