@@ -53,6 +53,7 @@ from profilesync.v1 import (
     differ_pb2,
     extender_pb2,
     extender_pb2_grpc,
+    notifier_pb2,
     notifier_pb2_grpc,
 )
 from services.common.errors import AlreadyRunning
@@ -74,6 +75,7 @@ from services.snapshot_differ.deletions import (
     publish_deletions,
 )
 from services.snapshot_differ.held import HeldRun
+from services.snapshot_differ.hot import HotRereads, HotSet
 from services.snapshot_differ.indexing import RunIndexer
 from services.snapshot_differ.lock import ShardLock
 from services.snapshot_differ.object_store import ObjectStore
@@ -166,6 +168,9 @@ class SyncRunner:
             settings.delete_threshold_percent, settings.delete_threshold_count
         )
         self._tasks: set[asyncio.Task[differ_pb2.SyncRun]] = set()
+        # Per shard, users whose profile just changed (hot.py), kept from one
+        # paced run to the next.
+        self._hot: dict[str, HotSet] = {}
 
     # -- starting -----------------------------------------------------------
     async def _take_lock(self, shard: str, run_id: str, *, reserve_seconds: int = 0) -> ShardLock:
@@ -395,15 +400,24 @@ class SyncRunner:
         reader = SnapshotReader(self.store, shard_prefix(record.shard_index, record.shard_count))
         base = await Baseline.load(self.redis, claim.shard)
         if not dry:
-            # Drafts of runs that died, and the draft of a held run this one
-            # supersedes (its record was closed when this run began).
+            # The draft of a held run this one supersedes (its record was
+            # closed when this run began) goes with the drafts of runs that died.
             await HeldRun.clear(self.redis, claim.shard)
-            await base.drop_orphans()
         if not base.exists:
+            if not dry:
+                await base.drop_orphans()
             with claim.clock.stage("rebuild"):
                 await rebuild_baseline(base, reader, record.run_id)
         generation = f"dry-{record.run_id}" if dry else record.run_id
         draft = await base.draft(generation, dry_run=dry)
+        carried: dict[str, bytes] = {}
+        if not dry:
+            # Follow-up events of runs that died are written ahead in their
+            # drafts: taken over (and sent again below) before those drafts go.
+            for orphan in await base.orphan_generations():
+                if orphan != generation:
+                    carried.update(await draft.carry_follow_ups(orphan))
+            await base.drop_orphans(keep={generation})
         writer = (
             None
             if dry
@@ -415,6 +429,9 @@ class SyncRunner:
         try:
             async with self._context(claim, base, draft, sink, writer) as ctx:
                 ctx.baseline_users = await base.size()
+                if carried:
+                    await sink.add(notifier_pb2.ChangeEvent.FromString(e) for e in carried.values())
+                    await sink.flush()
                 await self._stream(ctx)
                 await self._conclude(ctx)
         finally:
@@ -443,9 +460,58 @@ class SyncRunner:
             ctx.claim.lock.check()
             yield item
 
+    def _hot_rereads(self, ctx: RunContext, comparer: BatchComparer) -> HotRereads | None:
+        """The hot re-read cycle beside a paced run (hot.py); None for other runs."""
+        settings = self.settings
+        if (
+            not ctx.claim.spread_seconds
+            or ctx.record.dry_run
+            or not settings.hot_share
+            or not ctx.base.exists
+        ):
+            return None
+        hot = self._hot.setdefault(
+            ctx.shard, HotSet(settings.hot_reread_seconds, settings.hot_quiet_seconds)
+        )
+
+        async def compare(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return await self._compare(ctx, comparer, profiles, reread=True)
+
+        return HotRereads(
+            hot,
+            self.extender,
+            self.redis,
+            shard_index=ctx.record.shard_index,
+            shard_count=ctx.record.shard_count,
+            share_percent=max(1, round(settings.hot_share * 100)),
+            compare=compare,
+        )
+
     async def _stream(self, ctx: RunContext) -> None:
-        record, draft = ctx.record, ctx.draft
+        """The sweep's read of every user, with hot re-reads beside it in a paced run."""
         comparer = BatchComparer(ctx)
+        rereads = self._hot_rereads(ctx, comparer)
+        if rereads is None:
+            await self._read_all(ctx, comparer)
+            return
+        cycle = asyncio.create_task(rereads.run())
+        try:
+            await self._read_all(ctx, comparer)
+        finally:
+            cycle.cancel()
+            # Its error, if it ended with one, ends the run (nothing committed).
+            outcome = await asyncio.gather(cycle, return_exceptions=True)
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        log.info(
+            "sync run %s re-read %d profile(s) of recently changed users",
+            ctx.run_id,
+            rereads.reads,
+            extra={"runId": ctx.run_id, "hotUsers": len(rereads.hot)},
+        )
+
+    async def _read_all(self, ctx: RunContext, comparer: BatchComparer) -> None:
+        record, draft = ctx.record, ctx.draft
         batch: list[dict[str, Any]] = []
         batch_started = 0.0
         async for item in self._profiles(ctx):
@@ -480,16 +546,26 @@ class SyncRunner:
         await self._progress(ctx, "reading")
         crash_point("enumerated")
 
-    @staticmethod
     async def _compare(
-        ctx: RunContext, comparer: BatchComparer, batch: list[dict[str, Any]]
-    ) -> None:
-        """One batch compared, its events out, then filed for search."""
-        changed = await comparer.compare(batch)
-        if ctx.indexer is None:
-            return
-        await ctx.sink.flush()
-        await ctx.indexer.file(changed, batch)
+        self,
+        ctx: RunContext,
+        comparer: BatchComparer,
+        batch: list[dict[str, Any]],
+        *,
+        reread: bool = False,
+    ) -> list[dict[str, Any]]:
+        """One batch compared, its events out, then filed for search; returns
+        the profiles that changed, whose users are then re-read on the hot cycle."""
+        async with comparer.lock:
+            changed = await comparer.compare(batch, reread=reread)
+            if reread or ctx.indexer is not None:
+                await ctx.sink.flush()  # a re-read is for freshness: out at once
+            if ctx.indexer is not None:
+                await ctx.indexer.file(changed, batch)
+        hot = self._hot.get(ctx.shard)
+        if hot is not None and not reread:
+            hot.changed(str(profile["id"]) for profile in changed)
+        return changed
 
     async def _conclude(self, ctx: RunContext) -> None:
         """Deletions (or the hold), the manifest, the last events, the commit."""
