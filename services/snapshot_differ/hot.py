@@ -83,6 +83,10 @@ class HotSet:
         ready = sorted((c.due, uid) for uid, c in self._cycles.items() if c.due <= now)
         return [uid for _, uid in ready[:limit]]
 
+    def next_due(self) -> float | None:
+        """When the next re-read is due (the clock's time), None with nobody in the set."""
+        return min((c.due for c in self._cycles.values()), default=None)
+
     def reread(self, user_ids: Iterable[str], changed: Collection[str]) -> None:
         """These users were read again; those in `changed` had changed."""
         now = self._clock()
@@ -125,6 +129,15 @@ class HotRereads:
         self._compare = compare
         self._lob_written: set[str] = set()
         self.reads = 0
+
+    async def until(self, deadline: float, check: Callable[[], None]) -> None:
+        """Keeps the cycle going (it runs beside) while a re-read falls due
+        before `deadline` (time.monotonic()); `check` raises to stop early."""
+        while time.monotonic() < deadline and (due := self.hot.next_due()) is not None:
+            if due >= deadline:
+                return
+            check()
+            await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     async def run(self) -> None:
         """Until cancelled (when the run's sweep has read everyone)."""

@@ -410,14 +410,7 @@ class SyncRunner:
                 await rebuild_baseline(base, reader, record.run_id)
         generation = f"dry-{record.run_id}" if dry else record.run_id
         draft = await base.draft(generation, dry_run=dry)
-        carried: dict[str, bytes] = {}
-        if not dry:
-            # Follow-up events of runs that died are written ahead in their
-            # drafts: taken over (and sent again below) before those drafts go.
-            for orphan in await base.orphan_generations():
-                if orphan != generation:
-                    carried.update(await draft.carry_follow_ups(orphan))
-            await base.drop_orphans(keep={generation})
+        carried = {} if dry else await self._take_over(base, draft)
         writer = (
             None
             if dry
@@ -437,6 +430,18 @@ class SyncRunner:
         finally:
             if dry:
                 await draft.drop()
+
+    @staticmethod
+    async def _take_over(base: Baseline, draft: BaselineDraft) -> dict[str, bytes]:
+        """Drops the drafts of runs that died, taking over first the follow-up
+        events written ahead in them (compare.py), to be sent again; returns
+        them (user id -> serialized event)."""
+        carried: dict[str, bytes] = {}
+        for orphan in await base.orphan_generations():  # oldest first: the newest wins
+            if orphan != draft.generation:
+                carried.update(await draft.carry_follow_ups(orphan))
+        await base.drop_orphans(keep={draft.generation})
+        return carried
 
     async def _profiles(self, ctx: RunContext) -> AsyncIterator[extender_pb2.ListProfilesItem]:
         """The extender's stream, read ahead of the run's work on it, timing
@@ -494,9 +499,14 @@ class SyncRunner:
         if rereads is None:
             await self._read_all(ctx, comparer)
             return
+        spread_ends = time.monotonic() + ctx.claim.spread_seconds
         cycle = asyncio.create_task(rereads.run())
         try:
             await self._read_all(ctx, comparer)
+            # The sweep's reads may end before the spread does (the last batch
+            # goes one batch's time early, a small shard's much earlier): the
+            # re-reads go on until then, so follow-ups do not wait for the next run.
+            await rereads.until(spread_ends, ctx.claim.lock.check)
         finally:
             cycle.cancel()
             # Its error, if it ended with one, ends the run (nothing committed).
