@@ -11,7 +11,7 @@ from the same person within minutes. A user seen changing is read again
 after `first_seconds`, then after twice that while nothing changes, and so
 on, and leaves the set once quiet for `quiet_seconds`; another change
 starts the cycle again. With the defaults: 15 s, 30 s, 1 min, 2 min, 4 min,
-then out after 10 min. The set lives in the sweeper's memory: a restart
+and a last re-read at 10 min, then out. The set lives in the sweeper's memory: a restart
 loses only how soon a follow-up edit is seen, never the edit (the sweep
 reads everyone once per interval).
 
@@ -99,8 +99,9 @@ class HotSet:
             elif now - cycle.quiet_since >= self.quiet_seconds:
                 del self._cycles[uid]
             else:
+                # The last re-read comes when the user has been quiet that long.
                 cycle.period *= 2
-                cycle.due = now + cycle.period
+                cycle.due = min(now + cycle.period, cycle.quiet_since + self.quiet_seconds)
 
     def forget(self, user_ids: Iterable[str]) -> None:
         for uid in user_ids:
