@@ -9,11 +9,13 @@ on a short cycle while a paced sweep goes on.
 People edit their profiles in sittings: one edit is often followed by more
 from the same person within minutes. A user seen changing is read again
 after `first_seconds`, then after twice that while nothing changes, and so
-on, and leaves the set once quiet for `quiet_seconds`; another change
-starts the cycle again. With the defaults: 15 s, 30 s, 1 min, 2 min, 4 min,
-and a last re-read at 10 min, then out. The set lives in the sweeper's memory: a restart
-loses only how soon a follow-up edit is seen, never the edit (the sweep
-reads everyone once per interval).
+on up to four times the first wait (a minute by default), and leaves
+the set once quiet for `quiet_seconds`; another change starts the cycle
+again. With the defaults: 15 s, 30 s, then every minute until 10 quiet
+minutes. Follow-ups come minutes apart: waits that kept doubling would leave
+the later ones for a long wait, and the extender caps the spend anyway. The
+set lives in the sweeper's memory: a restart loses only how soon a follow-up
+edit is seen, never the edit (the sweep reads everyone once per interval).
 
 `HotRereads` runs the cycle beside a paced run: it reads the due users
 through the extender (Graph, behind the LOB app's reads, within HOT_SHARE of
@@ -45,6 +47,9 @@ log = logging.getLogger(__name__)
 
 # Users per re-read request (the extender's BatchGetProfiles takes up to 100).
 REREAD_BATCH = 100
+# The wait between re-reads doubles while the profile stays the same, up to this
+# many times the first wait.
+MAX_WAIT_FACTOR = 4
 
 
 @dataclass
@@ -100,7 +105,7 @@ class HotSet:
                 del self._cycles[uid]
             else:
                 # The last re-read comes when the user has been quiet that long.
-                cycle.period *= 2
+                cycle.period = min(cycle.period * 2, self.first_seconds * MAX_WAIT_FACTOR)
                 cycle.due = min(now + cycle.period, cycle.quiet_since + self.quiet_seconds)
 
     def forget(self, user_ids: Iterable[str]) -> None:
