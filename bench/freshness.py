@@ -12,7 +12,9 @@ against two schedules with the same interval:
   (a) today's: a full read as fast as the Graph budget allows at the start of
       every interval (`POST /v1/syncs` each interval);
   (b) the paced sweeper (`python -m services.snapshot_differ sweep`): every
-      user read once per interval, the reads spread evenly over it.
+      user read once per interval, the reads spread evenly over it, and the
+      users seen changing read again on the hot cycle (HOT_SHARE of the
+      budget, the default; the cycle's times scaled as the clock is).
 
 Two edit workloads: uniform (Poisson, every user alike) and bursty (10% of
 users make 80% of the edits; half of all edits are followed by another from
@@ -26,6 +28,8 @@ follow-ups within 2 minutes: the same ratios. Graph RUs per hour are scaled
 back to real time (the same reads per interval, over an interval SCALE times
 longer); peak RUs in any 10 s are compared with the quota at the same scale.
 The time to publish is not scaled: the goals allow it on top of the interval.
+The hot cycle's defaults (a first re-read after 15 s, out after 10 quiet
+minutes) are scaled too: 3 s and 2 minutes.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from bench.results import Result
 from devtools.devstack.lob_client import LobClient, edit_in_delve, emulator_http
 from devtools.devstack.stack import Stack, StackOptions
 from devtools.graph_emulator.throttle import UNIT_WINDOW_SECONDS
+from services.snapshot_differ.settings import DifferSettings
 
 __all__ = ["ChangeStream", "run"]
 
@@ -68,6 +73,9 @@ HOT_USERS, HOT_SHARE = 0.10, 0.80
 # Bursty: this share of all edits is followed by another from the same user.
 FOLLOW_UP_SHARE = 0.5
 SEED = 19
+# The sweeper's hot cycle, in real seconds (its defaults: DifferSettings).
+HOT_REREAD_SECONDS = DifferSettings.hot_reread_seconds
+HOT_QUIET_SECONDS = DifferSettings.hot_quiet_seconds
 
 
 @dataclass(frozen=True)
@@ -334,6 +342,9 @@ def _segment(
                 env={
                     **stack.differ_env(),
                     "SYNC_INTERVAL_SECONDS": str(int(plan.interval)),
+                    # The defaults (15 s, 600 s) on the bench's clock.
+                    "HOT_REREAD_SECONDS": str(HOT_REREAD_SECONDS / SCALE),
+                    "HOT_QUIET_SECONDS": str(HOT_QUIET_SECONDS / SCALE),
                     "LOG_LEVEL": "WARNING",
                 },
                 stdout=subprocess.DEVNULL,

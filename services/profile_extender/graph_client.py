@@ -219,6 +219,7 @@ class GraphClient:
         cost: int = 1,
         batch: bool = False,
         bulk: bool = False,
+        share_percent: int = 0,
         extra_headers: dict[str, str] | None = None,
     ) -> httpx.Response | _Retry:
         """One try of a Graph request: Graph's answer, or a _Retry when it asks to be
@@ -227,7 +228,8 @@ class GraphClient:
         Sent with the app's token, or with `user_token` (delegated) when given;
         `cost` resource units are taken from the shared budget. A `batch` carries
         `cost` requests, which the caller counts when answered. `bulk` requests (a
-        sync's reads) give way to the others in the budget.
+        sync's reads) give way to the others in the budget; with `share_percent`
+        they also never take more than that share of it (RateBudget.part).
         """
         # The token first: MSAL answers from its cache in a thread, one caller at
         # a time, and that queue must not sit between the budget's go and the
@@ -236,6 +238,8 @@ class GraphClient:
         token = user_token or await self._tokens.for_app(GRAPH_SCOPES)
         if self._quota is not None:
             await self._quota.refresh()
+        if share_percent:
+            await self._budget.part(share_percent).spend(cost, bulk=True)
         await self._budget.spend(
             cost, bulk=bulk, max_wait=None if bulk else INTERACTIVE_MAX_WAIT_SECONDS
         )
@@ -354,18 +358,26 @@ class GraphClient:
         response = await self._send("PATCH", url, changes, user_token=user_token)
         self._raise_for(response, f"user {user_id!r}")
 
-    async def get_users(self, ids: Sequence[str], *, bulk: bool = False) -> list[FetchResult]:
+    async def get_users(
+        self, ids: Sequence[str], *, bulk: bool = False, share_percent: int = 0
+    ) -> list[FetchResult]:
         """Reads users with their profile properties, 20 to a `$batch`.
 
         Items answered 429 or 5xx are retried alone after their own
         Retry-After; one that still fails is returned with its error. A sync
-        reads with `bulk`, behind interactive reads (see RateBudget).
+        reads with `bulk`, behind interactive reads (see RateBudget), and the
+        differ's re-reads of recently edited users within `share_percent` of
+        the budget.
         """
         groups = [ids[i : i + BATCH_LIMIT] for i in range(0, len(ids), BATCH_LIMIT)]
-        results = await asyncio.gather(*(self._get_batch(group, bulk) for group in groups))
+        results = await asyncio.gather(
+            *(self._get_batch(group, bulk, share_percent) for group in groups)
+        )
         return [result for group in results for result in group]
 
-    async def _get_batch(self, ids: Sequence[str], bulk: bool) -> list[FetchResult]:
+    async def _get_batch(
+        self, ids: Sequence[str], bulk: bool, share_percent: int = 0
+    ) -> list[FetchResult]:
         pending = {str(index): user_id for index, user_id in enumerate(ids)}
         done: dict[str, FetchResult] = {}
         last_problem = "still throttled or failing"
@@ -389,6 +401,7 @@ class GraphClient:
                     cost=len(requests),
                     batch=True,
                     bulk=bulk,
+                    share_percent=share_percent,
                 )
             if not isinstance(outcome, httpx.Response):
                 # The batch failed as a whole: an attempt for each profile in it.

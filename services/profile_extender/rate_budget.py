@@ -12,6 +12,7 @@ window ever holds more than `budget` units.
     await budget.spend(20, bulk=True)   # the same for a sync's reads, behind the LOB's
     await budget.back_off(2.5)          # Graph said 429 Retry-After 2.5: every replica waits
     budget.set_budget(8000)             # the tenant turned out larger: a larger budget
+    await budget.part(20).spend(20, bulk=True)   # never more than 20% of the budget
 
 Two priorities share the one budget. A sync reads the whole tenant and would
 keep reservations queued far ahead, so a LOB app's single read behind them
@@ -100,9 +101,13 @@ class RateBudget:
         *,
         budget_per_10s: int,
         clock: Callable[[], float] = time.monotonic,
+        metered: bool = True,
     ) -> None:
         self._redis = redis
         self._key = key
+        # The tenant's budget reports itself in /metrics; its parts (part()) do not.
+        self._metered = metered
+        self._parts: dict[int, RateBudget] = {}
         self._script = _RESERVE.register(redis)
         self._local = _LocalGcra()
         self._redis_down_until = 0.0
@@ -116,8 +121,28 @@ class RateBudget:
     def set_budget(self, budget_per_10s: int) -> None:
         """Resource units per 10 s from now on (the schedule already taken stays)."""
         self.budget_per_10s = budget_per_10s
-        BUDGET_UNITS.set(budget_per_10s)
+        if self._metered:
+            BUDGET_UNITS.set(budget_per_10s)
         self._schedule()
+
+    def part(self, percent: int) -> RateBudget:
+        """`percent`% of this budget, under its own key (so every replica
+        shares it too), for a kind of read that must never take more: it
+        spends there first, then from this budget as any bulk read."""
+        units = max(1, self.budget_per_10s * percent // 100)
+        part = self._parts.get(percent)
+        if part is None:
+            part = RateBudget(
+                self._redis,
+                f"{self._key}:part{percent}",
+                budget_per_10s=units,
+                clock=self._clock,
+                metered=False,
+            )
+            self._parts[percent] = part
+        elif part.budget_per_10s != units:
+            part.set_budget(units)
+        return part
 
     def _schedule(self) -> None:
         budget = self.budget_per_10s * self.scale

@@ -109,9 +109,13 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
     async def BatchGetProfiles(
         self, request: extender_pb2.BatchGetProfilesRequest, context: Context
     ) -> extender_pb2.BatchGetProfilesResponse:
-        return await self._read(list(request.ids), request.source)
+        return await self._read(
+            list(request.ids), request.source, share_percent=request.budget_share_percent
+        )
 
-    async def _read(self, ids: list[str], source: int) -> extender_pb2.BatchGetProfilesResponse:
+    async def _read(
+        self, ids: list[str], source: int, *, share_percent: int = 0
+    ) -> extender_pb2.BatchGetProfilesResponse:
         """Profiles in the order their ids are first mentioned, each once, from
         the store unless `source` is GRAPH; what the store lacks is read from
         Graph (read-through).
@@ -126,7 +130,10 @@ class ProfileExtenderServicer(extender_pb2_grpc.ProfileExtenderServicer):
         missing = [requested for requested in wanted if requested not in found]
         if missing:
             now = _now()
-            for result in await self._graph.get_users(missing):
+            reads = await self._graph.get_users(
+                missing, bulk=share_percent > 0, share_percent=share_percent
+            )
+            for result in reads:
                 if result.user is not None:
                     profile = profile_from_graph(result.user, now)
                     profile.synced_at.CopyFrom(profile.fetch_time)

@@ -42,6 +42,9 @@ tenant's size):
     ...:{<shard>}:draft:<gen>:changed    sorted set of user ids created or updated
     ...:{<shard>}:draft:<gen>:deletes    sorted set of user ids that vanished
     ...:{<shard>}:draft:<gen>:lob        sorted set of user ids whose LOB-written digest was seen
+    ...:{<shard>}:draft:<gen>:followups  hash user id -> the last event sent for a user changed
+                                         twice in a run (a serialized ChangeEvent), written
+                                         ahead of it: a rerun after a crash repeats it
 
 Sorted sets (all scores 0) are read back with ZRANGE by index: exact and
 free of the duplicates a SCAN may return.
@@ -50,12 +53,12 @@ free of the duplicates a SCAN may return.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from services.common.redis_client import as_text
+from services.common.redis_client import as_bytes, as_text
 from services.common.redis_keys import baseline_key
 from services.snapshot_differ.crashpoints import crash_point
 
@@ -64,7 +67,7 @@ __all__ = ["SCRATCH_KINDS", "Baseline", "BaselineDraft", "held_key", "members"]
 WRITE_CHUNK = 1000
 LIVE_KINDS = ("digests", "profiles", "ids", "upns", "confirmed")
 SCRATCH_KINDS = ("seen", "failed", "changed", "deletes", "lob", "noprofile")
-DRAFT_KINDS = ("open", "digests", "profiles", *SCRATCH_KINDS)
+DRAFT_KINDS = ("open", "digests", "profiles", "followups", *SCRATCH_KINDS)
 
 Entry = tuple[str, str, dict[str, Any]]  # (user id, digest, profile)
 
@@ -192,9 +195,17 @@ class Baseline:
         await self.redis.set(self.pointer_key, generation)
         self.generation = generation
 
+    async def orphan_generations(self) -> list[str]:
+        """Drafts of runs that never committed, oldest first (run ids sort by start)."""
+        start = len(self.draft_key("", "")) - 1  # "...:draft:" before the name
+        names = set()
+        async for key in self.redis.scan_iter(match=self.draft_key("*", "open"), count=1000):
+            names.add(as_text(key)[start:].rsplit(":", 1)[0])
+        return sorted(names)
+
     async def drop_orphans(self, keep: Collection[str] = ()) -> None:
         """Deletes the drafts of runs that never committed, except those in `keep`."""
-        start = len(self.draft_key("", ""))
+        start = len(self.draft_key("", "")) - 1  # "...:draft:" before the name
         async for key in self.redis.scan_iter(match=self.draft_key("*", "*"), count=1000):
             name = as_text(key)
             if name[start:].rsplit(":", 1)[0] not in keep:
@@ -259,6 +270,65 @@ class BaselineDraft:
                 chunk = items[start : start + WRITE_CHUNK]
                 pipe.zadd(self.key("changed"), {uid: 0 for uid, _, _ in chunk})
             await pipe.execute()
+
+    async def follow_up_events(self, user_ids: Sequence[str]) -> dict[str, bytes]:
+        """The written-ahead follow-up events of these users, for those that have one."""
+        if not user_ids:
+            return {}
+        values = await self.redis.hmget(self.key("followups"), list(user_ids))
+        return {uid: as_bytes(v) for uid, v in zip(user_ids, values, strict=True) if v is not None}
+
+    async def log_follow_ups(self, events: Mapping[str, Any]) -> None:
+        """Writes events ahead (user id -> ChangeEvent): the one that brought
+        a user to the state the draft holds, before a follow-up is sent."""
+        if events and not self.dry_run:
+            await self.redis.hset(
+                self.key("followups"),
+                mapping={uid: event.SerializeToString() for uid, event in events.items()},
+            )
+
+    async def put_follow_ups(self, entries: Sequence[Entry], events: Mapping[str, Any]) -> None:
+        """Stages follow-up changes and writes their events ahead, in one
+        transaction: a crash leaves both or neither."""
+        if not entries or self.dry_run:
+            return
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.hset(self.key("digests"), mapping={uid: d for uid, d, _ in entries})
+            tx.hset(self.key("profiles"), mapping={uid: _dumps(p) for uid, _, p in entries})
+            tx.zadd(self.key("changed"), {uid: 0 for uid, _, _ in entries})
+            tx.hset(
+                self.key("followups"),
+                mapping={uid: event.SerializeToString() for uid, event in events.items()},
+            )
+            await tx.execute()
+
+    async def carry_follow_ups(self, generation: str) -> dict[str, bytes]:
+        """Takes over the follow-ups of a draft whose run died (before this
+        draft's first read): their events and the states they brought, staged
+        here without being marked changed (only a read of the user does that).
+        Returns user id -> serialized event, to be sent again."""
+        orphan = BaselineDraft(self.base, generation)
+        raw = await self.redis.hgetall(orphan.key("followups"))
+        events = {as_text(uid): as_bytes(v) for uid, v in raw.items()}
+        if not events or self.dry_run:
+            return events
+        uids = list(events)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(orphan.key("digests"), uids)
+            pipe.hmget(orphan.key("profiles"), uids)
+            digests, profiles = await pipe.execute()
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.hset(self.key("followups"), mapping=dict[Any, Any](events))
+            held = {
+                uid: (d, p)
+                for uid, d, p in zip(uids, digests, profiles, strict=True)
+                if d is not None and p is not None
+            }
+            if held:
+                tx.hset(self.key("digests"), mapping={uid: d for uid, (d, _) in held.items()})
+                tx.hset(self.key("profiles"), mapping={uid: p for uid, (_, p) in held.items()})
+            await tx.execute()
+        return events
 
     async def note(self, kind: str, user_ids: Sequence[str]) -> None:
         """Adds user ids to one of the sorted-set scratch keys."""

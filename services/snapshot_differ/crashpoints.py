@@ -15,6 +15,9 @@ The points, in the order a run passes them:
     staged              a batch of changes written to the draft baseline
     part-written        a snapshot part stored
     published           a batch of events accepted by the notifier
+    reread-logged       a hot re-read found follow-up changes: the events that
+                        brought their users to the draft's state written ahead
+    reread-staged       the follow-ups staged and written ahead, not yet sent
     enumerated          the extender's stream ended
     deletes-found       vanished users listed
     manifest-written    the snapshot's manifest stored

@@ -61,6 +61,12 @@ class DifferSettings:
     # `sweep`: every user of the shard is read at least once per interval,
     # the reads spread evenly over it.
     interval_seconds: int = 900
+    # `sweep`: the share of the Graph budget for re-reading users whose
+    # profile just changed (hot.py), their first re-read after this many
+    # seconds, doubling while they stay quiet, until quiet this long.
+    hot_share: float = 0.2
+    hot_reread_seconds: float = 15.0
+    hot_quiet_seconds: float = 600.0
 
     @classmethod
     def from_env(cls, env: EnvReader | None = None) -> DifferSettings:
@@ -85,6 +91,18 @@ class DifferSettings:
             namespace = env.optional("POD_NAMESPACE") or service_account_namespace()
             if namespace is None:
                 raise ConfigError("POD_NAMESPACE is required with SYNC_MODE=kubernetes")
+        hot_share = env.number("HOT_SHARE", 0.2)
+        if not 0 <= hot_share <= 1:
+            raise ConfigError(
+                f"HOT_SHARE must be from 0 to 1 (0 turns re-reads off), got {hot_share}"
+            )
+        hot_reread = env.number("HOT_REREAD_SECONDS", 15.0)
+        hot_quiet = env.number("HOT_QUIET_SECONDS", 600.0)
+        if not 0.5 <= hot_reread <= hot_quiet:
+            raise ConfigError(
+                "HOT_REREAD_SECONDS must be at least 0.5 and at most HOT_QUIET_SECONDS "
+                f"({hot_quiet:g}), got {hot_reread:g}"
+            )
         run_id = env.optional("SYNC_RUN_ID")
         if run_id is not None and not _RUN_ID.fullmatch(run_id):
             raise ConfigError(
@@ -114,6 +132,9 @@ class DifferSettings:
             interval_seconds=env.integer(
                 "SYNC_INTERVAL_SECONDS", 900, minimum=10, maximum=7 * 24 * 3600
             ),
+            hot_share=hot_share,
+            hot_reread_seconds=hot_reread,
+            hot_quiet_seconds=hot_quiet,
             run_id=run_id,
             dry_run=env.flag("SYNC_DRY_RUN", False),
         )

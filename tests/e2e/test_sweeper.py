@@ -43,6 +43,7 @@ class Sweeper:
 
     process: subprocess.Popen[str]
     runs_before: set[str]
+    interval: int = INTERVAL
 
     def first_run(self, lob: LobClient) -> dict[str, Any]:
         """Its first run, once started (running, or already ended)."""
@@ -52,7 +53,7 @@ class Sweeper:
                 raise AssertionError(f"the sweeper stopped: {self.process.communicate()[1]}")
             runs = lob.http.get("/v1/syncs").json().get("runs", [])
             new = [run for run in runs if run["runId"] not in self.runs_before]
-            if new and new[-1].get("intervalSeconds") == INTERVAL:
+            if new and new[-1].get("intervalSeconds") == self.interval:
                 return dict(new[-1])
             time.sleep(0.1)
         raise TimeoutError("no sweep run started")
@@ -75,16 +76,34 @@ class Sweeper:
         return stderr
 
 
-def start_sweeper(stack: Stack, lob: LobClient) -> Sweeper:
+def start_sweeper(
+    stack: Stack, lob: LobClient, interval: int = INTERVAL, **settings: str
+) -> Sweeper:
     before = {run["runId"] for run in lob.http.get("/v1/syncs").json().get("runs", [])}
     process = subprocess.Popen(
         [sys.executable, "-m", "services.snapshot_differ", "sweep"],
-        env={**stack.differ_env(), "SYNC_INTERVAL_SECONDS": str(INTERVAL)},
+        env={**stack.differ_env(), "SYNC_INTERVAL_SECONDS": str(interval), **settings},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
-    return Sweeper(process, before)
+    return Sweeper(process, before, interval)
+
+
+def wait_for_event(
+    lob: LobClient, cursor: str, user_id: str, text: str, within: float
+) -> tuple[float | None, str]:
+    """Seconds until an event for `user_id` with `aboutMe` = `text` is on the
+    change log (None if not within `within`), and the cursor after it."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        events, cursor = lob.changes(cursor)
+        if any(
+            e["userId"] == user_id and (e.get("after") or {}).get("aboutMe") == text for e in events
+        ):
+            return time.monotonic() - started, cursor
+        time.sleep(0.1)
+    return None, cursor
 
 
 def enumeration_order(stack: Stack) -> list[str]:
@@ -126,6 +145,40 @@ def test_an_edit_just_after_its_users_read_arrives_within_one_interval(
     assert run["runId"] in {r["runId"] for r in sweeps}
     assert any(r["state"] == "SUCCEEDED" for r in sweeps)
     assert all(int(r.get("shortestIntervalSeconds", 0)) == 0 for r in sweeps), sweeps
+
+
+FOLLOW_UP_INTERVAL = 30  # seconds: a follow-up the next sweep would read ~30 s later
+HOT_REREAD = 2  # seconds; the waits go 2, 4, 8 s while the profile stays the same
+
+
+def test_a_follow_up_edit_arrives_within_the_hot_cycle(stack: Stack, lob: LobClient) -> None:
+    """An edit just after the sweep read its user arrives with the next sweep;
+    the same user's next edit is read again on the hot cycle, well before the
+    sweep would come back to it."""
+    assert lob.sync_and_wait()["state"] == "SUCCEEDED"
+    _, cursor = lob.changes()
+    target = enumeration_order(stack)[1]  # in the sweep's first batch
+    sweeper = start_sweeper(stack, lob, FOLLOW_UP_INTERVAL, HOT_REREAD_SECONDS=str(HOT_REREAD))
+    try:
+        run = sweeper.first_run(lob)
+        while int(run.get("counts", {}).get("profiles", 0)) < 20:
+            time.sleep(0.05)
+            run = lob.http.get(f"/v1/syncs/{run['runId']}").json()
+        edit_in_delve(stack.emulator_url, stack.ca_file, target, aboutMe="First edit")
+        first, cursor = wait_for_event(lob, cursor, target, "First edit", 3 * FOLLOW_UP_INTERVAL)
+        edit_in_delve(stack.emulator_url, stack.ca_file, target, aboutMe="And a follow-up")
+        follow_up, cursor = wait_for_event(
+            lob, cursor, target, "And a follow-up", FOLLOW_UP_INTERVAL
+        )
+    finally:
+        sweeper.stop()
+    assert first is not None, "the first edit never reached the LOB app"
+    assert first <= FOLLOW_UP_INTERVAL + 6, f"the first edit arrived after {first:.1f} s"
+    assert follow_up is not None, "the follow-up never reached the LOB app"
+    # The first re-read may come just before the edit; the next one comes
+    # 2 x HOT_REREAD later. Then the time to compare and publish (6 s on a
+    # loaded 2-core machine, as above): 10 s, a third of the interval.
+    assert follow_up <= 2 * HOT_REREAD + 6, f"the follow-up arrived after {follow_up:.1f} s"
 
 
 def test_a_shard_graph_cannot_answer_within_the_interval_says_so(

@@ -172,3 +172,20 @@ async def test_a_429_despite_the_budget_lowers_the_rate_until_quiet_windows_rest
         now[0] += 10
         await budget.reserve(1)
     assert budget.steady_rate_per_second == pytest.approx(full, rel=0.001)
+
+
+async def test_a_part_of_the_budget_never_takes_more_than_its_share(
+    redis_client: aioredis.Redis,
+) -> None:
+    """The differ's re-reads of recently edited users (HOT_SHARE) draw from a
+    20% part, shared by every replica, and from the whole budget as well."""
+    budget = RateBudget(redis_client, "test:whole", budget_per_10s=1_000)
+    replicas = [
+        budget.part(20),
+        RateBudget(redis_client, "test:whole", budget_per_10s=1_000).part(20),
+    ]
+    schedule = [(await replicas[i % 2].reserve(20), 20) for i in range(40)]  # 800 units asked
+    assert max_units_in_any_window(schedule) <= 200
+    assert budget.part(20) is replicas[0]  # one part per share, kept in step:
+    budget.set_budget(2_000)
+    assert budget.part(20).budget_per_10s == 400

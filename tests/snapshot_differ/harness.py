@@ -3,6 +3,7 @@ streams the profiles a test gives it) and the real notifier over Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import pathlib
 from collections.abc import AsyncIterator
@@ -72,12 +73,36 @@ def make_profile(index: int, **overrides: Any) -> dict[str, Any]:
 class ScriptedExtender(extender_pb2_grpc.ProfileExtenderServicer):
     """Streams `profiles`; ids in `failing` are reported as failed, ids in
     `without_profile` as users without a SharePoint profile (with that reason);
-    with `cut_after` set, the stream breaks after that many items (no summary)."""
+    with `cut_after` set, the stream breaks after that many items (no summary).
+
+    A paced sweep's read, as it goes on: `edits_after_listing` (user id ->
+    profile) are made once every profile is streamed, and the summary waits
+    `hold_seconds` more; BatchGetProfiles answers the re-reads meanwhile."""
 
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     failing: set[str] = field(default_factory=set)
     without_profile: dict[str, str] = field(default_factory=dict)
     cut_after: int | None = None
+    edits_after_listing: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hold_seconds: float = 0.0
+    reread_ids: list[str] = field(default_factory=list)
+
+    async def BatchGetProfiles(
+        self, request: extender_pb2.BatchGetProfilesRequest, context: Context
+    ) -> extender_pb2.BatchGetProfilesResponse:
+        import datetime as dt
+
+        from services.profile_extender.convert import profile_from_graph
+
+        self.reread_ids.extend(request.ids)
+        response = extender_pb2.BatchGetProfilesResponse()
+        for user_id in request.ids:
+            if user_id in self.profiles:
+                profile = profile_from_graph(self.profiles[user_id], dt.datetime.now(dt.UTC))
+                response.profiles.append(profile)
+            else:
+                response.not_found.append(user_id)
+        return response
 
     async def ListProfiles(
         self, request: extender_pb2.ListProfilesRequest, context: Context
@@ -111,6 +136,10 @@ class ScriptedExtender(extender_pb2_grpc.ProfileExtenderServicer):
                 yield extender_pb2.ListProfilesItem(
                     profile=profile_from_graph(profile, dt.datetime.now(dt.UTC))
                 )
+        for user_id, edited in self.edits_after_listing.items():
+            self.profiles[user_id] = copy.deepcopy(edited)
+        if self.hold_seconds:
+            await asyncio.sleep(self.hold_seconds)
         yield extender_pb2.ListProfilesItem(
             summary=extender_pb2.ListProfilesSummary(
                 users=users,

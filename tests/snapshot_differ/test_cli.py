@@ -69,6 +69,8 @@ async def test_partial_already_running_and_configuration_errors_have_their_codes
         ("SYNC_MODE", "cloud"),
         ("SNAPSHOT_STORE", "s3://"),
         ("REDIS_CLUSTER", "maybe"),
+        ("HOT_SHARE", "1.5"),
+        ("HOT_REREAD_SECONDS", "900"),  # longer than HOT_QUIET_SECONDS
     ]:
         bad = await run_differ({**env, name: value}, "run")
         assert bad.returncode == 2 and name.split("_")[0] in bad.stderr, bad.stderr
