@@ -64,7 +64,6 @@ from services.snapshot_differ.approval import approvable, release_deletions, sti
 from services.snapshot_differ.baseline import Baseline, BaselineDraft
 from services.snapshot_differ.cluster import JobLauncher
 from services.snapshot_differ.compare import BatchComparer
-from services.snapshot_differ.settings import DifferSettings
 from services.snapshot_differ.context import Claim, RunContext
 from services.snapshot_differ.crashpoints import crash_point
 from services.snapshot_differ.deletions import (
