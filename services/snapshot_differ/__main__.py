@@ -157,14 +157,17 @@ async def sweep_until_stopped(settings: DifferSettings, runs: int | None) -> int
             )
         )
 
-        def stop() -> None:
-            # The running run is recorded as interrupted; the next sweeper takes over.
-            faulthandler.dump_traceback_later(STOP_GRACE_SECONDS, exit=True)
-            task.cancel()
-
         loop = asyncio.get_running_loop()
+
+        def stop(signum: int, frame: object) -> None:
+            # The running run is recorded as interrupted; the next sweeper takes over.
+            # A plain handler, not the loop's: it runs even while the loop is stuck,
+            # so the grace period is armed whatever holds the process.
+            faulthandler.dump_traceback_later(STOP_GRACE_SECONDS, exit=True)
+            loop.call_soon_threadsafe(task.cancel)
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop)
+            signal.signal(signum, stop)
         try:
             finished = await task
         except asyncio.CancelledError:
