@@ -22,6 +22,7 @@ import time
 
 import redis.asyncio as aioredis
 
+from services.common.cancellation import stop_if_cancelled
 from services.common.errors import Unavailable
 from services.common.lua_scripts import LuaScript
 from services.common.redis_client import unavailable_when_redis_is
@@ -87,6 +88,7 @@ class Lease:
                     log.warning("lease %s expired while Redis was unreachable", self.key)
                     self._lost.set()
                     return
+            stop_if_cancelled()
 
     async def release(self) -> None:
         """Gives the lease up at once (another replica need not wait for the TTL)."""

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
+from services.common.cancellation import stop_if_cancelled
 from services.common.redis_client import unavailable_when_redis_is
 from services.lob_notifier.cursors import OLDEST, cursor_key
 
@@ -214,6 +215,7 @@ class LogTail:
                     # (and report its errors); the tail only tries again.
                     log.warning("change log tail: read failed: %s", error)
                     await asyncio.sleep(RETRY_SECONDS)
+                stop_if_cancelled()
         finally:
             self._forget()
             self._move_tip("")

@@ -36,6 +36,7 @@ import grpc
 import redis.asyncio as aioredis
 
 from profilesync.v1 import extender_pb2, extender_pb2_grpc
+from services.common.cancellation import stop_if_cancelled
 from services.common.profile_messages import profile_to_dict
 from services.common.profiles import shard_of
 from services.common.redis_client import as_text
@@ -154,6 +155,7 @@ class HotRereads:
             due = self.hot.due(REREAD_BATCH)
             if due:
                 await self._reread(due)
+            stop_if_cancelled()
 
     async def _note_lob_writes(self) -> None:
         """Users the LOB app wrote since the last look join the set."""

@@ -13,6 +13,7 @@ import logging
 
 import redis.asyncio as aioredis
 
+from services.common.cancellation import stop_if_cancelled
 from services.common.lua_scripts import LuaScript
 
 __all__ = ["LockLost", "ShardLock", "lock_key"]
@@ -78,7 +79,9 @@ class ShardLock:
             except aioredis.RedisError as error:
                 # Keep trying until the TTL runs out; Redis may be restarting.
                 log.warning("could not renew the sync lock: %s", error)
+                stop_if_cancelled()
                 continue
+            stop_if_cancelled()
             if not renewed:
                 self._lost = True
                 log.error("sync lock %s lost", self.key)

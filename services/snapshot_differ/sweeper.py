@@ -22,6 +22,7 @@ import asyncio
 import logging
 
 from profilesync.v1 import differ_pb2
+from services.common.cancellation import stop_if_cancelled
 from services.common.errors import AlreadyRunning
 from services.snapshot_differ.run import SyncRunner
 
@@ -53,7 +54,7 @@ async def sweep(
             await asyncio.sleep(wait_for_lock)
             continue
         finally:
-            _stop_if_asked()
+            stop_if_cancelled()
         done.append(run)
         log.info(
             "sweep run %s ended %s",
@@ -65,16 +66,3 @@ async def sweep(
             break
         await asyncio.sleep(max(0.0, started + interval_seconds - loop.time()))
     return done
-
-
-def _stop_if_asked() -> None:
-    """Ends the sweep when it was cancelled, even if the cancellation was lost.
-
-    A cancelled task that was awaiting another task only learns of it through
-    that task; if the inner one ends normally anyway (a library that turns
-    cancellation into an ordinary error or result), the run returns and the
-    sweep would go on to its next run. The request is still counted.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
