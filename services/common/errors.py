@@ -44,34 +44,50 @@ class ProfileSyncError(Exception):
 
 
 class InvalidArgument(ProfileSyncError):
+    """A request field is malformed or out of range; the message names it."""
+
     code = grpc.StatusCode.INVALID_ARGUMENT
 
 
 class Unauthenticated(ProfileSyncError):
+    """No bearer token, or one that does not verify."""
+
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
 class PermissionDenied(ProfileSyncError):
+    """The caller's token lacks the role or scope the call needs."""
+
     code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class NotFound(ProfileSyncError):
+    """The named user, run, subscriber or snapshot does not exist."""
+
     code = grpc.StatusCode.NOT_FOUND
 
 
 class AlreadyRunning(ProfileSyncError):
+    """A run of the shard holds its lock; the message names the run."""
+
     code = grpc.StatusCode.ALREADY_EXISTS
 
 
 class VersionMismatch(ProfileSyncError):
+    """An update's expectedVersion is no longer the profile's version."""
+
     code = grpc.StatusCode.ABORTED
 
 
 class FailedPrecondition(ProfileSyncError):
+    """The request cannot go on from the state things are in (the message says what to do)."""
+
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
 class CursorExpired(ProfileSyncError):
+    """Retention removed events after the caller's cursor."""
+
     code = grpc.StatusCode.OUT_OF_RANGE
 
 
@@ -87,6 +103,8 @@ class RateLimited(ProfileSyncError):
 
 
 class Unavailable(ProfileSyncError):
+    """A dependency (Redis, Graph, another service) cannot answer now; retrying later may work."""
+
     code = grpc.StatusCode.UNAVAILABLE
 
 

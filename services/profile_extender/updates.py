@@ -132,18 +132,14 @@ class UpdateResult:
     replaced_version: str
 
 
+@dataclass(frozen=True)
 class ProfileUpdater:
-    def __init__(
-        self,
-        graph: GraphClient,
-        tokens: MsalTokens,
-        redis: aioredis.Redis,
-        writes: WriteBudget,
-    ) -> None:
-        self._graph = graph
-        self._tokens = tokens
-        self._redis = redis
-        self._writes = writes
+    """Writes a LOB edit to Graph on behalf of the signed-in user (see the module doc)."""
+
+    _graph: GraphClient
+    _tokens: MsalTokens
+    _redis: aioredis.Redis
+    _writes: WriteBudget
 
     async def update(
         self, request: extender_pb2.UpdateProfileRequest, caller: Principal

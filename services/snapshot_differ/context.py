@@ -33,6 +33,17 @@ class _NoObserver:
         return None
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run goes, beside its shard (SyncRunner.run_to_end's keywords)."""
+
+    run_id: str | None = None
+    dry_run: bool = False
+    observer: RunObserver | None = None
+    # A paced sweep's interval (0: a one-off run, read as fast as allowed).
+    interval_seconds: int = 0
+
+
 @dataclass
 class Claim:
     """A run that holds its shard's lock: enough to end it, whatever happens next."""

@@ -64,7 +64,7 @@ from services.snapshot_differ.approval import approvable, release_deletions, sti
 from services.snapshot_differ.baseline import Baseline, BaselineDraft
 from services.snapshot_differ.cluster import JobLauncher
 from services.snapshot_differ.compare import BatchComparer
-from services.snapshot_differ.context import Claim, RunContext
+from services.snapshot_differ.context import Claim, RunContext, RunOptions
 from services.snapshot_differ.crashpoints import crash_point
 from services.snapshot_differ.deletions import (
     DeletePolicy,
@@ -186,17 +186,9 @@ class SyncRunner:
             raise AlreadyRunning(f"a sync of this shard is already running: run {holder}")
         return lock
 
-    async def _begin(
-        self,
-        shard_index: int,
-        shard_count: int,
-        *,
-        run_id: str | None = None,
-        dry_run: bool = False,
-        observer: RunObserver | None = None,
-        interval_seconds: int = 0,
-    ) -> Claim:
-        run_id = run_id or new_run_id()
+    async def _begin(self, shard_index: int, shard_count: int, options: RunOptions) -> Claim:
+        run_id = options.run_id or new_run_id()
+        dry_run, interval_seconds = options.dry_run, options.interval_seconds
         shard = shard_label(shard_index, shard_count)
         lock = await self._take_lock(shard, run_id)
         try:
@@ -218,8 +210,8 @@ class SyncRunner:
             raise
         crash_point("locked")
         claim = Claim(record, lock)
-        if observer is not None:
-            claim.observer = observer
+        if options.observer is not None:
+            claim.observer = options.observer
         claim.spread_seconds = spread_for(interval_seconds) if interval_seconds > 0 else 0
         return claim
 
@@ -230,7 +222,7 @@ class SyncRunner:
         this process, or as a Kubernetes Job in cluster mode."""
         if self.launcher is not None:
             return await self._launch(shard_index, shard_count, dry_run)
-        claim = await self._begin(shard_index, shard_count, dry_run=dry_run)
+        claim = await self._begin(shard_index, shard_count, RunOptions(dry_run=dry_run))
         return self._in_background(claim)
 
     def _in_background(self, claim: Claim, held: HeldRun | None = None) -> differ_pb2.SyncRun:
@@ -286,15 +278,8 @@ class SyncRunner:
     ) -> differ_pb2.SyncRun:
         """Runs to the end here. `interval_seconds` makes it a paced sweep: its
         reads are spread over the interval less a margin for the commit."""
-        claim = await self._begin(
-            shard_index,
-            shard_count,
-            run_id=run_id,
-            dry_run=dry_run,
-            observer=observer,
-            interval_seconds=interval_seconds,
-        )
-        return await self._execute(claim)
+        options = RunOptions(run_id, dry_run, observer, interval_seconds)
+        return await self._execute(await self._begin(shard_index, shard_count, options))
 
     async def wait_all(self) -> None:
         """Waits for background runs (used at shutdown after cancelling them)."""
