@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from services.common.auth import TokenVerifier
+from services.common.entra import EntraSettings
 from services.common.interceptors import ServiceInterceptor
 from services.common.ready import write_ready_file
 from services.common.settings import ServerSettings
@@ -90,17 +91,19 @@ async def create_server(
 async def run_service(
     service_label: str,
     settings: ServerSettings,
+    entra: EntraSettings,
     bindings: Sequence[ServiceBinding],
     *,
-    verifier: TokenVerifier,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serves until SIGTERM or SIGINT, then drains in-flight calls and returns.
 
+    Every call's token is verified against `entra` (the service's app).
     `on_shutdown` runs as draining starts (e.g. to end open streams);
     `on_stop` after the server has stopped (e.g. to close clients).
     """
+    verifier = TokenVerifier(entra)
     server, port, health_servicer = await create_server(settings, bindings, verifier=verifier)
     metrics_port = None
     if settings.metrics_port is not None:

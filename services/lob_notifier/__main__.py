@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from services.common.auth import TokenVerifier
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
 from services.common.server import run_service
@@ -75,11 +74,7 @@ async def serve(settings: NotifierSettings) -> None:
             max_waiting_per_caller=settings.max_waiting_calls_per_caller,
         ),
     )
-    sender = WebhookSender(
-        timeout_seconds=settings.delivery.timeout_seconds,
-        ca_bundle=settings.delivery.ca_bundle,
-        policy=settings.delivery.destinations,
-    )
+    sender = WebhookSender.for_delivery(settings.delivery)
     delivery = DeliveryManager(
         change_log,
         store,
@@ -105,8 +100,8 @@ async def serve(settings: NotifierSettings) -> None:
     await run_service(
         SERVICE_LABEL,
         settings.server,
+        settings.entra,
         [binding(servicer)],
-        verifier=TokenVerifier(settings.entra),
         on_shutdown=on_shutdown,
         on_stop=on_stop,
     )

@@ -38,7 +38,7 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from google.protobuf import json_format
@@ -47,6 +47,9 @@ from profilesync.v1.notifier_pb2 import ChangeEvent
 from services.common.tls import client_ssl_context
 from services.lob_notifier.destinations import DestinationPolicy, Refused
 from services.lob_notifier.signatures import SIGNATURE_HEADER, sign, standard_headers
+
+if TYPE_CHECKING:
+    from services.lob_notifier.settings import DeliverySettings
 
 __all__ = ["Outcome", "WebhookSender", "batch_body", "event_json"]
 
@@ -130,6 +133,15 @@ def _failure_text(error: httpx.HTTPError) -> str:
 
 class WebhookSender:
     """POSTs signed batches; one connection pool for every subscriber of this replica."""
+
+    @classmethod
+    def for_delivery(cls, settings: DeliverySettings) -> WebhookSender:
+        """The sender the delivery settings describe: timeout, CA bundle, destinations."""
+        return cls(
+            timeout_seconds=settings.timeout_seconds,
+            ca_bundle=settings.ca_bundle,
+            policy=settings.destinations,
+        )
 
     def __init__(
         self,

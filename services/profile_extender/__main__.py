@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from services.common.auth import TokenVerifier
 from services.common.entra import MsalTokens
 from services.common.logs import configure_logging
 from services.common.redis_client import connect
@@ -62,8 +61,8 @@ async def serve(settings: ExtenderSettings) -> None:
     await run_service(
         "profile_extender",
         settings.server,
+        settings.entra,
         [binding(servicer)],
-        verifier=TokenVerifier(settings.entra),
         on_stop=close,
     )
 

@@ -35,7 +35,6 @@ from google.protobuf import json_format
 from prometheus_client import REGISTRY
 
 from profilesync.v1 import differ_pb2, extender_pb2_grpc, notifier_pb2_grpc
-from services.common.auth import TokenVerifier
 from services.common.entra import MsalTokens
 from services.common.errors import AlreadyRunning, ProfileSyncError
 from services.common.grpc_clients import authenticated_channel
@@ -115,8 +114,8 @@ async def serve(settings: DifferSettings) -> None:
         await run_service(
             "snapshot_differ",
             settings.server,
+            settings.entra,
             [binding(servicer)],
-            verifier=TokenVerifier(settings.entra),
             on_stop=stop_runs,
         )
 
