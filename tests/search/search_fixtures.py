@@ -3,11 +3,14 @@ profiles that exercise the edges of analysis and matching."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 from devtools.graph_emulator.tenant import generate_users
 from services.common.profiles import PROFILE_FIELDS, digest
+from services.common.redis_client import connect
+from services.search import SearchIndex
 
 TENANT_SIZE = 700
 TENANT_SEED = 20240607
@@ -84,3 +87,17 @@ def tenant_profiles() -> list[dict[str, Any]]:
 def db_url(redis_url: str, db: int) -> str:
     """The session's redis-server, another database (so a module can keep its data)."""
     return redis_url.rsplit("/", 1)[0] + f"/{db}"
+
+
+def index_in_own_db(redis_url: str, db: int, tenant: list[dict[str, Any]]) -> None:
+    """Indexes `tenant` in database `db` of the session's redis-server, emptied first."""
+
+    async def build() -> None:
+        client = connect(db_url(redis_url, db))
+        try:
+            await client.flushdb()
+            await SearchIndex(client).apply(tenant, [])
+        finally:
+            await client.aclose()
+
+    asyncio.run(build())

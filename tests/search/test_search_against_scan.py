@@ -3,12 +3,11 @@ same set, same scores, best first, same matched fields, each exactly once."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from typing import Any
 
 import pytest
-from search_fixtures import db_url, tenant_profiles
+from search_fixtures import db_url, index_in_own_db, tenant_profiles
 from search_reference import matched_fields, scan
 
 from services.common.redis_client import connect
@@ -146,16 +145,7 @@ def _random_queries(profiles: list[dict[str, Any]], count: int, seed: int) -> li
 @pytest.fixture(scope="module")
 def indexed(redis_url: str, tenant: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The tenant, indexed once for the module in its own database."""
-
-    async def build() -> None:
-        client = connect(db_url(redis_url, DB))
-        try:
-            await client.flushdb()
-            await SearchIndex(client).apply(tenant, [])
-        finally:
-            await client.aclose()
-
-    asyncio.run(build())
+    index_in_own_db(redis_url, DB, tenant)
     return tenant
 
 

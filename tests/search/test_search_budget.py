@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 import redis.asyncio as aioredis
-from search_fixtures import db_url
+from search_fixtures import db_url, index_in_own_db
 from search_reference import scan
 
 from services.common.redis_client import connect
@@ -30,16 +30,7 @@ PHRASE = '"i joined contoso"'
 @pytest.fixture(scope="module")
 def indexed(redis_url: str, tenant: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The tenant, indexed once for the module in its own database."""
-
-    async def build() -> None:
-        client = connect(db_url(redis_url, DB))
-        try:
-            await client.flushdb()
-            await SearchIndex(client).apply(tenant, [])
-        finally:
-            await client.aclose()
-
-    asyncio.run(build())
+    index_in_own_db(redis_url, DB, tenant)
     return tenant
 
 
