@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 from grpc_health.v1 import _async as health_aio  # published as grpc_health.v1.health.aio
@@ -28,12 +29,22 @@ from services.common.interceptors import ServiceInterceptor
 from services.common.ready import write_ready_file
 from services.common.settings import ServerSettings
 
-__all__ = ["ServiceBinding", "create_server", "run_service"]
+__all__ = ["ServiceBinding", "ServiceSettings", "create_server", "run_service"]
 
 log = logging.getLogger(__name__)
 
 # Large enough for a batch of profiles or a page of change events.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class ServiceSettings(Protocol):
+    """What every service's settings carry: how it serves, and its app in Entra."""
+
+    @property
+    def server(self) -> ServerSettings: ...
+
+    @property
+    def entra(self) -> EntraSettings: ...
 
 
 @dataclass(frozen=True)
@@ -90,8 +101,7 @@ async def create_server(
 
 async def run_service(
     service_label: str,
-    settings: ServerSettings,
-    entra: EntraSettings,
+    service_settings: ServiceSettings,
     bindings: Sequence[ServiceBinding],
     *,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
@@ -99,11 +109,12 @@ async def run_service(
 ) -> None:
     """Serves until SIGTERM or SIGINT, then drains in-flight calls and returns.
 
-    Every call's token is verified against `entra` (the service's app).
+    Every call's token is verified against the service's app in Entra.
     `on_shutdown` runs as draining starts (e.g. to end open streams);
     `on_stop` after the server has stopped (e.g. to close clients).
     """
-    verifier = TokenVerifier(entra)
+    settings = service_settings.server
+    verifier = TokenVerifier(service_settings.entra)
     server, port, health_servicer = await create_server(settings, bindings, verifier=verifier)
     metrics_port = None
     if settings.metrics_port is not None:

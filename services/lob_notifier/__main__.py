@@ -99,8 +99,7 @@ async def serve(settings: NotifierSettings) -> None:
 
     await run_service(
         SERVICE_LABEL,
-        settings.server,
-        settings.entra,
+        settings,
         [binding(servicer)],
         on_shutdown=on_shutdown,
         on_stop=on_stop,

@@ -1,8 +1,9 @@
 """Creating, replacing and removing subscribers, from the API or the subscribers file.
 
     admin = SubscriberAdmin(change_log, store, max_subscribers=100)
-    record, created = await admin.put("crm", url="https://crm.example/hook",
-                                      secret="...", start_at="latest", source="api")
+    settings = SubscriberSettings("crm", url="https://crm.example/hook", secret="...",
+                                  source="api")
+    record, created = await admin.put(settings, start_at="latest")
     await admin.reconcile_file(entries)   # the file's subscribers, exactly
 
 The API may not change a subscriber that the file declares (the next
@@ -19,7 +20,12 @@ from services.common.errors import FailedPrecondition, InvalidArgument, RateLimi
 from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.destinations import DestinationPolicy, Refused
 from services.lob_notifier.subscriber_rules import secret_problem, url_problem
-from services.lob_notifier.subscribers import SubscriberRecord, SubscriberStore, TooManySubscribers
+from services.lob_notifier.subscribers import (
+    SubscriberRecord,
+    SubscriberSettings,
+    SubscriberStore,
+    TooManySubscribers,
+)
 from services.lob_notifier.subscribers_file import FileSubscriber
 
 __all__ = ["SOURCE_API", "SOURCE_FILE", "SubscriberAdmin", "url_host"]
@@ -60,15 +66,9 @@ class SubscriberAdmin:
         return await self._log.latest_position()
 
     async def put(
-        self,
-        name: str,
-        *,
-        url: str,
-        secret: str,
-        start_at: str,
-        source: str,
-        owner: str = "",
+        self, settings: SubscriberSettings, *, start_at: str
     ) -> tuple[SubscriberRecord, bool]:
+        name, url, secret, source = settings.name, settings.url, settings.secret, settings.source
         existing = await self._store.get(name)
         if source == SOURCE_API and existing is not None and existing.source == SOURCE_FILE:
             raise FailedPrecondition(
@@ -97,13 +97,9 @@ class SubscriberAdmin:
             raise InvalidArgument("secret: only a webhook subscriber (one with a url) has a secret")
         try:
             record, created = await self._store.put(
-                name,
-                url=url,
-                secret=secret,
-                source=source,
+                settings,
                 start_cursor=await self.start_cursor(start_at),
                 max_subscribers=_FILE_LIMIT if source == SOURCE_FILE else self._max_subscribers,
-                owner=owner,
             )
         except TooManySubscribers as error:
             raise RateLimited(
@@ -146,11 +142,10 @@ class SubscriberAdmin:
             ):
                 continue
             await self.put(
-                entry.name,
-                url=entry.url,
-                secret=entry.secret,
+                SubscriberSettings(
+                    entry.name, url=entry.url, secret=entry.secret, source=SOURCE_FILE
+                ),
                 start_at=entry.start_at,
-                source=SOURCE_FILE,
             )
         for record in await self._store.all():
             if record.source == SOURCE_FILE and record.name not in wanted:

@@ -30,7 +30,11 @@ from services.lob_notifier.change_log import ChangeLog
 from services.lob_notifier.cursors import cursor_key, is_valid_cursor, normalized
 from services.lob_notifier.messages import dead_letter_message, start_at_name, subscriber_message
 from services.lob_notifier.status import status_of
-from services.lob_notifier.subscribers import SubscriberRecord, SubscriberStore
+from services.lob_notifier.subscribers import (
+    SubscriberRecord,
+    SubscriberSettings,
+    SubscriberStore,
+)
 
 __all__ = ["SubscriberApi"]
 
@@ -99,14 +103,14 @@ class SubscriberApi:
     async def PutSubscriber(
         self, request: notifier_pb2.PutSubscriberRequest, context: Context
     ) -> notifier_pb2.Subscriber:
-        record, _created = await self._admin.put(
+        settings = SubscriberSettings(
             request.name,
             url=request.url,
             secret=request.secret,
-            start_at=start_at_name(request.start_at),
             source=SOURCE_API,
             owner=caller.subject if (caller := _caller()) is not None else "",
         )
+        record, _created = await self._admin.put(settings, start_at=start_at_name(request.start_at))
         return await self._message(record)
 
     async def GetSubscriber(

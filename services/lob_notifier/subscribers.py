@@ -1,8 +1,8 @@
 """Named subscribers in Redis: settings, positions, delivery status, dead letters.
 
     store = SubscriberStore(redis, KeyLayout("profilesync:changes"))
-    record, created = await store.put("crm", url="https://crm.example/hook", secret="...",
-                                      source="api", start_cursor="0-0", max_subscribers=100)
+    settings = SubscriberSettings("crm", url="https://crm.example/hook", secret="...", source="api")
+    record, created = await store.put(settings, start_cursor="0-0", max_subscribers=100)
     await store.ack("crm", "1700000000000-3")          # pull subscribers: forward only
     record = await store.get("crm")                    # SubscriberRecord or None
 
@@ -42,6 +42,7 @@ __all__ = [
     "DeadLetterRecord",
     "ReplayItem",
     "SubscriberRecord",
+    "SubscriberSettings",
     "SubscriberStore",
     "TooManySubscribers",
 ]
@@ -66,11 +67,21 @@ class TooManySubscribers(Exception):
 
 
 @dataclass(frozen=True)
-class SubscriberRecord:
+class SubscriberSettings:
+    """What the API's caller or the subscribers file declares about a subscriber."""
+
     name: str
     url: str
     secret: str = field(repr=False)
     source: str
+    # The object id of the API caller creating it ("" for the file's).
+    owner: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriberRecord(SubscriberSettings):
+    """A subscriber as stored: its settings, its position and its delivery status."""
+
     created_ms: int
     cursor: str
     last_success_ms: int = 0
@@ -81,8 +92,6 @@ class SubscriberRecord:
     failures_key: str = ""
     next_attempt_ms: int = 0
     delivered: int = 0
-    # The object id of the caller that created it through the API ("" for the file's).
-    owner: str = ""
 
     @property
     def is_webhook(self) -> bool:
@@ -142,35 +151,27 @@ class SubscriberStore:
 
     # -- settings -----------------------------------------------------------
     async def put(
-        self,
-        name: str,
-        *,
-        url: str,
-        secret: str,
-        source: str,
-        start_cursor: str,
-        max_subscribers: int,
-        owner: str = "",
+        self, settings: SubscriberSettings, *, start_cursor: str, max_subscribers: int
     ) -> tuple[SubscriberRecord, bool]:
         """Creates (at `start_cursor`) or replaces the settings; True when created."""
         with unavailable_when_redis_is("the change log"):
             outcome = await self._put(
-                keys=[self.keys.subscriber(name), self.keys.subscribers],
+                keys=[self.keys.subscriber(settings.name), self.keys.subscribers],
                 args=[
-                    name,
-                    url,
-                    secret,
-                    source,
+                    settings.name,
+                    settings.url,
+                    settings.secret,
+                    settings.source,
                     now_ms(),
                     start_cursor,
                     max_subscribers,
-                    owner,
+                    settings.owner,
                     ENVELOPE_VERSION,
                 ],
             )
         if int(outcome) < 0:
             raise TooManySubscribers(f"at most {max_subscribers} subscribers")
-        record = await self.get(name)
+        record = await self.get(settings.name)
         assert record is not None  # just written
         return record, bool(int(outcome))
 

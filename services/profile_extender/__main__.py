@@ -60,8 +60,7 @@ async def serve(settings: ExtenderSettings) -> None:
 
     await run_service(
         "profile_extender",
-        settings.server,
-        settings.entra,
+        settings,
         [binding(servicer)],
         on_stop=close,
     )

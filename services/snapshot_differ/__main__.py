@@ -113,8 +113,7 @@ async def serve(settings: DifferSettings) -> None:
 
         await run_service(
             "snapshot_differ",
-            settings.server,
-            settings.entra,
+            settings,
             [binding(servicer)],
             on_stop=stop_runs,
         )
