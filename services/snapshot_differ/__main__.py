@@ -156,11 +156,17 @@ async def sweep_until_stopped(settings: DifferSettings, runs: int | None) -> int
         )
 
         loop = asyncio.get_running_loop()
+        stopping = False
 
         def stop(signum: int, frame: object) -> None:
             # The running run is recorded as interrupted; the next sweeper takes over.
             # A plain handler, not the loop's: it runs even while the loop is stuck,
-            # so the grace period is armed whatever holds the process.
+            # so the grace period is armed whatever holds the process. Armed once:
+            # a second signal must not push the deadline back.
+            nonlocal stopping
+            if stopping:
+                return
+            stopping = True
             faulthandler.dump_traceback_later(STOP_GRACE_SECONDS, exit=True)
             loop.call_soon_threadsafe(task.cancel)
 
