@@ -20,6 +20,14 @@ Two edit workloads: uniform (Poisson, every user alike) and bursty (10% of
 users make 80% of the edits; half of all edits are followed by another from
 the same user within 10 minutes).
 
+Each segment starts one follow-up span (10 minutes, scaled) before the edits
+that are timed: the edits of that warm-up are made like the others but not
+timed, so every timed follow-up comes after the edit it follows, as it would
+at any moment of a working day (without it, the follow-ups of sittings that
+began before the window would be timed as first edits), and the schedule
+and the sweeper are in their steady state when timing starts. The row says
+which share of the timed edits follow another from the same user.
+
 The clock is scaled: 1 bench second stands for SCALE real seconds. The
 issue's setting (a 5-minute interval, a Graph quota at which one full read of
 10,000 users takes about 2 minutes, follow-up edits within 10 minutes) becomes
@@ -65,7 +73,7 @@ __all__ = ["ChangeStream", "run"]
 # One bench second stands for this many real seconds.
 SCALE = 5
 # What the goals allow on top of the interval for comparing and publishing an
-# edit once it is read (a compare batch waits up to 2 s for more profiles);
+# edit once it is read (a paced run's compare batch waits up to 0.5 s for more profiles);
 # wall time, not scaled.
 PUBLISH_SECONDS = 5.0
 # Of the edits that were made, this share goes to the busiest users (bursty).
@@ -84,7 +92,8 @@ class Plan:
     interval: float  # seconds (bench time)
     quota_per_10s: int  # the Graph quota, RU per 10 s (bench time)
     edits_per_second: float
-    edit_window: float  # edits fall in [0, edit_window) of a segment
+    edit_window: float  # timed edits fall in [0, edit_window) of a segment
+    warm_up: float  # untimed edits (and the schedule or sweeper) start this much earlier
     intervals: int  # a segment lasts this many intervals
     follow_up_within: float  # bursty: a follow-up comes within this (bench time)
     workloads: tuple[str, ...]
@@ -97,7 +106,9 @@ FULL = Plan(
     interval=60.0,
     quota_per_10s=4_200,
     edits_per_second=1.5,
-    edit_window=90.0,
+    # A whole number of intervals: every moment of an interval is as likely.
+    edit_window=120.0,
+    warm_up=600.0 / SCALE,  # one follow-up span; a whole number of intervals
     intervals=3,
     follow_up_within=600.0 / SCALE,
     workloads=("uniform", "bursty"),
@@ -109,6 +120,7 @@ QUICK = Plan(
     quota_per_10s=2_000,
     edits_per_second=2.0,
     edit_window=8.0,
+    warm_up=10.0,
     intervals=2,
     follow_up_within=10.0,
     workloads=("bursty",),
@@ -201,13 +213,13 @@ class ChangeStream:
 
 @dataclass(frozen=True)
 class Edit:
-    at: float  # seconds after the segment starts (bench time)
+    at: float  # seconds after timing starts (bench time); negative: a warm-up edit
     user_id: str
 
 
 def uniform_edits(users: list[str], plan: Plan, rng: random.Random) -> list[Edit]:
-    """A Poisson process over the window, every user as likely as any other."""
-    edits, at = [], rng.expovariate(plan.edits_per_second)
+    """A Poisson process over the warm-up and the window, every user as likely as any other."""
+    edits, at = [], -plan.warm_up + rng.expovariate(plan.edits_per_second)
     while at < plan.edit_window:
         edits.append(Edit(at, rng.choice(users)))
         at += rng.expovariate(plan.edits_per_second)
@@ -218,7 +230,7 @@ def bursty_edits(users: list[str], plan: Plan, rng: random.Random) -> list[Edit]
     """Sittings: a first edit (Poisson; a user of the busiest 10% with 80%
     chance), each edit followed by another from the same user within
     `follow_up_within` with probability 1/2, so half of all edits have a
-    follow-up. Sittings start before the window too, so its start looks like
+    follow-up. Sittings start before the warm-up too, so its start looks like
     any other moment."""
     shuffled = users[:]
     rng.shuffle(shuffled)
@@ -227,7 +239,7 @@ def bursty_edits(users: list[str], plan: Plan, rng: random.Random) -> list[Edit]
     # Each sitting has 1 / (1 - FOLLOW_UP_SHARE) edits on average.
     rate = plan.edits_per_second * (1 - FOLLOW_UP_SHARE)
     edits = []
-    at = -plan.follow_up_within * 3
+    at = -plan.warm_up - plan.follow_up_within * 3
     while True:
         at += rng.expovariate(rate)
         if at >= plan.edit_window:
@@ -235,12 +247,24 @@ def bursty_edits(users: list[str], plan: Plan, rng: random.Random) -> list[Edit]
         user = rng.choice(hot) if rng.random() < HOT_SHARE else rng.choice(cold)
         when = at
         while True:
-            if 0 <= when < plan.edit_window:
+            if -plan.warm_up <= when < plan.edit_window:
                 edits.append(Edit(when, user))
             if rng.random() >= FOLLOW_UP_SHARE:
                 break
             when += rng.uniform(0, plan.follow_up_within)
     return sorted(edits, key=lambda e: e.at)
+
+
+def follow_up_share(edits: list[Edit], within: float) -> float:
+    """Share of the timed edits made within `within` of an earlier edit by the same user."""
+    last: dict[str, float] = {}
+    timed = follows = 0
+    for edit in sorted(edits, key=lambda e: e.at):
+        if edit.at >= 0:
+            timed += 1
+            follows += edit.user_id in last and edit.at - last[edit.user_id] <= within
+        last[edit.user_id] = edit.at
+    return follows / timed if timed else 0.0
 
 
 WORKLOADS: dict[str, Callable[[list[str], Plan, random.Random], list[Edit]]] = {
@@ -254,6 +278,7 @@ class Made:
     user_id: str
     about_me: str
     at: float  # perf_counter() once the emulator took the edit
+    timed: bool  # False: a warm-up edit
 
 
 class EditPlayer(threading.Thread):
@@ -273,7 +298,7 @@ class EditPlayer(threading.Thread):
             edit_in_delve(
                 self._stack.emulator_url, self._stack.ca_file, edit.user_id, aboutMe=about_me
             )
-            self.made.append(Made(edit.user_id, about_me, time.perf_counter()))
+            self.made.append(Made(edit.user_id, about_me, time.perf_counter(), edit.at >= 0))
 
 
 def latencies(made: list[Made], arrivals: list[Arrival]) -> list[float | None]:
@@ -331,9 +356,9 @@ def _segment(
         # The emulator's peak counts the units in its sliding window, which a
         # stats reset keeps: let the previous segment's reads leave it first.
         time.sleep(UNIT_WINDOW_SECONDS + 1)
-        admin.delete("/_emulator/stats").raise_for_status()
         stream.drain()
-        start = time.perf_counter()
+        # Timing starts after the warm-up (bench time 0).
+        start = time.perf_counter() + plan.warm_up
         player = EditPlayer(stack, edits, start, tag)
         sweeper = None
         if mode == "sweeper":
@@ -352,6 +377,7 @@ def _segment(
             )
         player.start()
         outcome = Outcome([], 0, 0, 0)
+        counting = False  # the emulator's stats count from bench time 0
         stats: dict[str, Any] | None = None
         arrivals: list[Arrival] = []
         last_run: dict[str, Any] | None = None
@@ -361,10 +387,13 @@ def _segment(
         try:
             while True:
                 now = time.perf_counter() - start
+                if not counting and now >= 0:
+                    admin.delete("/_emulator/stats").raise_for_status()
+                    counting = True
                 if stats is None and now >= plan.intervals * plan.interval:
                     # The segment's Graph spend: `intervals` whole intervals.
                     stats = admin.get("/_emulator/stats").json()
-                if mode == "schedule" and now >= ticks * plan.interval:
+                if mode == "schedule" and now >= ticks * plan.interval - plan.warm_up:
                     ticks += 1
                     # The first waits for the previous segment's run to let go of the shard.
                     started = _start_sync(lob, wait=10.0 if ticks == 1 else 0.0)
@@ -385,7 +414,11 @@ def _segment(
         if last_run is not None:
             lob.wait_for_run(last_run, timeout=600)
     assert stats is not None
-    measured = latencies(player.made, arrivals)
+    measured = [
+        latency
+        for made, latency in zip(player.made, latencies(player.made, arrivals), strict=True)
+        if made.timed
+    ]
     outcome.latencies = [m for m in measured if m is not None]
     outcome.lost = sum(1 for m in measured if m is None)
     outcome.resource_units = int(stats["resourceUnits"])
@@ -405,13 +438,17 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 def _rows(
-    workload: str, plan: Plan, outcomes: dict[str, Outcome], counts: dict[str, int], quick: bool
+    workload: str, plan: Plan, outcomes: dict[str, Outcome], edits: list[Edit], quick: bool
 ) -> list[Result]:
     real_interval = plan.interval * SCALE
     limit = plan.interval + PUBLISH_SECONDS
+    timed = sum(1 for edit in edits if edit.at >= 0)
+    follows = follow_up_share(edits, plan.follow_up_within)
     describe = (
-        f"{plan.users:,} users, {workload} edits ({counts[workload]} per mode, seeded, the same "
-        f"for both), interval {plan.interval:g} s standing for {real_interval:g} s "
+        f"{plan.users:,} users, {workload} edits ({timed} timed per mode, "
+        f"{follows:.0%} of them within {plan.follow_up_within:g} s of an edit by the same user, "
+        f"after {plan.warm_up:g} s of untimed ones; seeded, the same for both), interval "
+        f"{plan.interval:g} s standing for {real_interval:g} s "
         f"(clock scaled 1:{SCALE}), Graph quota {plan.quota_per_10s:,} RU/10 s"
     )
     rows: list[Result] = []
@@ -557,14 +594,12 @@ def run(quick: bool) -> list[Result]:
                 stream = ChangeStream(stack.gateway_url, lob.token)
                 stream.start()
                 try:
-                    counts = {}
                     for workload in plan.workloads:
                         edits = WORKLOADS[workload](users, plan, random.Random(SEED))
-                        counts[workload] = len(edits)
                         outcomes = {
                             mode: _segment(stack, lob, stream, mode, edits, plan) for mode in MODES
                         }
-                        results += _rows(workload, plan, outcomes, counts, quick)
+                        results += _rows(workload, plan, outcomes, edits, quick)
                 finally:
                     stream.close()
                 if stream.reconnects:

@@ -102,6 +102,9 @@ READ_AHEAD = 2
 # A batch is compared (and its events published) once it is full or this old:
 # a paced sweep reads slowly, and an edit it finds should not wait for 1,000 more.
 COMPARE_AFTER_SECONDS = 2.0
+# A paced sweep reads a trickle (users / interval) and exists for freshness: its
+# batches go out sooner; small batches cost it nothing it is short of.
+PACED_COMPARE_AFTER_SECONDS = 0.5
 
 
 def spread_for(interval_seconds: int) -> int:
@@ -509,6 +512,9 @@ class SyncRunner:
         record, draft = ctx.record, ctx.draft
         batch: list[dict[str, Any]] = []
         batch_started = 0.0
+        compare_after = (
+            PACED_COMPARE_AFTER_SECONDS if ctx.claim.spread_seconds else COMPARE_AFTER_SECONDS
+        )
         async for item in self._profiles(ctx):
             kind = item.WhichOneof("item")
             if kind == "profile":
@@ -516,7 +522,7 @@ class SyncRunner:
                 batch.append(profile_to_dict(item.profile))
                 if (
                     len(batch) >= self.settings.compare_batch
-                    or time.monotonic() - batch_started >= COMPARE_AFTER_SECONDS
+                    or time.monotonic() - batch_started >= compare_after
                 ):
                     await self._compare(ctx, comparer, batch)
                     batch, batch_started = [], 0.0
