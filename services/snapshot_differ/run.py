@@ -99,12 +99,15 @@ log = logging.getLogger(__name__)
 PROGRESS_EVERY_SECONDS = 1.0
 # Compare batches of profiles read ahead of the one being worked on.
 READ_AHEAD = 2
-# A batch is compared (and its events published) once it is full or this old:
-# a paced sweep reads slowly, and an edit it finds should not wait for 1,000 more.
-COMPARE_AFTER_SECONDS = 2.0
-# A paced sweep reads a trickle (users / interval) and exists for freshness: its
-# batches go out sooner; small batches cost it nothing it is short of.
-PACED_COMPARE_AFTER_SECONDS = 0.5
+
+
+def compare_after(paced: bool) -> float:
+    """How old a batch of profiles read may get before it is compared and its
+    events published (if it is not full before). A paced sweep reads a trickle
+    (users / interval) and is there for freshness: an edit it finds goes out
+    within half a second, not after 1,000 more profiles. A run at full speed
+    fills a batch in about 2 s anyway."""
+    return 0.5 if paced else 2.0
 
 
 def spread_for(interval_seconds: int) -> int:
@@ -512,9 +515,7 @@ class SyncRunner:
         record, draft = ctx.record, ctx.draft
         batch: list[dict[str, Any]] = []
         batch_started = 0.0
-        compare_after = (
-            PACED_COMPARE_AFTER_SECONDS if ctx.claim.spread_seconds else COMPARE_AFTER_SECONDS
-        )
+        batch_age = compare_after(paced=bool(ctx.claim.spread_seconds))
         async for item in self._profiles(ctx):
             kind = item.WhichOneof("item")
             if kind == "profile":
@@ -522,7 +523,7 @@ class SyncRunner:
                 batch.append(profile_to_dict(item.profile))
                 if (
                     len(batch) >= self.settings.compare_batch
-                    or time.monotonic() - batch_started >= compare_after
+                    or time.monotonic() - batch_started >= batch_age
                 ):
                     await self._compare(ctx, comparer, batch)
                     batch, batch_started = [], 0.0
