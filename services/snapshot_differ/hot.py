@@ -5,6 +5,7 @@ on a short cycle while a paced sweep goes on.
     hot.changed(["u1"])                  # the sweep saw u1 change, or the LOB app wrote it
     due = hot.due(limit=100)             # users to read again now, the most overdue first
     hot.reread(due, changed={"u1"})      # a change restarts u1's cycle; quiet, it doubles
+    hot.stretch                          # > 1 while users rarely change again in the set
 
 People edit their profiles in sittings: one edit is often followed by more
 from the same person within minutes. A user seen changing is read again
@@ -16,6 +17,16 @@ minutes. Follow-ups come minutes apart: waits that kept doubling would leave
 the later ones for a long wait, and the extender caps the spend anyway. The
 set lives in the sweeper's memory: a restart loses only how soon a follow-up
 edit is seen, never the edit (the sweep reads everyone once per interval).
+
+The cycle pays off only where edits do come in sittings, so the set measures
+its yield: the share of the users leaving it whose profile changed again
+while in it (a moving average over the last few dozen). While a quarter or more do, the
+waits are as above; below that they stretch in proportion, up to 8 times
+(a tenant whose users edit once and leave then spends about a quarter of
+the re-reads), and shrink back as soon as follow-ups are seen again. A crawler
+that revisits pages by how often each has changed, rather than uniformly,
+does the same (Cho and Garcia-Molina, "Effective page refresh policies for
+Web crawlers", ACM TODS 2003).
 
 `HotRereads` runs the cycle beside a paced run: it reads the due users
 through the extender (Graph, behind the LOB app's reads, within HOT_SHARE of
@@ -51,6 +62,14 @@ REREAD_BATCH = 100
 # The wait between re-reads doubles while the profile stays the same, up to this
 # many times the first wait.
 MAX_WAIT_FACTOR = 4
+# The yield (the share of the set's users that change again while in it) at or
+# above which the cycle runs at its shortest; below it the waits stretch in
+# proportion, at most MAX_STRETCH times. Until measured, edits are assumed to
+# come in sittings (the cycle's premise).
+FULL_CYCLE_YIELD = 0.25
+MAX_STRETCH = 8.0
+# Weight of each user's outcome in the yield's moving average (about the last 20).
+YIELD_WEIGHT = 0.05
 
 
 @dataclass
@@ -58,6 +77,8 @@ class _Cycle:
     due: float
     period: float
     quiet_since: float
+    # The user changed again since joining the set (the cycle's yield).
+    changed_again: bool = False
 
 
 class HotSet:
@@ -71,6 +92,7 @@ class HotSet:
         self.quiet_seconds = quiet_seconds
         self._clock = clock
         self._cycles: dict[str, _Cycle] = {}
+        self.yield_estimate = FULL_CYCLE_YIELD
 
     def __len__(self) -> int:
         return len(self._cycles)
@@ -78,11 +100,20 @@ class HotSet:
     def __contains__(self, user_id: object) -> bool:
         return user_id in self._cycles
 
+    @property
+    def stretch(self) -> float:
+        """How many times longer than the defaults the waits are now (1 to MAX_STRETCH)."""
+        floor = FULL_CYCLE_YIELD / MAX_STRETCH
+        return FULL_CYCLE_YIELD / min(FULL_CYCLE_YIELD, max(floor, self.yield_estimate))
+
     def changed(self, user_ids: Iterable[str]) -> None:
-        """These users changed just now: read them again after `first_seconds`."""
+        """These users changed just now: read them again after `first_seconds`
+        (stretched while the yield is low)."""
         now = self._clock()
+        first = self.first_seconds * self.stretch
         for uid in user_ids:
-            self._cycles[uid] = _Cycle(now + self.first_seconds, self.first_seconds, now)
+            again = uid in self._cycles
+            self._cycles[uid] = _Cycle(now + first, first, now, changed_again=again)
 
     def due(self, limit: int) -> list[str]:
         now = self._clock()
@@ -104,9 +135,12 @@ class HotSet:
                 self.changed([uid])
             elif now - cycle.quiet_since >= self.quiet_seconds:
                 del self._cycles[uid]
+                outcome = float(cycle.changed_again)
+                self.yield_estimate += YIELD_WEIGHT * (outcome - self.yield_estimate)
             else:
                 # The last re-read comes when the user has been quiet that long.
-                cycle.period = min(cycle.period * 2, self.first_seconds * MAX_WAIT_FACTOR)
+                longest = self.first_seconds * MAX_WAIT_FACTOR * self.stretch
+                cycle.period = min(cycle.period * 2, longest)
                 cycle.due = min(now + cycle.period, cycle.quiet_since + self.quiet_seconds)
 
     def forget(self, user_ids: Iterable[str]) -> None:

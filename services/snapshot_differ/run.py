@@ -508,7 +508,11 @@ class SyncRunner:
             "sync run %s re-read %d profile(s) of recently changed users",
             ctx.run_id,
             rereads.reads,
-            extra={"runId": ctx.run_id, "hotUsers": len(rereads.hot)},
+            extra={
+                "runId": ctx.run_id,
+                "hotUsers": len(rereads.hot),
+                "hotYield": round(rereads.hot.yield_estimate, 3),
+            },
         )
 
     async def _read_all(self, ctx: RunContext, comparer: BatchComparer) -> None:
