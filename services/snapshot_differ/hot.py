@@ -62,14 +62,30 @@ REREAD_BATCH = 100
 # The wait between re-reads doubles while the profile stays the same, up to this
 # many times the first wait.
 MAX_WAIT_FACTOR = 4
-# The yield (the share of the set's users that change again while in it) at or
-# above which the cycle runs at its shortest; below it the waits stretch in
-# proportion, at most MAX_STRETCH times. Until measured, edits are assumed to
-# come in sittings (the cycle's premise).
-FULL_CYCLE_YIELD = 0.25
-MAX_STRETCH = 8.0
-# Weight of each user's outcome in the yield's moving average (about the last 20).
-YIELD_WEIGHT = 0.05
+
+
+@dataclass
+class CycleYield:
+    """The share of the users leaving the set whose profile changed again while
+    in it, as a moving average (each user weighs `weight`: about the last 20).
+
+    At or above `full` the cycle runs at its shortest; below it the waits
+    stretch in proportion, at most `max_stretch` times. Until measured, edits
+    are assumed to come in sittings (the cycle's premise)."""
+
+    full: float = 0.25
+    max_stretch: float = 8.0
+    weight: float = 0.05
+    estimate: float = 0.25
+
+    def observe(self, changed_again: bool) -> None:
+        self.estimate += self.weight * (float(changed_again) - self.estimate)
+
+    @property
+    def stretch(self) -> float:
+        """How many times longer than the defaults the waits are (1 to max_stretch)."""
+        floor = self.full / self.max_stretch
+        return self.full / min(self.full, max(floor, self.estimate))
 
 
 @dataclass
@@ -92,7 +108,7 @@ class HotSet:
         self.quiet_seconds = quiet_seconds
         self._clock = clock
         self._cycles: dict[str, _Cycle] = {}
-        self.yield_estimate = FULL_CYCLE_YIELD
+        self.cycle_yield = CycleYield()
 
     def __len__(self) -> int:
         return len(self._cycles)
@@ -102,9 +118,12 @@ class HotSet:
 
     @property
     def stretch(self) -> float:
-        """How many times longer than the defaults the waits are now (1 to MAX_STRETCH)."""
-        floor = FULL_CYCLE_YIELD / MAX_STRETCH
-        return FULL_CYCLE_YIELD / min(FULL_CYCLE_YIELD, max(floor, self.yield_estimate))
+        """How many times longer than the defaults the waits are now."""
+        return self.cycle_yield.stretch
+
+    @property
+    def yield_estimate(self) -> float:
+        return self.cycle_yield.estimate
 
     def changed(self, user_ids: Iterable[str]) -> None:
         """These users changed just now: read them again after `first_seconds`
@@ -135,8 +154,7 @@ class HotSet:
                 self.changed([uid])
             elif now - cycle.quiet_since >= self.quiet_seconds:
                 del self._cycles[uid]
-                outcome = float(cycle.changed_again)
-                self.yield_estimate += YIELD_WEIGHT * (outcome - self.yield_estimate)
+                self.cycle_yield.observe(cycle.changed_again)
             else:
                 # The last re-read comes when the user has been quiet that long.
                 longest = self.first_seconds * MAX_WAIT_FACTOR * self.stretch
