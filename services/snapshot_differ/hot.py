@@ -19,14 +19,14 @@ set lives in the sweeper's memory: a restart loses only how soon a follow-up
 edit is seen, never the edit (the sweep reads everyone once per interval).
 
 The cycle pays off only where edits do come in sittings, so the set measures
-its yield: the share of the users leaving it whose profile changed again
-while in it (a moving average over the last few dozen). While a quarter or more do, the
-waits are as above; below that they stretch in proportion, up to 8 times
-(a tenant whose users edit once and leave then spends about a quarter of
-the re-reads), and shrink back as soon as follow-ups are seen again. A crawler
-that revisits pages by how often each has changed, rather than uniformly,
-does the same (Cho and Garcia-Molina, "Effective page refresh policies for
-Web crawlers", ACM TODS 2003).
+its yield (CycleYield): the share of the users leaving it whose profile
+changed again while in it, over about the last 20. While a quarter or more
+do, the waits are as above; below that they stretch in proportion, up to 8
+times (a tenant whose users edit once and leave then spends about a quarter
+of the re-reads), and shrink back as soon as follow-ups are seen again. A
+crawler that revisits pages by how often each has changed, rather than
+uniformly, does the same (Cho and Garcia-Molina, "Effective page refresh
+policies for Web crawlers", ACM TODS 2003).
 
 `HotRereads` runs the cycle beside a paced run: it reads the due users
 through the extender (Graph, behind the LOB app's reads, within HOT_SHARE of
