@@ -21,6 +21,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
+from devtools.devstack.redis_server import redis_server_argv
 from devtools.processes import ManagedProcess
 
 __all__ = ["RedisCluster", "start_redis_cluster"]
@@ -64,12 +65,8 @@ class RedisCluster:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed; a local cluster needs it")
-        argv = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
+        argv = redis_server_argv(binary, port, self.state_dir, persistent=self.persistent)
+        argv += [
             "--cluster-enabled",
             "yes",
             "--cluster-config-file",
@@ -77,18 +74,11 @@ class RedisCluster:
             # A lost primary is noticed within a second (failover tests).
             "--cluster-node-timeout",
             "1000",
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if self.persistent else "no",
-            "--appendfsync",
-            "always",
+            # The nodes share one directory: each its own append-only files.
             "--appendfilename",
             f"appendonly-{port}.aof",
             "--appenddirname",
             f"aof-{port}",
-            "--dir",
-            str(self.state_dir),
         ]
         return ManagedProcess(f"redis-{port}", argv, log_dir=self.state_dir)
 

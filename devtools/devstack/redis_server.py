@@ -25,23 +25,8 @@ def start_redis(
     port = port or free_port()
     binary = shutil.which("redis-server")
     if binary is not None:
-        argv = [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if persistent else "no",
-            "--appendfsync",
-            "always",
-            "--dir",
-            str(state_dir),
-            "--protected-mode",
-            "yes",
-        ]
+        argv = redis_server_argv(binary, port, state_dir, persistent=persistent)
+        argv += ["--protected-mode", "yes"]
         name = "redis"
     else:
         argv = python_module("devtools.devstack.fake_redis", "--port", str(port))
@@ -49,6 +34,29 @@ def start_redis(
     process = ManagedProcess(name, argv, log_dir=state_dir).start()
     _wait_for_ping(process, port)
     return process, f"redis://127.0.0.1:{port}/0"
+
+
+def redis_server_argv(
+    binary: str, port: int, state_dir: pathlib.Path, *, persistent: bool
+) -> list[str]:
+    """A redis-server on 127.0.0.1:`port` keeping its files in `state_dir`: no
+    snapshots; with `persistent`, an append-only file written through on every
+    write (ElastiCache with durability)."""
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if persistent else "no",
+        "--appendfsync",
+        "always",
+        "--dir",
+        str(state_dir),
+    ]
 
 
 def _wait_for_ping(process: ManagedProcess, port: int, timeout: float = 15.0) -> None:
